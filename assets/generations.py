@@ -1,0 +1,72 @@
+"""Deduplicated generations: what survives failed calls, exact and near-duplicate answers."""
+
+
+import dagster as dg
+import polars as pl
+
+from assets.constants import CATALOG_POOL, OWNERS
+from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
+from assets.partitions import run_teacher_partition, teacher_partitions
+from assets.resources import CatalogResource
+from assets.teacher import teacher_generations
+from distillset import catalog
+from distillset.near_dedup import NearDupParams
+from distillset.pool import deduplicate_generations
+
+MAX_DROP_RATIO = 0.5
+
+
+@dg.asset(
+    deps=[teacher_generations],
+    partitions_def=teacher_partitions,
+    group_name="curation",
+    kinds={"duckdb", "polars"},
+    owners=OWNERS,
+    pool=CATALOG_POOL,
+    description=(
+        "Teacher answers that survive curation: failed calls, exact duplicates of (prompt, answer) "
+        "and MinHash near-duplicates removed. Every dropped row is in `generation_drops` with its "
+        "reason, the kept row it duplicates and the similarity."
+    ),
+)
+def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: CatalogResource) -> dg.MaterializeResult:
+    model = context.partition_key
+    generations = catalog.read_table(catalog_db.catalog_path, "teacher_generations", "WHERE teacher_model = ?", [model])
+    prompts = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
+    kept, drops = deduplicate_generations(generations, prompts, near_dup=NearDupParams())
+    catalog.replace_partition(catalog_db.catalog_path, "deduplicated_generations", kept, column="teacher_model", value=model)
+    catalog.replace_partition(catalog_db.catalog_path, "generation_drops", drops, column="teacher_model", value=model)
+    context.log.info(f"deduplicated_generations: {kept.height} kept, {drops.height} dropped {value_counts(drops, 'reason')}")
+    clusters = kept.group_by("cluster_id").len() if kept.height else pl.DataFrame()
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(kept, preview_columns=["prompt_id", "cluster_id", "response"]),
+            "input_rows": dg.MetadataValue.int(generations.height),
+            "dropped_rows": dg.MetadataValue.int(drops.height),
+            "drop_ratio": dg.MetadataValue.float(drops.height / generations.height if generations.height else 0.0),
+            "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
+            "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
+            "clusters": dg.MetadataValue.int(clusters.height),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=deduplicated_generations,
+    description=f"Curation drops at most {MAX_DROP_RATIO:.0%} of the answers (more means a broken teacher or template).",
+)
+def deduplicated_generations_drop_ratio(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
+    model = run_teacher_partition(context)
+    kept = catalog.read_table(catalog_db.catalog_path, "deduplicated_generations", "WHERE teacher_model = ?", [model])
+    drops = catalog.read_table(catalog_db.catalog_path, "generation_drops", "WHERE teacher_model = ?", [model])
+    total = kept.height + drops.height
+    ratio = drops.height / total if total else 1.0
+    return dg.AssetCheckResult(
+        passed=kept.height > 0 and ratio <= MAX_DROP_RATIO,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"kept": kept.height, "dropped": drops.height, "ratio": ratio, "limit": MAX_DROP_RATIO},
+    )
+
+
+generation_assets = [deduplicated_generations]
+generation_checks = [deduplicated_generations_drop_ratio]

@@ -1,0 +1,138 @@
+"""Prompt stages: raw prompt files in, the pool of prompts worth paying the teacher for out."""
+
+
+import dagster as dg
+import polars as pl
+
+from assets.constants import CATALOG_POOL, OWNERS
+from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
+from assets.resources import CatalogResource, PromptSourceResource
+from distillset import catalog
+from distillset.decontam import BenchmarkIndex, default_benchmarks
+from distillset.near_dedup import NearDupParams
+from distillset.pool import build_prompt_pool
+from distillset.prompt_files import RAW_PROMPTS_SCHEMA, read_prompts
+
+MAX_REJECTS_RATIO = 0.10
+
+
+@dg.asset(
+    group_name="prompts",
+    kinds={"duckdb", "polars"},
+    owners=OWNERS,
+    pool=CATALOG_POOL,
+    description=(
+        "Every prompt file under DISTILLSET_PROMPTS_URL (JSONL, Parquet, CSV; plain, Alpaca, GSM8K, "
+        "OpenAI messages, ShareGPT, MT-Bench), normalized into conversations with provenance: source "
+        "file, line, file hash, license. Malformed rows go to the `rejects` table with a reason."
+    ),
+)
+def raw_prompts(
+    context: dg.AssetExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
+) -> dg.MaterializeResult:
+    result = read_prompts(
+        prompt_source.url, default_license=prompt_source.default_license, max_chars=prompt_source.max_prompt_chars
+    )
+    catalog.replace_table(catalog_db.catalog_path, "raw_prompts", result.prompts)
+    catalog.replace_partition(catalog_db.catalog_path, "rejects", result.rejects, column="stage", value="raw_prompts")
+    rows_seen = result.prompts.height + result.rejects.height
+    context.log.info(
+        f"raw_prompts: {result.prompts.height} prompts from {result.files.height} files, {result.rejects.height} rows rejected"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(result.prompts, preview_columns=["prompt_id", "source_format", "turns", "license", "source_file", "source_line"]),
+            "rejected_rows": dg.MetadataValue.int(result.rejects.height),
+            "rejects_ratio": dg.MetadataValue.float(result.rejects.height / rows_seen if rows_seen else 0.0),
+            "rejects_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(result.rejects, "reason"))),
+            "rejects_preview": dg.MetadataValue.md(
+                markdown_preview(result.rejects, ["reason", "source_file", "source_line", "detail"])
+            ),
+            "files": dg.MetadataValue.md(markdown_preview(result.files, rows=50)),
+            "rows_by_format": dg.MetadataValue.md(counts_markdown(value_counts(result.prompts, "source_format"), "format")),
+            "rows_by_license": dg.MetadataValue.md(counts_markdown(value_counts(result.prompts, "license"), "license")),
+            "prompts_url": dg.MetadataValue.text(prompt_source.url),
+        }
+    )
+
+
+@dg.asset_check(asset=raw_prompts, description="The table has exactly the documented columns and types.")
+def raw_prompts_schema(catalog_db: CatalogResource) -> dg.AssetCheckResult:
+    frame = catalog.read_table(catalog_db.catalog_path, "raw_prompts")
+    expected = list(RAW_PROMPTS_SCHEMA)
+    return dg.AssetCheckResult(
+        passed=frame.columns == expected,
+        metadata={"columns": ", ".join(frame.columns), "expected": ", ".join(expected)},
+    )
+
+
+@dg.asset_check(asset=raw_prompts, description="At least one prompt was read.")
+def raw_prompts_not_empty(catalog_db: CatalogResource) -> dg.AssetCheckResult:
+    rows = catalog.read_table(catalog_db.catalog_path, "raw_prompts").height
+    return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows})
+
+
+@dg.asset_check(
+    asset=raw_prompts,
+    description=f"Rejected rows stay under {MAX_REJECTS_RATIO:.0%} of the rows read (a few bad rows never fail a run; many mean a wrong file).",
+)
+def raw_prompts_rejects_ratio(catalog_db: CatalogResource) -> dg.AssetCheckResult:
+    rows = catalog.read_table(catalog_db.catalog_path, "raw_prompts").height
+    rejects = catalog.read_table(catalog_db.catalog_path, "rejects", "WHERE stage = 'raw_prompts'").height
+    ratio = rejects / (rows + rejects) if rows + rejects else 0.0
+    return dg.AssetCheckResult(
+        passed=ratio <= MAX_REJECTS_RATIO,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rejects": rejects, "rows": rows, "ratio": ratio, "limit": MAX_REJECTS_RATIO},
+    )
+
+
+@dg.asset(
+    deps=[raw_prompts],
+    group_name="prompts",
+    kinds={"duckdb", "polars"},
+    owners=OWNERS,
+    pool=CATALOG_POOL,
+    description=(
+        "The prompts worth paying the teacher for: exact duplicates (normalized text), benchmark-"
+        "contaminated prompts (13-gram overlap with GSM8K test, IFEval...) and MinHash near-duplicates "
+        "removed. Each dropped prompt lands in `prompt_drops` with its reason and the prompt it duplicates."
+    ),
+)
+def prompt_pool(
+    context: dg.AssetExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
+) -> dg.MaterializeResult:
+    prompts = catalog.read_table(catalog_db.catalog_path, "raw_prompts")
+    benchmarks = default_benchmarks(prompt_source.extra_benchmarks)
+    index = BenchmarkIndex.build(benchmarks, cache_dir=catalog_db.cache_dir / "decontam")
+    pool, drops = build_prompt_pool(prompts, benchmarks=index, near_dup=NearDupParams())
+    catalog.replace_table(catalog_db.catalog_path, "prompt_pool", pool)
+    catalog.replace_table(catalog_db.catalog_path, "prompt_drops", drops)
+    contaminated = drops.filter(pl.col("reason") == "contaminated")
+    context.log.info(f"prompt_pool: {pool.height} prompts for the teacher, {drops.height} dropped {value_counts(drops, 'reason')}")
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(pool, preview_columns=["prompt_id", "category", "turns", "reference"]),
+            "input_rows": dg.MetadataValue.int(prompts.height),
+            "dropped_rows": dg.MetadataValue.int(drops.height),
+            "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
+            "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
+            "contamination_report": dg.MetadataValue.md(markdown_preview(contaminated, ["prompt_id", "detail"], rows=20)),
+            "benchmarks": dg.MetadataValue.text(", ".join(b.name for b in benchmarks)),
+        }
+    )
+
+
+@dg.asset_check(asset=prompt_pool, blocking=True, description="The pool is not empty and has no duplicate prompt ids or texts.")
+def prompt_pool_unique(catalog_db: CatalogResource) -> dg.AssetCheckResult:
+    pool = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
+    dup_ids = pool.height - pool["prompt_id"].n_unique() if pool.height else 0
+    dup_texts = pool.height - pool["text_hash"].n_unique() if pool.height else 0
+    return dg.AssetCheckResult(
+        passed=pool.height > 0 and dup_ids == 0 and dup_texts == 0,
+        metadata={"rows": pool.height, "duplicate_ids": dup_ids, "duplicate_texts": dup_texts},
+    )
+
+
+prompt_assets = [raw_prompts, prompt_pool]
+prompt_checks = [raw_prompts_schema, raw_prompts_not_empty, raw_prompts_rejects_ratio, prompt_pool_unique]

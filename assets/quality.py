@@ -1,0 +1,84 @@
+"""Quality scoring in DuckDB (the SQL under `sql/quality/`) and the gates that protect publication."""
+
+
+import dagster as dg
+import polars as pl
+
+from assets.constants import CATALOG_POOL, OWNERS
+from assets.generations import deduplicated_generations
+from assets.metadata import counts_markdown, table_metadata
+from assets.partitions import run_teacher_partition, teacher_partitions
+from assets.resources import CatalogResource
+from distillset import catalog
+from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
+
+
+def scoring_input(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFrame:
+    """The rows to score: one per kept generation, with its prompt text and reference answer."""
+    return generations.select("prompt_id", "response", "finish_reason").join(
+        prompts.select("prompt_id", "prompt_text", "reference"), on="prompt_id", how="left"
+    )
+
+
+@dg.asset(
+    deps=[deduplicated_generations],
+    partitions_def=teacher_partitions,
+    group_name="curation",
+    kinds={"duckdb", "sql"},
+    owners=OWNERS,
+    pool=CATALOG_POOL,
+    description=(
+        "Per-answer quality signals computed in DuckDB by the SQL files under sql/quality/ "
+        "(truncation, empty or too short answers, refusals in English and Chinese, repetition, "
+        "language mismatch, wrong GSM8K answers, leaks, broken formatting), a score, `passed` and "
+        "the list of failed rules."
+    ),
+)
+def quality_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource) -> dg.MaterializeResult:
+    model = context.partition_key
+    generations = catalog.read_table(catalog_db.catalog_path, "deduplicated_generations", "WHERE teacher_model = ?", [model])
+    prompts = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
+    scores = score_frame(scoring_input(generations, prompts), thresholds=QualityThresholds.from_env(), key_column="prompt_id")
+    scores = scores.with_columns(pl.lit(model).alias("teacher_model")).select("teacher_model", pl.exclude("teacher_model"))
+    catalog.replace_partition(catalog_db.catalog_path, "quality_scores", scores, column="teacher_model", value=model)
+    summary = quality_summary(scores)
+    failed_counts = {rule: int(n) for rule, n in summary["failed_rules"].items() if n}
+    context.log.info(f"quality_scores: {summary['passed']} of {summary['rows']} answers pass; failed rules {failed_counts}")
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(scores, preview_columns=["prompt_id", "score", "passed", "failed_rules"]),
+            "passed_rows": dg.MetadataValue.int(int(scores["passed"].sum()) if scores.height else 0),
+            "failed_rows": dg.MetadataValue.int(int((~scores["passed"]).sum()) if scores.height else 0),
+            "failed_by_rule": dg.MetadataValue.md(counts_markdown(failed_counts, "rule")),
+            "summary": dg.MetadataValue.json(summary),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=quality_scores,
+    blocking=True,
+    description=(
+        "The quality gates: refusal rate, truncation rate, verifiable-answer accuracy and pass rate "
+        "within their limits (DISTILLSET_GATE_* variables). Blocking: a broken gate stops the "
+        "training set from publishing."
+    ),
+)
+def quality_gates(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
+    model = run_teacher_partition(context)
+    scores = catalog.read_table(catalog_db.catalog_path, "quality_scores", "WHERE teacher_model = ?", [model])
+    results = evaluate_gates(scores, QualityGates.from_env())
+    broken = [r for r in results if not r.passed]
+    metadata: dict[str, object] = {
+        f"{r.name}": dg.MetadataValue.text(
+            f"{'ok' if r.passed else 'BROKEN'}: {r.value if r.value is not None else 'n/a'} (limit {r.limit})"
+        )
+        for r in results
+    }
+    if broken:
+        metadata["why"] = dg.MetadataValue.md("\n".join(f"- **{r.name}**: {r.description}" for r in broken))
+    return dg.AssetCheckResult(passed=not broken and scores.height > 0, metadata=metadata)
+
+
+quality_assets = [quality_scores]
+quality_checks = [quality_gates]

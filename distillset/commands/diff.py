@@ -1,0 +1,42 @@
+"""``distillset diff NAME vA vB``: examples added and removed between two versions, and why."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from distillset import audit
+from distillset.config import Settings
+
+NAME = "diff"
+HELP = "Show the examples added and removed between two versions of a training set, with removal reasons."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="training set name")
+    parser.add_argument("old", help="older version (v0001, or 'latest')")
+    parser.add_argument("new", help="newer version (v0002, or 'latest')")
+    parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
+    parser.add_argument("--catalog", help="DuckDB catalog (default: $DISTILLSET_HOME/catalog.duckdb)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        result = audit.diff(args.storage_url or settings.storage_url, args.name, args.old, args.new, args.catalog or settings.catalog_path)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
+        return 0
+    print(f"{result.name}: {result.old_version} -> {result.new_version}: "
+          f"{len(result.added)} added, {len(result.removed)} removed, {result.unchanged} unchanged")
+    for row in result.added:
+        print(f"+ {row['example_id']}  {row['excerpt']}")
+    for row in result.removed:
+        print(f"- {row['example_id']}  {row['excerpt']}")
+        print(f"    why: {row['reason']}")
+    return 0

@@ -1,0 +1,61 @@
+"""``distillset explain ID``: the lineage of an example or a prompt, or why it was dropped."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from distillset import audit
+from distillset.config import Settings
+
+NAME = "explain"
+HELP = "Trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it was dropped."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="an example_id or a prompt_id")
+    parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
+    parser.add_argument("--catalog", help="DuckDB catalog (default: $DISTILLSET_HOME/catalog.duckdb)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def format_explanation(e: audit.Explanation) -> str:
+    """The explanation as the indented chain a person reads top to bottom."""
+    lines = [f"{e.kind} {e.query}: {e.status.upper()}"]
+    if e.prompt_id and e.prompt_id != e.query:
+        lines.append(f"  prompt_id: {e.prompt_id}")
+    if e.source:
+        lines.append(f"  source: {e.source.get('source_file')} line {e.source.get('source_line')} "
+                     f"(sha256 {str(e.source.get('source_sha256'))[:12]}, license {e.source.get('license')})")
+    if e.prompt:
+        if e.prompt.get("system"):
+            lines.append(f"  system: {e.prompt['system'][:120]}")
+        for number, turn in enumerate(e.prompt.get("turns") or [], 1):
+            lines.append(f"  turn {number}: {' '.join(str(turn).split())[:120]}")
+    for g in e.generations:
+        lines.append(
+            f"  teacher call: {g.get('teacher_model')} status={g.get('status')} request={str(g.get('request_hash'))[:16]} "
+            f"tokens={g.get('prompt_tokens')}+{g.get('completion_tokens')} latency={g.get('latency_ms')}ms "
+            f"finish={g.get('finish_reason')} attempts={g.get('attempts')}" + ("  SIMULATED" if g.get("simulated") else "")
+        )
+    for q in e.quality:
+        failed = ", ".join(q.get("failed_rules") or []) or "none"
+        lines.append(f"  quality: score={q.get('score')} passed={q.get('passed')} failed rules: {failed}")
+    for c in e.clusters:
+        lines.append(f"  dedup cluster: {c.get('cluster_id')} ({c.get('teacher_model')})")
+    for v in e.versions:
+        lines.append(f"  published in: {v['name']} {v['version']} ({v.get('split')}) as {v['example_id']}")
+    for reason in e.reasons:
+        lines.append(f"  why: {reason}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    result = audit.explain(args.catalog or settings.catalog_path, args.storage_url or settings.storage_url, args.id)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
+    else:
+        print(format_explanation(result))
+    return 1 if result.status == "unknown" else 0

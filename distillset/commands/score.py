@@ -1,0 +1,218 @@
+"""``distillset score INPUT --out OUT``: score teacher answers with the SQL quality rules.
+
+Input rows (JSONL or Parquet) carry ``prompt`` (a string) or ``messages`` (an OpenAI list; the
+prompt is its user turns joined by a blank line), ``response`` and optionally ``reference`` and
+``finish_reason``. The output (JSONL or Parquet, by extension) holds every input row with all its
+fields, plus the signals, ``score``, ``passed`` and ``failed_rules``; a summary goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
+
+NAME = "score"
+HELP = "Score teacher answers (JSONL/Parquet) with the quality rules and write them with their signals."
+
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_KEY = "__distillset_row__"
+
+
+class InputError(ValueError):
+    """The input cannot be scored; the message says which row and why."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, metavar="INPUT", help="JSONL or Parquet file of rows to score")
+    parser.add_argument("--out", type=Path, required=True, help="output file (.jsonl or .parquet)")
+    parser.add_argument(
+        "--extra-patterns",
+        type=Path,
+        default=None,
+        help="CSV of extra refusal phrases (default: $DISTILLSET_REFUSAL_PATTERNS)",
+    )
+    parser.add_argument(
+        "--fail-on-gates", action="store_true", help="exit with status 1 when a quality gate fails"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        _check_paths(args.input, args.out)
+        rows = _read(args.input)
+        scoring = _scoring_frame(rows)
+        scores = score_frame(
+            scoring, thresholds=QualityThresholds.from_env(), key_column=_KEY, extra_patterns=args.extra_patterns
+        )
+        _write(rows, scores.drop(_KEY), args.out)
+    except (InputError, FileNotFoundError, ValueError) as exc:
+        print(f"distillset score: {exc}", file=sys.stderr)
+        return 2
+    gates = evaluate_gates(scores, QualityGates.from_env())
+    _print_summary(quality_summary(scores), gates, args.out)
+    return 1 if args.fail_on_gates and not all(g.passed for g in gates) else 0
+
+
+def _check_paths(source: Path, out: Path) -> None:
+    if not source.is_file():
+        raise InputError(f"input file not found: {source}")
+    for path in (source, out):
+        if not path.name.lower().endswith(_JSONL_SUFFIXES + _PARQUET_SUFFIXES):
+            raise InputError(f"{path}: unsupported file type; use .jsonl or .parquet")
+    if source.resolve() == out.resolve():
+        raise InputError("--out must differ from the input: the input is never overwritten")
+
+
+def _read(path: Path) -> list[dict] | pl.DataFrame:
+    """JSONL as a list of dicts (every field kept as written), Parquet as a frame."""
+    if path.name.lower().endswith(_PARQUET_SUFFIXES):
+        return pl.read_parquet(path)
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{line_number}: invalid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}:{line_number}: a row must be a JSON object")
+            records.append(record)
+    return records
+
+
+def _scoring_frame(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:
+    if isinstance(rows, pl.DataFrame):
+        return _scoring_frame_from_table(rows)
+    prompts, responses, references, finish_reasons = [], [], [], []
+    for number, record in enumerate(rows, start=1):
+        if "response" not in record:
+            raise InputError(f"row {number}: missing field 'response'")
+        prompts.append(_prompt_of(record, number))
+        responses.append(_text_or_none(record.get("response"), "response", number))
+        references.append(None if record.get("reference") is None else str(record["reference"]))
+        finish_reasons.append(_text_or_none(record.get("finish_reason"), "finish_reason", number))
+    return pl.DataFrame(
+        {
+            _KEY: range(len(rows)),
+            "prompt_text": prompts,
+            "response": responses,
+            "reference": references,
+            "finish_reason": finish_reasons,
+        },
+        schema={_KEY: pl.Int64, "prompt_text": pl.Utf8, "response": pl.Utf8, "reference": pl.Utf8, "finish_reason": pl.Utf8},
+    )
+
+
+def _prompt_of(record: dict, number: int) -> str:
+    if isinstance(record.get("prompt"), str):
+        return record["prompt"]
+    messages = record.get("messages")
+    if not isinstance(messages, list):
+        raise InputError(f"row {number}: needs a 'prompt' string or a 'messages' list")
+    turns = []
+    for message in messages:
+        if not isinstance(message, dict):
+            raise InputError(f"row {number}: every entry of 'messages' must be an object with 'role' and 'content'")
+        if message.get("role") == "user":
+            turns.append(_content_text(message.get("content")))
+    if not turns:
+        raise InputError(f"row {number}: 'messages' has no user turn")
+    return "\n\n".join(turns)
+
+
+def _content_text(content) -> str:
+    # OpenAI content is a string or a list of parts; only the text parts are prompt text.
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+    return "" if content is None else str(content)
+
+
+def _text_or_none(value, field: str, number: int) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InputError(f"row {number}: '{field}' must be a string or null, not {type(value).__name__}")
+
+
+def _scoring_frame_from_table(frame: pl.DataFrame) -> pl.DataFrame:
+    if "response" not in frame.columns:
+        raise InputError(f"missing column 'response' (have: {', '.join(frame.columns)})")
+    if "prompt" in frame.columns and frame.schema["prompt"] == pl.Utf8:
+        prompt = pl.col("prompt")
+    elif "messages" in frame.columns and isinstance(frame.schema["messages"], pl.List):
+        user_turns = pl.col("messages").list.eval(
+            pl.when(pl.element().struct.field("role") == "user").then(pl.element().struct.field("content").cast(pl.Utf8))
+        )
+        prompt = user_turns.list.drop_nulls().list.join("\n\n")
+    else:
+        raise InputError("needs a 'prompt' string column or a 'messages' list column")
+    if frame.schema["response"] not in (pl.Utf8, pl.Null):
+        raise InputError(f"'response' must be a string column, not {frame.schema['response']}")
+    optional = [
+        (pl.col(name).cast(pl.Utf8) if name in frame.columns else pl.lit(None, dtype=pl.Utf8)).alias(name)
+        for name in ("reference", "finish_reason")
+    ]
+    return frame.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias(_KEY),
+        prompt.alias("prompt_text"),
+        pl.col("response").cast(pl.Utf8),
+        *optional,
+    )
+
+
+def _write(rows: list[dict] | pl.DataFrame, scores: pl.DataFrame, out: Path) -> None:
+    existing = rows.columns if isinstance(rows, pl.DataFrame) else sorted({k for r in rows for k in r})
+    replaced = [c for c in scores.columns if c in existing]
+    if replaced:
+        print(f"distillset score: replacing existing column(s) {', '.join(replaced)}", file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target then renamed, so a crash never leaves half a file under OUT.
+    partial = out.with_name(f".{out.name}.partial")
+    to_parquet = out.name.lower().endswith(_PARQUET_SUFFIXES)
+    try:
+        if isinstance(rows, pl.DataFrame):
+            merged = rows.drop(replaced).hstack(scores)
+            merged.write_parquet(partial) if to_parquet else merged.write_ndjson(partial)
+        elif to_parquet:
+            records = [{**row, **signals} for row, signals in zip(rows, scores.iter_rows(named=True))]
+            try:
+                frame = pl.DataFrame(records, infer_schema_length=None)
+            except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+                raise InputError(f"rows cannot share one Parquet schema (a field changes type between rows): {exc}") from None
+            frame.write_parquet(partial)
+        else:
+            with partial.open("w", encoding="utf-8") as handle:
+                for row, signals in zip(rows, scores.iter_rows(named=True)):
+                    handle.write(json.dumps({**row, **signals}, ensure_ascii=False) + "\n")
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _print_summary(summary: dict, gates, out: Path) -> None:
+    rows = summary["rows"]
+    print(f"scored {rows} row(s) -> {out}")
+    if rows:
+        print(f"passed: {summary['passed']} ({summary['pass_rate']:.1%}), mean score {summary['mean_score']:.3f}")
+    top = Counter({rule: n for rule, n in summary["failed_rules"].items() if n}).most_common(5)
+    if top:
+        print("top failed rules: " + ", ".join(f"{rule} {n}" for rule, n in top))
+    verifiable = summary["verifiable"]
+    if verifiable["rows"]:
+        accuracy = verifiable["accuracy"]
+        print(
+            f"verifiable: {verifiable['correct']} correct, {verifiable['incorrect']} incorrect, "
+            f"{verifiable['unparseable']} unparseable" + (f" (accuracy {accuracy:.1%})" if accuracy is not None else "")
+        )
+    for gate in gates:
+        print(f"gate {gate.name}: {'pass' if gate.passed else 'FAIL'} - {gate.description}")

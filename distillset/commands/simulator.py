@@ -1,0 +1,80 @@
+"""``distillset simulator``: serve the embedded OpenAI-compatible teacher simulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from distillset.simulator import DEFAULT_MODELS, SimulatorFaults, TeacherSimulator
+
+NAME = "simulator"
+HELP = "Serve the deterministic OpenAI-compatible teacher simulator on loopback until Ctrl-C."
+
+_FAULT_FLAGS = {
+    "rate_429": "fraction of requests answered 429 with Retry-After",
+    "rate_500": "fraction answered 500",
+    "rate_503": "fraction answered 503",
+    "rate_slow": "fraction answered only after --slow-s extra seconds",
+    "rate_drop": "fraction whose connection is closed without a response",
+    "rate_invalid_json": "fraction answered 200 with an invalid JSON body",
+    "rate_empty": "fraction answered 200 with empty content",
+    "rate_truncate": "fraction cut short with finish_reason=length",
+}
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fault rate must be in [0, 1], got {text}")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--model", action="append", dest="models", metavar="MODEL",
+                        help=f"a served model id (repeatable; default: {', '.join(DEFAULT_MODELS)})")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="latency of every completion, in milliseconds")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="extra random latency up to this, in milliseconds")
+    for name, help_text in _FAULT_FLAGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=_rate, default=0.0, help=help_text)
+    parser.add_argument("--retry-after-s", type=float, default=0.05, help="Retry-After sent with 429s")
+    parser.add_argument("--slow-s", type=float, default=5.0, help="extra seconds of a slow response")
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
+    parser.add_argument("--require-api-key-env", metavar="VAR",
+                        help="require 'Authorization: Bearer <value of VAR>' (the key is read from the environment, never the command line)")
+
+
+def run(args: argparse.Namespace) -> int:
+    faults = SimulatorFaults(
+        **{name: getattr(args, name) for name in _FAULT_FLAGS},
+        retry_after_s=args.retry_after_s,
+        slow_s=args.slow_s,
+        seed=args.fault_seed,
+    )
+    api_key = None
+    if args.require_api_key_env:
+        api_key = os.environ.get(args.require_api_key_env)
+        if not api_key:
+            print(f"error: environment variable {args.require_api_key_env} is empty or unset")
+            return 2
+    simulator = TeacherSimulator(
+        args.models or None,
+        latency_s=args.latency_ms / 1000.0,
+        jitter_s=args.jitter_ms / 1000.0,
+        faults=faults,
+        api_key=api_key,
+        host=args.host,
+        port=args.port,
+    )
+    try:
+        simulator.start()
+    except RuntimeError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"teacher simulator serving {', '.join(simulator.models)} at {simulator.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        simulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0

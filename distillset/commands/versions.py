@@ -1,0 +1,37 @@
+"""``distillset versions NAME``: the published versions of a training set."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from distillset import audit
+from distillset.config import Settings
+
+NAME = "versions"
+HELP = "List the published versions of a training set (created, train/validation counts, content hash, simulated)."
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="training set name")
+    parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    storage_url = args.storage_url or Settings.from_env().storage_url
+    rows = audit.versions(storage_url, args.name)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        return 0 if rows else 1
+    if not rows:
+        print(f"no published version of {args.name!r} under {storage_url}")
+        return 1
+    print(f"{'version':<8} {'created (UTC)':<21} {'train':>7} {'valid':>7} {'content hash':<14} {'parent':<8} simulated")
+    for r in rows:
+        print(
+            f"{r.version:<8} {r.created_at:<21} {r.train:>7} {r.validation:>7} {r.content_hash[:12]:<14} "
+            f"{r.parent_version or '-':<8} {'SIMULATED' if r.simulated else 'no'}"
+        )
+    return 0

@@ -1,0 +1,198 @@
+"""The dataset card (``README.md``) of a training set version, rendered from its manifest.
+
+Warnings come first: a reader who only sees the top of the card must learn that the answers are
+simulated, that a source is non-commercial, or that the teacher's terms forbid training.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Sequence
+
+SIMULATED_BANNER = "**SIMULATED: not real teacher output.**"
+_HISTOGRAM_BINS = 10
+
+
+def quality_summary(scores: Sequence[float | None]) -> dict | None:
+    """Quantiles and a 10-bin histogram over [0, 1] of the quality scores (None when no score)."""
+    values = sorted(float(s) for s in scores if s is not None)
+    if not values:
+        return None
+    counts = [0] * _HISTOGRAM_BINS
+    for value in values:
+        counts[min(_HISTOGRAM_BINS - 1, max(0, int(value * _HISTOGRAM_BINS)))] += 1
+    quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return {
+        "count": len(values),
+        "min": values[0],
+        "p25": quartiles[0],
+        "median": quartiles[1],
+        "p75": quartiles[2],
+        "max": values[-1],
+        "histogram": counts,
+    }
+
+
+def _table(rows: list[tuple], header: tuple) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _loading(file_urls: dict[str, str], remote: bool) -> list[str]:
+    train, validation, parquet = file_urls["train.jsonl"], file_urls["validation.jsonl"], file_urls["data.parquet"]
+    lines = ["## How to load it", ""]
+    if remote:
+        lines += [
+            "The files are on S3: set `AWS_ENDPOINT_URL` (for an S3-compatible store) and the usual AWS",
+            "credential variables; `datasets`, polars and this DuckDB snippet read them through fsspec/s3fs.",
+            "",
+        ]
+    lines += [
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'chat = load_dataset("json", data_files={{"train": "{train}", "validation": "{validation}"}})',
+        f'lineage = load_dataset("parquet", data_files="{parquet}")',
+        "",
+        "import polars as pl",
+        "",
+        f'rows = pl.read_parquet("{parquet}")',
+        "```",
+        "",
+        "```python",
+        "import duckdb",
+        "",
+        "con = duckdb.connect()",
+    ]
+    if remote:
+        lines += ["import s3fs", "con.register_filesystem(s3fs.S3FileSystem())"]
+    lines += [
+        f"con.sql(\"SELECT split, count(*) FROM read_parquet('{parquet}') GROUP BY split\").show()",
+        "```",
+    ]
+    return lines
+
+
+def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict | None = None, remote: bool = False) -> str:
+    """The Markdown dataset card.
+
+    Args:
+        manifest: the version's manifest (``files`` may lack ``README.md``: the card is written
+            before the manifest so a visible version is always complete).
+        file_urls: file name -> the URL or path users open (``s3://...`` or a local path).
+        card_context: optional ``quality_scores`` (list of floats) or ``quality`` (a
+            ``quality_summary`` dict), ``failed_rules`` (rule -> count), ``description``.
+        remote: whether the files are on S3 (adds credential hints to the snippets).
+    """
+    context = dict(card_context or {})
+    teacher = manifest["teacher"]
+    licenses = manifest.get("licenses") or {}
+    terms = licenses.get("teacher") or {}
+    counts = manifest["counts"]
+    lines: list[str] = []
+
+    lines += [f"# {manifest['name']} {manifest['version']}", ""]
+    if teacher.get("simulated"):
+        lines += [
+            SIMULATED_BANNER + " The answers were produced by distillset's embedded teacher simulator,"
+            " not by a real model: use this set to test a pipeline, never to train a model.",
+            "",
+        ]
+    sources = licenses.get("sources") or {}
+    non_commercial = sorted(f for f, s in sources.items() if s.get("category") == "non_commercial")
+    if non_commercial:
+        lines += [f"> **Warning: non-commercial source(s)**: {', '.join(non_commercial)}. This set must not be used commercially.", ""]
+    if terms.get("allows_training") in ("no", "restricted"):
+        lines += [
+            f"> **Warning: the teacher's terms ({terms.get('license')}) {terms.get('allows_training')} training other "
+            f"models on its outputs.** {terms.get('note', '')}",
+            "",
+        ]
+    elif terms.get("allows_training") == "terms unknown":
+        lines += [f"> **Warning: the terms of the teacher `{teacher.get('model')}` are unknown.** Check them before training.", ""]
+
+    description = context.get("description") or manifest.get("description")
+    lines += [
+        "## What it is",
+        "",
+        description
+        or (
+            f"A supervised fine-tuning set distilled from the teacher `{teacher.get('model')}`: "
+            "each example is a prompt from the sources below and the teacher's answer, in OpenAI chat format "
+            "(multi-turn conversations stay multi-turn)."
+        ),
+        "",
+        f"- Version: `{manifest['version']}` (parent: `{manifest.get('parent_version') or 'none'}`), created {manifest['created_at']}",
+        f"- Content hash: `{manifest['content_hash']}`",
+        "",
+        "## How it was made",
+        "",
+        f"- Teacher: `{teacher.get('model')}` ({teacher.get('endpoint_kind')} endpoint)",
+        "- Sampling: " + (f"`{json.dumps(teacher['sampling'], sort_keys=True)}`" if teacher.get("sampling") else "not recorded"),
+        f"- Code: distillset {manifest['code'].get('version')}"
+        + (f" (git `{manifest['code']['git_commit'][:12]}`)" if manifest["code"].get("git_commit") else ""),
+    ]
+    if manifest.get("config_hash"):
+        lines.append(f"- Config hash: `{manifest['config_hash']}`")
+    if manifest.get("dagster_run_id"):
+        lines.append(f"- Dagster run: `{manifest['dagster_run_id']}`")
+    lines.append("")
+
+    lines += ["## Counts", ""]
+    lines += _table([(split, n) for split, n in sorted(counts["splits"].items())] + [("total", counts["examples"])], ("split", "examples"))
+    if counts.get("stages"):
+        lines += ["", *_table(list(counts["stages"].items()), ("stage", "rows"))]
+    if counts.get("drops"):
+        lines += ["", *_table(list(_flatten(counts["drops"]).items()), ("dropped because", "rows"))]
+    lines.append("")
+
+    quality = context.get("quality") or quality_summary(context.get("quality_scores") or [])
+    failed_rules = {k: v for k, v in (context.get("failed_rules") or (quality or {}).get("failed_rules") or {}).items() if v}
+    if quality and (quality.get("count") or failed_rules):
+        lines += ["## Quality", ""]
+        if quality.get("count") and quality.get("min") is not None:
+            lines += _table(
+                [(quality["count"], *(f"{quality[k]:.3f}" for k in ("min", "p25", "median", "p75", "max")))],
+                ("scored", "min", "p25", "median", "p75", "max"),
+            )
+        if quality.get("pass_rate") is not None:
+            lines += ["", f"Share of scored answers passing every rule: {quality['pass_rate']:.1%}"]
+        accuracy = (quality.get("verifiable") or {}).get("accuracy")
+        if accuracy is not None:
+            lines += ["", f"Accuracy on verifiable answers (e.g. GSM8K): {accuracy:.1%}"]
+        if quality.get("histogram"):
+            bins = len(quality["histogram"])
+            lines += ["", *_table([(f"{i / bins:.1f}-{(i + 1) / bins:.1f}", n) for i, n in enumerate(quality["histogram"])], ("score", "examples"))]
+        if failed_rules:
+            lines += ["", *_table(sorted(failed_rules.items(), key=lambda item: (-item[1], item[0])), ("failed rule (dropped)", "rows"))]
+        lines.append("")
+
+    lines += ["## Licenses", ""]
+    if terms:
+        lines.append(f"- Teacher terms: {terms.get('license') or 'terms unknown'}: training on outputs {terms.get('allows_training')}. {terms.get('note', '')}".rstrip())
+    for attribution in licenses.get("attribution") or []:
+        lines.append(f"- Attribution required: **{attribution}**")
+    for source, info in sources.items():
+        lines.append(f"- Source `{source}`: {info.get('license')} ({info.get('category', 'unknown').replace('_', '-')})")
+    for warning in licenses.get("warnings") or []:
+        lines.append(f"- Note: {warning}")
+    lines += ["", "This summary is not legal advice; read the licenses linked from the manifest.", ""]
+
+    lines += ["## Files", ""]
+    lines += _table([(name, info["size"], f"`{info['sha256']}`") for name, info in sorted(manifest["files"].items())], ("file", "bytes", "sha256"))
+    lines += [""]
+    lines += _loading(file_urls, remote)
+    return "\n".join(lines) + "\n"
+
+
+def _flatten(drops: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in drops.items():
+        label = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, prefix=f"{label} / "))
+        else:
+            flat[label] = value
+    return flat

@@ -1,0 +1,65 @@
+"""Assembling training examples: the kept, passing generations with their lineage and split."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from distillset.ids import example_id
+from distillset.publish import assign_split
+
+TRAINING_EXAMPLES_COLUMNS = [
+    "example_id",
+    "prompt_id",
+    "teacher_model",
+    "messages_json",
+    "split",
+    "source_file",
+    "source_line",
+    "source_sha256",
+    "license",
+    "request_hash",
+    "generated_at",
+    "quality_score",
+    "cluster_id",
+    "simulated",
+]
+
+
+def build_training_examples(
+    generations: pl.DataFrame, scores: pl.DataFrame, prompts: pl.DataFrame, *, validation_fraction: float
+) -> pl.DataFrame:
+    """Join deduplicated generations with passing quality scores and prompt provenance.
+
+    Args:
+        generations: rows of ``deduplicated_generations`` for one teacher.
+        scores: rows of ``quality_scores`` for the same teacher (``prompt_id``, ``score``, ``passed``).
+        prompts: ``prompt_pool`` rows (provenance columns).
+        validation_fraction: share of examples that go to ``validation``, chosen by a hash of the id.
+    """
+    passing = scores.filter(pl.col("passed")).select("prompt_id", pl.col("score").alias("quality_score"))
+    rows = (
+        generations.join(passing, on="prompt_id", how="inner")
+        .join(
+            prompts.select("prompt_id", "source_file", "source_line", "source_sha256", "license"),
+            on="prompt_id",
+            how="left",
+        )
+        .sort("prompt_id")
+    )
+    rows = rows.with_columns(
+        pl.struct("teacher_model", "prompt_id", "request_hash")
+        .map_elements(lambda r: example_id(r["teacher_model"], r["prompt_id"], r["request_hash"]), return_dtype=pl.String)
+        .alias("example_id")
+    )
+    rows = rows.with_columns(assign_split(rows["example_id"], validation_fraction).alias("split"))
+    return rows.select(TRAINING_EXAMPLES_COLUMNS)
+
+
+def split_overlap(examples: pl.DataFrame) -> dict[str, int]:
+    """How many example ids, prompt ids and conversations appear in both train and validation."""
+    train = examples.filter(pl.col("split") == "train")
+    validation = examples.filter(pl.col("split") == "validation")
+    return {
+        column: len(set(train[column].to_list()) & set(validation[column].to_list()))
+        for column in ("example_id", "prompt_id", "messages_json")
+    }

@@ -1,0 +1,399 @@
+"""The append-only ledger of paid teacher answers, keyed by ``ids.request_hash``.
+
+Every answer the teacher returns is money spent; the ledger is what makes a crash or a rerun never
+pay for it twice. It is a SQLite file, not a table in the DuckDB catalog: DuckDB allows one writing
+process per file, and a teacher run lasts hours while other steps (and a sensor-started run for a
+new teacher release) need to write too. SQLite in WAL mode lets several processes append at once
+(writers queue on a short lock, readers never block) and survives ``kill -9``: a committed batch is
+in the WAL and is replayed on the next open, an uncommitted one is simply absent.
+
+Answers are never overwritten (``INSERT OR IGNORE`` on the request hash). Failures go to their own
+table; a later successful answer supersedes them (see ``Ledger.failures``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+# How long a writer waits for another process's write lock before failing; a batch commit takes
+# milliseconds, so minutes means something is wrong, not busy.
+BUSY_TIMEOUT_MS = 120_000
+# SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
+_LOOKUP_CHUNK = 900
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    request_hash      TEXT PRIMARY KEY,
+    model             TEXT NOT NULL,
+    messages_json     TEXT NOT NULL,
+    sampling_json     TEXT NOT NULL,
+    content           TEXT NOT NULL,
+    finish_reason     TEXT,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_ms        REAL NOT NULL,
+    attempts          INTEGER NOT NULL,
+    response_id       TEXT,
+    endpoint          TEXT NOT NULL,
+    simulated         INTEGER NOT NULL,
+    created_at        TEXT NOT NULL,
+    run_id            TEXT
+);
+CREATE INDEX IF NOT EXISTS answers_run ON answers (run_id);
+CREATE TABLE IF NOT EXISTS failures (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_hash  TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    error         TEXT NOT NULL,
+    status_code   INTEGER,
+    attempts      INTEGER NOT NULL,
+    failed_at     TEXT NOT NULL,
+    run_id        TEXT
+);
+CREATE INDEX IF NOT EXISTS failures_hash ON failures (request_hash);
+"""
+
+
+@dataclass(frozen=True)
+class LedgerAnswer:
+    """One paid teacher answer (one turn of one conversation)."""
+
+    request_hash: str
+    model: str
+    messages_json: str
+    sampling_json: str
+    content: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    attempts: int
+    response_id: str | None
+    endpoint: str
+    simulated: bool
+    created_at: datetime
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class LedgerFailure:
+    """A request that did not get an answer after its retries."""
+
+    request_hash: str
+    model: str
+    error: str
+    status_code: int | None
+    attempts: int
+    failed_at: datetime
+    run_id: str | None
+
+
+_ANSWER_COLUMNS = [f.name for f in fields(LedgerAnswer)]
+_FAILURE_COLUMNS = [f.name for f in fields(LedgerFailure)]
+
+
+def _to_row(record) -> tuple:
+    # Attribute by attribute: dataclasses.astuple deep-copies, which costs more than the insert.
+    return tuple(
+        value.astimezone(timezone.utc).isoformat() if isinstance(value, datetime) else int(value) if isinstance(value, bool) else value
+        for value in (getattr(record, name) for name in record.__dataclass_fields__)
+    )
+
+
+def _answer_from_row(row: tuple) -> LedgerAnswer:
+    values = dict(zip(_ANSWER_COLUMNS, row))
+    values["simulated"] = bool(values["simulated"])
+    values["created_at"] = datetime.fromisoformat(values["created_at"])
+    return LedgerAnswer(**values)
+
+
+def _failure_from_row(row: tuple) -> LedgerFailure:
+    values = dict(zip(_FAILURE_COLUMNS, row))
+    values["failed_at"] = datetime.fromisoformat(values["failed_at"])
+    return LedgerFailure(**values)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    con.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode is durable against a killed process (the only crash we must survive
+    # cheaply); only a power loss can drop the last commits, and those answers are re-paid.
+    con.execute("PRAGMA synchronous = NORMAL")
+    return con
+
+
+class Ledger:
+    """The ledger file at ``path`` (created with its schema on first use).
+
+    Safe to share across threads: each thread reads through its own connection.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        con = _connect(self.path)
+        try:
+            con.executescript(_SCHEMA)
+        finally:
+            con.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    def _reader(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = _connect(self.path)
+            self._local.con = con
+        return con
+
+    def lookup(self, hashes: Iterable[str]) -> dict[str, LedgerAnswer]:
+        """The stored answers among ``hashes`` (missing ones are absent from the result)."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, LedgerAnswer] = {}
+        con = self._reader()
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash IN ({marks})"
+            for row in con.execute(sql, chunk):
+                answer = _answer_from_row(row)
+                found[answer.request_hash] = answer
+        return found
+
+    def get(self, request_hash: str) -> LedgerAnswer | None:
+        """One stored answer, or None."""
+        return self.lookup([request_hash]).get(request_hash)
+
+    def iter_answers(self, *, run_id: str | None = None) -> Iterator[LedgerAnswer]:
+        """Every stored answer (of one run if ``run_id``), in insertion order."""
+        sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers"
+        params: list = []
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params.append(run_id)
+        for row in self._reader().execute(sql + " ORDER BY rowid", params):
+            yield _answer_from_row(row)
+
+    def failures(self, *, run_id: str | None = None) -> list[LedgerFailure]:
+        """Recorded failures not superseded by a later successful answer to the same request."""
+        sql = (
+            f"SELECT {', '.join('f.' + c for c in _FAILURE_COLUMNS)} FROM failures f "
+            "WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.request_hash = f.request_hash)"
+        )
+        params: list = []
+        if run_id is not None:
+            sql += " AND f.run_id = ?"
+            params.append(run_id)
+        return [_failure_from_row(row) for row in self._reader().execute(sql + " ORDER BY f.id", params)]
+
+    def usage_totals(self, *, model: str | None = None, run_id: str | None = None) -> dict:
+        """Answers and tokens paid, optionally for one model and/or one run."""
+        clauses, params = [], []
+        if model is not None:
+            clauses.append("model = ?")
+            params.append(model)
+        if run_id is not None:
+            clauses.append("run_id = ?")
+            params.append(run_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        row = self._reader().execute(
+            f"SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) FROM answers{where}", params
+        ).fetchone()
+        return {"requests": row[0], "prompt_tokens": row[1], "completion_tokens": row[2]}
+
+    def count_answers(self) -> int:
+        return self._reader().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def writer(self, *, run_id: str | None = None, batch_size: int = 32, flush_interval_s: float = 0.5) -> "LedgerWriter":
+        """A buffered writer (a context manager) that commits every ``batch_size`` answers or
+        ``flush_interval_s`` seconds, whichever comes first, and on exit."""
+        return LedgerWriter(self.path, run_id=run_id, batch_size=batch_size, flush_interval_s=flush_interval_s)
+
+    def close(self) -> None:
+        """Close this thread's read connection (others close when their thread ends)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+
+class LedgerWriter:
+    """Buffers answers and failures and commits them in small transactions from a background thread.
+
+    The caller (an asyncio loop) never waits on disk: ``add_answer`` only appends to a buffer. A
+    ``kill -9`` loses at most the answers added since the last commit, never a committed one.
+    ``pending`` lets the caller see answers that are buffered but not yet committed, so a
+    duplicate request in the same run is not paid again in that window.
+    """
+
+    def __init__(self, path: Path, *, run_id: str | None, batch_size: int, flush_interval_s: float) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.path = path
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._answers: dict[str, LedgerAnswer] = {}
+        self._failures: list[LedgerFailure] = []
+        self._error: BaseException | None = None
+        self.answers_written = 0
+        self.failures_written = 0
+        self._con: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "LedgerWriter":
+        self._con = _connect(self.path)
+        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def add_answer(self, answer: LedgerAnswer) -> None:
+        """Queue an answer; it is committed within ``flush_interval_s`` or the next full batch."""
+        self._raise_if_failed()
+        if answer.run_id is None and self.run_id is not None:
+            answer = _replace_run_id(answer, self.run_id)
+        with self._lock:
+            self._answers.setdefault(answer.request_hash, answer)
+            full = len(self._answers) + len(self._failures) >= self.batch_size
+        if full:
+            self._wake.set()
+
+    def add_failure(
+        self,
+        request_hash: str,
+        model: str,
+        error: str,
+        *,
+        status_code: int | None = None,
+        attempts: int = 1,
+        failed_at: datetime | None = None,
+    ) -> None:
+        """Queue a failure record (superseded later by a successful answer to the same request)."""
+        self._raise_if_failed()
+        failure = LedgerFailure(
+            request_hash=request_hash,
+            model=model,
+            error=error,
+            status_code=status_code,
+            attempts=attempts,
+            failed_at=failed_at or datetime.now(timezone.utc),
+            run_id=self.run_id,
+        )
+        with self._lock:
+            self._failures.append(failure)
+            full = len(self._answers) + len(self._failures) >= self.batch_size
+        if full:
+            self._wake.set()
+
+    def pending(self, request_hash: str) -> LedgerAnswer | None:
+        """An answer added but not yet committed, if any."""
+        with self._lock:
+            return self._answers.get(request_hash)
+
+    def flush(self) -> None:
+        """Commit everything buffered now (from the caller's thread)."""
+        self._write_buffered()
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        """Commit what is buffered and stop the background thread."""
+        if self._thread is None:
+            return
+        self._closed.set()
+        self._wake.set()
+        self._thread.join()
+        self._thread = None
+        try:
+            self._write_buffered()
+        except Exception as exc:
+            rescue = self._rescue_buffered()
+            raise RuntimeError(f"ledger {self.path} could not commit the last answers ({exc}); they were saved to {rescue}") from exc
+        finally:
+            self._con.close()
+        self._raise_if_failed()
+
+    def _rescue_buffered(self) -> Path:
+        """Paid answers the database refused go to a JSONL file beside it, never to nowhere."""
+        with self._lock:
+            answers = list(self._answers.values())
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        rescue = self.path.with_name(f"{self.path.name}.unsaved-{stamp}.jsonl")
+        with open(rescue, "w", encoding="utf-8") as out:
+            for answer in answers:
+                out.write(json.dumps(dict(zip(_ANSWER_COLUMNS, _to_row(answer))), ensure_ascii=False) + "\n")
+        return rescue
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"ledger writer for {self.path} failed: {self._error}") from self._error
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            try:
+                self._write_buffered()
+            except BaseException as exc:  # surfaced to the caller on its next add/flush/close
+                self._error = exc
+                return
+
+    def _write_buffered(self) -> None:
+        with self._write_lock:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        with self._lock:
+            if not self._answers and not self._failures:
+                return
+            answers = list(self._answers.values())
+            failures = self._failures
+            self._failures = []
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if answers:
+                con.executemany(
+                    f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES ({', '.join('?' * len(_ANSWER_COLUMNS))})",
+                    [_to_row(a) for a in answers],
+                )
+            if failures:
+                con.executemany(
+                    f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES ({', '.join('?' * len(_FAILURE_COLUMNS))})",
+                    [_to_row(f) for f in failures],
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            with self._lock:
+                self._failures = failures + self._failures
+            raise
+        with self._lock:
+            # Answers stay visible through pending() until committed, then leave the buffer.
+            for answer in answers:
+                if self._answers.get(answer.request_hash) is answer:
+                    del self._answers[answer.request_hash]
+        self.answers_written += len(answers)
+        self.failures_written += len(failures)
+
+
+def _replace_run_id(answer: LedgerAnswer, run_id: str) -> LedgerAnswer:
+    values = {name: getattr(answer, name) for name in _ANSWER_COLUMNS}
+    values["run_id"] = run_id
+    return LedgerAnswer(**values)
+

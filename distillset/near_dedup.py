@@ -1,0 +1,361 @@
+"""Near-duplicate clusters with MinHash and LSH banding, in chunks, without an all-pairs step.
+
+How it works:
+
+1. Exact duplicates first: rows with the same ``ids.normalize_text`` are one cluster with
+   similarity 1.0 (empty texts are exact duplicates of each other); only one text per group is
+   sketched.
+2. Shingles (``distillset.shingles``): word 5-grams over tokens that keep punctuation (so code
+   works), or character 5-grams for documents that are mostly CJK (no spaces to split on). Five
+   characters of Chinese are about two or three words, so both sizes compare phrases of similar
+   length.
+3. Signatures: rensa's R-MinHash (Rust) over the prehashed shingles, ``chunk_size`` documents per
+   call. Only the ``num_perm`` x 32-bit signatures are kept (512 bytes per unique text at 128
+   permutations) and the normalized texts (Arrow buffers), never the shingles of more than one
+   chunk, so memory grows far slower than the shingle count.
+4. LSH: ``bands`` x ``rows`` of each signature are hashed to one 64-bit key per band; rows whose
+   key is equal in some band are candidates (sort + compare neighbours; a band bucket larger than
+   ``_MAX_BUCKET_SPAN`` is linked as a chain of near neighbours rather than all pairs, which keeps
+   it connected without a quadratic blow-up).
+5. Verification: a candidate pair is kept only if its estimated Jaccard (share of equal signature
+   slots) is at least ``threshold``; kept pairs are merged into connected components (numpy
+   min-label propagation with pointer jumping: union-find's result without a Python loop).
+6. The representative (kept row) of a cluster is the row with the highest ``priority`` (e.g. a
+   quality score; missing or NaN counts as lowest), ties broken by the earliest input position.
+   Every other row points to it in ``duplicate_of`` (never to another duplicate) with the
+   estimated Jaccard between the two in ``similarity``. Because clusters are connected
+   components, a member can reach the representative through a chain and show a similarity
+   slightly below the threshold.
+
+Defaults and their trade-off: ``threshold=0.8``, ``num_perm=128``. With ``bands``/``rows`` unset,
+they are chosen like datasketch's ``_optimal_param``: minimise the weighted areas of false
+positives (candidate probability below the threshold) and false negatives (miss probability above
+it). Unlike datasketch we weight false negatives 0.8 and false positives 0.2
+(``FALSE_NEGATIVE_WEIGHT``), because every candidate is verified: an LSH false positive costs one
+signature comparison, a false negative is a duplicate that stays. For 0.8 and 128 that gives 12
+bands of 10 rows (datasketch's equal weights give 9 x 13). A pair becomes a candidate with
+probability ~0.07 at Jaccard 0.6, ~0.29 at 0.7, ~0.50 at 0.75, ~0.74 at 0.8, ~0.93 at 0.85 and
+~0.994 at 0.9 (the textbook S-curve; rensa's R-MinHash slots are slightly negatively correlated,
+which makes the real curve a bit steeper: on bench/synthetic_corpus.py 9 x 13 found 80% of the
+pairs above 0.8 and 12 x 10 found 92%). So the misses are pairs just above the threshold. After
+verification, the errors left are estimation noise (standard deviation ~0.025-0.035 at J=0.8 with
+128 slots): pairs at 0.75-0.8 occasionally pass, pairs at 0.8-0.85 are occasionally rejected.
+Lower the threshold or raise ``bands`` for more recall, at the price of more candidates to verify.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+import rensa
+
+from distillset.shingles import normalize, shingle_hashes, splitmix64
+
+_MAX_BUCKET_SPAN = 16
+"""Within a band bucket, each row is paired with at most this many following rows (sorted order).
+Small buckets get all their pairs; a huge bucket (thousands of near-identical boilerplate rows)
+becomes a connected band of pairs instead of millions."""
+
+_VERIFY_BATCH = 200_000
+FALSE_POSITIVE_WEIGHT = 0.2
+FALSE_NEGATIVE_WEIGHT = 0.8
+
+
+@dataclass(frozen=True)
+class NearDupParams:
+    """Parameters of near-duplicate detection (see the module docstring for the trade-offs).
+
+    Attributes:
+        threshold: minimum estimated Jaccard similarity of shingle sets to call two rows duplicates.
+        num_perm: MinHash signature length.
+        bands: LSH bands; with ``rows`` unset both are chosen to minimise FP+FN at ``threshold``.
+        rows: signature slots per band.
+        word_ngram: words per shingle (space-separated scripts and code).
+        char_ngram: characters per shingle (CJK documents).
+        seed: seeds both the shingle hashes and the MinHash permutations.
+        chunk_size: documents sketched per call (bounds the memory of shingles).
+    """
+
+    threshold: float = 0.8
+    num_perm: int = 128
+    bands: int | None = None
+    rows: int | None = None
+    word_ngram: int = 5
+    char_ngram: int = 5
+    seed: int = 1
+    chunk_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+        if self.num_perm < 2:
+            raise ValueError(f"num_perm must be at least 2, got {self.num_perm}")
+        if self.word_ngram < 1 or self.char_ngram < 1:
+            raise ValueError("word_ngram and char_ngram must be at least 1")
+        if self.chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        bands, rows = self.bands, self.rows
+        if bands is not None and bands < 1 or rows is not None and rows < 1:
+            raise ValueError("bands and rows must be at least 1")
+        if bands is not None and rows is not None and bands * rows > self.num_perm:
+            raise ValueError(f"bands*rows ({bands}*{rows}) exceeds num_perm ({self.num_perm})")
+
+    def band_layout(self) -> tuple[int, int]:
+        """``(bands, rows)``: the given ones, or the FP+FN-optimal pair for the threshold."""
+        if self.bands is not None and self.rows is not None:
+            return self.bands, self.rows
+        if self.bands is not None:
+            return self.bands, max(1, self.num_perm // self.bands)
+        if self.rows is not None:
+            return max(1, self.num_perm // self.rows), self.rows
+        return optimal_band_layout(self.threshold, self.num_perm, FALSE_POSITIVE_WEIGHT, FALSE_NEGATIVE_WEIGHT)
+
+
+def optimal_band_layout(
+    threshold: float, num_perm: int, false_positive_weight: float = 0.5, false_negative_weight: float = 0.5
+) -> tuple[int, int]:
+    """The ``(bands, rows)`` minimising the weighted false positive + false negative areas.
+
+    The same criterion as datasketch's ``MinHashLSH`` (integrals of the S-curve
+    ``1 - (1 - s^r)^b`` below and of its complement above the threshold), computed with numpy.
+
+    Args:
+        threshold: the Jaccard similarity that separates duplicates from non-duplicates.
+        num_perm: the signature length (``bands * rows <= num_perm``).
+        false_positive_weight: weight of the false-positive area.
+        false_negative_weight: weight of the false-negative area.
+
+    Returns:
+        ``(bands, rows)``.
+    """
+    below = np.linspace(0.0, threshold, 201)
+    above = np.linspace(threshold, 1.0, 201)
+    best, best_error = (1, num_perm), float("inf")
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            fp = np.trapezoid(1 - (1 - below**rows) ** bands, below)
+            fn = np.trapezoid((1 - above**rows) ** bands, above)
+            error = false_positive_weight * fp + false_negative_weight * fn
+            if error < best_error:
+                best, best_error = (bands, rows), error
+    return best
+
+
+def minhash_signatures(normalized: Sequence[str] | pl.Series, params: NearDupParams) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures of normalized texts, computed ``chunk_size`` rows at a time.
+
+    Returns:
+        ``(signatures, has_shingles)``: a ``(len, num_perm)`` ``uint32`` matrix, and per row
+        whether it had any shingle (an empty text has a meaningless signature).
+    """
+    n = len(normalized)
+    signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
+    has_shingles = np.zeros(n, dtype=bool)
+
+    for start in range(0, n, params.chunk_size):
+        chunk = normalized[start : start + params.chunk_size]
+        shingles = shingle_hashes(
+            chunk, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed
+        )
+        # rensa sketches the whole chunk in Rust from one flat buffer: no Python object per row.
+        # Its matrix has no buffer export, so rows come back as lists (~1/4 of the chunk's time).
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            shingles.hashes, shingles.offsets.astype(np.uint64), params.num_perm, params.seed
+        )
+        signatures[start : start + len(chunk)] = np.asarray(matrix.to_rows(), dtype=np.uint32)
+        has_shingles[start : start + len(chunk)] = np.diff(shingles.offsets) > 0
+    return signatures, has_shingles
+
+
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per row and band: ``(len, bands)`` ``uint64``."""
+    keys = np.zeros((len(signatures), bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            key = np.full(len(signatures), band, dtype=np.uint64)
+            for col in range(band * rows, (band + 1) * rows):
+                key = splitmix64(key ^ signatures[:, col].astype(np.uint64))
+            keys[:, band] = key
+    return keys
+
+
+def candidate_pairs(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Row pairs ``(a, b)`` with ``a < b`` sharing a key in at least one band, as ``(k, 2)`` int64."""
+    rows = np.flatnonzero(eligible)
+    found = []
+    for band in range(keys.shape[1]):
+        column = keys[rows, band]
+        order = np.argsort(column, kind="stable")
+        sorted_keys = column[order]
+        sorted_rows = rows[order]
+        for span in range(1, _MAX_BUCKET_SPAN + 1):
+            same = sorted_keys[span:] == sorted_keys[:-span]
+            if not same.any():
+                break
+            found.append(np.stack((sorted_rows[:-span][same], sorted_rows[span:][same]), axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.sort(np.concatenate(found), axis=1).astype(np.int64)
+    return np.unique(pairs, axis=0)
+
+
+def estimated_jaccard(signatures: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Share of equal signature slots for each ``(left[i], right[i])`` pair."""
+    out = np.empty(len(left), dtype=np.float64)
+    for start in range(0, len(left), _VERIFY_BATCH):
+        stop = start + _VERIFY_BATCH
+        out[start:stop] = (signatures[left[start:stop]] == signatures[right[start:stop]]).mean(axis=1)
+    return out
+
+
+def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Component label (the smallest member index) of each of ``n`` nodes, given edges.
+
+    Min-label propagation with pointer jumping in numpy, instead of a Python union-find loop:
+    a handful of vectorized passes even for millions of edges.
+    """
+    labels = np.arange(n, dtype=np.int64)
+    if len(left) == 0:
+        return labels
+    while True:
+        before = labels.copy()
+        low = np.minimum(labels[left], labels[right])
+        np.minimum.at(labels, left, low)
+        np.minimum.at(labels, right, low)
+        labels = labels[labels]
+        labels = labels[labels]
+        if np.array_equal(labels, before):
+            return labels
+
+
+def verified_pairs(signatures: np.ndarray, has_shingles: np.ndarray, params: NearDupParams) -> pl.DataFrame:
+    """Candidate pairs whose estimated Jaccard reaches the threshold: columns ``left, right, similarity``."""
+    bands, rows = params.band_layout()
+    keys = band_keys(signatures, bands, rows)
+    pairs = candidate_pairs(keys, has_shingles)
+    del keys
+    similarity = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
+    keep = similarity >= params.threshold
+    return pl.DataFrame(
+        {"left": pairs[keep, 0], "right": pairs[keep, 1], "similarity": similarity[keep]},
+        schema={"left": pl.Int64, "right": pl.Int64, "similarity": pl.Float64},
+    )
+
+
+def near_duplicate_pairs(texts: Sequence[str], *, params: NearDupParams = NearDupParams()) -> pl.DataFrame:
+    """Verified near-duplicate pairs by input position (exact duplicates not included).
+
+    Useful to inspect or evaluate the edges that build the clusters of
+    ``near_duplicate_clusters``. Rows with equal normalized text are collapsed first; a pair is
+    reported between the first rows of two groups.
+
+    Returns:
+        Columns ``left``, ``right`` (0-based input positions, ``left < right``) and ``similarity``.
+    """
+    first_rows, _, normalized_unique = _exact_groups(texts, params.chunk_size)
+    signatures, has_shingles = minhash_signatures(normalized_unique, params)
+    pairs = verified_pairs(signatures, has_shingles, params)
+    return pairs.with_columns(
+        pl.Series("left", first_rows[pairs["left"].to_numpy()]),
+        pl.Series("right", first_rows[pairs["right"].to_numpy()]),
+    )
+
+
+def _exact_groups(texts: Sequence[str], chunk_size: int) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """``(first input row of each unique normalized text, unique index per row, unique texts)``."""
+    # Normalized texts go into Arrow buffers chunk by chunk: a Python list of a million strings
+    # would cost as much memory again as the corpus.
+    parts = [
+        pl.Series("normalized", [normalize(text) for text in texts[start : start + chunk_size]], dtype=pl.String)
+        for start in range(0, len(texts), chunk_size)
+    ]
+    normalized = pl.concat(parts) if parts else pl.Series("normalized", [], dtype=pl.String)
+    frame = normalized.to_frame().with_row_index("row")
+    del parts, normalized
+    # The first occurrence defines the unique index, so unique order follows input order.
+    first = frame.group_by("normalized", maintain_order=True).agg(pl.col("row").first().alias("first"))
+    first = first.with_row_index("unique")
+    unique_of_row = frame.join(first.select("normalized", "unique"), on="normalized", how="left", maintain_order="left")["unique"]
+    return (
+        first["first"].to_numpy().astype(np.int64),
+        unique_of_row.to_numpy().astype(np.int64),
+        first["normalized"],
+    )
+
+
+def near_duplicate_clusters(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    *,
+    params: NearDupParams = NearDupParams(),
+    priority: Sequence[float] | None = None,
+) -> pl.DataFrame:
+    """Cluster exact and near-duplicate rows and pick one row to keep per cluster.
+
+    Args:
+        ids: one id per row (unique).
+        texts: the text compared, one per row (``None`` counts as empty).
+        params: shingling, MinHash and LSH parameters.
+        priority: optional score per row; the highest is kept (ties: earliest row; None and NaN
+            rank lowest).
+
+    Returns:
+        One row per input, in input order: ``id``, ``cluster_id`` (the kept row's id), ``kept``,
+        ``duplicate_of`` (the kept row's id, null when kept) and ``similarity`` (estimated Jaccard
+        with the kept row, 1.0 for an exact duplicate, null when kept).
+
+    Raises:
+        ValueError: if the lengths differ or ids repeat.
+    """
+    n = len(texts)
+    if len(ids) != n:
+        raise ValueError(f"{len(ids)} ids for {n} texts")
+    if priority is not None and len(priority) != n:
+        raise ValueError(f"{len(priority)} priorities for {n} texts")
+    id_series = pl.Series("id", [str(value) for value in ids], dtype=pl.String)
+    if id_series.n_unique() != n:
+        raise ValueError("ids must be unique")
+    if n == 0:
+        return pl.DataFrame(
+            schema={"id": pl.String, "cluster_id": pl.String, "kept": pl.Boolean,
+                    "duplicate_of": pl.String, "similarity": pl.Float64}
+        )
+    first_rows, unique_of_row, normalized_unique = _exact_groups(texts, params.chunk_size)
+    signatures, has_shingles = minhash_signatures(normalized_unique, params)
+    pairs = verified_pairs(signatures, has_shingles, params)
+    component_of_unique = connected_components(
+        len(normalized_unique), pairs["left"].to_numpy(), pairs["right"].to_numpy()
+    )
+    component = component_of_unique[unique_of_row]
+
+    if priority is None:
+        score = np.full(n, -np.inf)
+    else:
+        score = pl.Series(list(priority), dtype=pl.Float64, strict=False).fill_null(np.nan).to_numpy()
+        score = np.where(np.isnan(score), -np.inf, score)
+    rows = np.arange(n)
+    # Lexsort: last key is primary -> by component, then highest score, then earliest row.
+    order = np.lexsort((rows, -score, component))
+    is_first = np.ones(n, dtype=bool)
+    is_first[1:] = component[order][1:] != component[order][:-1]
+    rep_rows = order[is_first]
+    representative_of_component = np.zeros(len(normalized_unique), dtype=np.int64)
+    representative_of_component[component[rep_rows]] = rep_rows
+    representative = representative_of_component[component]
+
+    kept = representative == rows
+    similarity = estimated_jaccard(signatures, unique_of_row, unique_of_row[representative])
+    similarity[unique_of_row == unique_of_row[representative]] = 1.0
+    frame = pl.DataFrame(
+        {"id": id_series, "cluster_id": id_series.gather(representative), "kept": kept, "similarity": similarity}
+    )
+    return frame.select(
+        "id",
+        "cluster_id",
+        "kept",
+        pl.when(~pl.col("kept")).then(pl.col("cluster_id")).alias("duplicate_of"),
+        pl.when(~pl.col("kept")).then(pl.col("similarity")).alias("similarity"),
+    )

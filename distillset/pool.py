@@ -1,0 +1,147 @@
+"""Choosing what goes to the teacher, and what survives it: exact and near-duplicate removal and
+benchmark decontamination, with the reason every dropped row was dropped.
+
+Order matters and is chosen to spend least: exact duplicates first (cheapest, hash equality), then
+decontamination (a dropped benchmark item must not survive as a representative), then MinHash
+near-duplicates on what is left.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from distillset.decontam import BenchmarkIndex
+from distillset.ids import normalize_text, sha256_hex
+from distillset.near_dedup import NearDupParams, near_duplicate_clusters
+
+DROPS_SCHEMA: dict[str, pl.DataType] = {
+    "prompt_id": pl.String,
+    "reason": pl.String,
+    "duplicate_of": pl.String,
+    "similarity": pl.Float64,
+    "detail": pl.String,
+}
+
+
+def _empty_drops() -> pl.DataFrame:
+    return pl.DataFrame(schema=DROPS_SCHEMA)
+
+
+def exact_duplicate_drops(frame: pl.DataFrame, *, id_column: str, key_column: str) -> pl.DataFrame:
+    """Rows whose ``key_column`` equals an earlier row's: the first occurrence is kept."""
+    if frame.is_empty():
+        return _empty_drops()
+    firsts = frame.group_by(key_column, maintain_order=True).agg(pl.col(id_column).first().alias("duplicate_of"))
+    return (
+        frame.select(id_column, key_column)
+        .join(firsts, on=key_column, how="left")
+        .filter(pl.col(id_column) != pl.col("duplicate_of"))
+        .select(
+            pl.col(id_column).alias("prompt_id"),
+            pl.lit("exact_duplicate").alias("reason"),
+            pl.col("duplicate_of"),
+            pl.lit(1.0).alias("similarity"),
+            pl.lit(None, dtype=pl.String).alias("detail"),
+        )
+        .cast(DROPS_SCHEMA)
+    )
+
+
+def contamination_drops(frame: pl.DataFrame, index: BenchmarkIndex, *, id_column: str, text_column: str) -> pl.DataFrame:
+    """Rows that share a long n-gram with a benchmark test item."""
+    if frame.is_empty():
+        return _empty_drops()
+    hits = index.find(frame[id_column].to_list(), frame[text_column].to_list())
+    if hits.is_empty():
+        return _empty_drops()
+    return (
+        hits.unique(subset="id", keep="first", maintain_order=True)
+        .select(
+            pl.col("id").alias("prompt_id"),
+            pl.lit("contaminated").alias("reason"),
+            pl.lit(None, dtype=pl.String).alias("duplicate_of"),
+            pl.lit(None, dtype=pl.Float64).alias("similarity"),
+            pl.format("benchmark {} (row {}): \"{}\"", "benchmark", "benchmark_row", "matched_ngram").alias("detail"),
+        )
+        .cast(DROPS_SCHEMA)
+    )
+
+
+def near_duplicate_drops(
+    frame: pl.DataFrame, params: NearDupParams, *, id_column: str, text_column: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """MinHash clusters over ``text_column``: (cluster ids per row, drops of non-representatives)."""
+    if frame.is_empty():
+        return pl.DataFrame(schema={"id": pl.String, "cluster_id": pl.String}), _empty_drops()
+    clusters = near_duplicate_clusters(frame[id_column].to_list(), frame[text_column].to_list(), params=params)
+    drops = (
+        clusters.filter(~pl.col("kept"))
+        .select(
+            pl.col("id").alias("prompt_id"),
+            pl.lit("near_duplicate").alias("reason"),
+            pl.col("duplicate_of"),
+            pl.col("similarity").cast(pl.Float64),
+            pl.lit(None, dtype=pl.String).alias("detail"),
+        )
+        .cast(DROPS_SCHEMA)
+    )
+    return clusters.select("id", "cluster_id"), drops
+
+
+def build_prompt_pool(
+    prompts: pl.DataFrame, *, benchmarks: BenchmarkIndex, near_dup: NearDupParams
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The prompts worth paying the teacher for, and a drop row (with its reason) for every other one."""
+    exact = exact_duplicate_drops(prompts, id_column="prompt_id", key_column="text_hash")
+    remaining = prompts.filter(~pl.col("prompt_id").is_in(exact["prompt_id"].implode()))
+    contaminated = contamination_drops(remaining, benchmarks, id_column="prompt_id", text_column="prompt_text")
+    remaining = remaining.filter(~pl.col("prompt_id").is_in(contaminated["prompt_id"].implode()))
+    _, near = near_duplicate_drops(remaining, near_dup, id_column="prompt_id", text_column="prompt_text")
+    pool = remaining.filter(~pl.col("prompt_id").is_in(near["prompt_id"].implode()))
+    return pool, pl.concat([exact, contaminated, near])
+
+
+GENERATION_DROPS_SCHEMA: dict[str, pl.DataType] = {"teacher_model": pl.String, **DROPS_SCHEMA}
+
+
+def deduplicate_generations(
+    generations: pl.DataFrame, prompts: pl.DataFrame, *, near_dup: NearDupParams
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Kept generations (with ``cluster_id``) and drops: failed calls, exact and near duplicates.
+
+    Exact duplicates compare the normalized prompt and answer together; near-duplicates run
+    MinHash over ``prompt + answer`` so a templated answer to different questions is kept.
+    """
+    if generations.is_empty():
+        return generations.with_columns(pl.lit(None, dtype=pl.String).alias("cluster_id")), pl.DataFrame(
+            schema=GENERATION_DROPS_SCHEMA
+        )
+    teacher_model = generations["teacher_model"][0]
+    failed = generations.filter(pl.col("status") != "ok")
+    failed_drops = failed.select(
+        pl.col("prompt_id"),
+        pl.lit("failed_generation").alias("reason"),
+        pl.lit(None, dtype=pl.String).alias("duplicate_of"),
+        pl.lit(None, dtype=pl.Float64).alias("similarity"),
+        pl.col("error").alias("detail"),
+    ).cast(DROPS_SCHEMA)
+    ok = generations.filter(pl.col("status") == "ok").join(
+        prompts.select("prompt_id", "prompt_text"), on="prompt_id", how="left"
+    )
+    ok = ok.with_columns(
+        (pl.col("prompt_text").fill_null("") + "\n\n" + pl.col("response").fill_null("")).alias("_pair_text")
+    )
+    ok = ok.with_columns(
+        pl.col("_pair_text").map_elements(lambda t: sha256_hex(normalize_text(t)), return_dtype=pl.String).alias("_pair_hash")
+    )
+    exact = exact_duplicate_drops(ok, id_column="prompt_id", key_column="_pair_hash")
+    remaining = ok.filter(~pl.col("prompt_id").is_in(exact["prompt_id"].implode()))
+    clusters, near = near_duplicate_drops(remaining, near_dup, id_column="prompt_id", text_column="_pair_text")
+    kept = (
+        remaining.filter(~pl.col("prompt_id").is_in(near["prompt_id"].implode()))
+        .join(clusters.rename({"id": "prompt_id"}), on="prompt_id", how="left")
+        .with_columns(pl.col("cluster_id").fill_null(pl.col("prompt_id")))
+        .drop("prompt_text", "_pair_text", "_pair_hash")
+    )
+    drops = pl.concat([failed_drops, exact, near]).with_columns(pl.lit(teacher_model).alias("teacher_model"))
+    return kept, drops.select(list(GENERATION_DROPS_SCHEMA))

@@ -1,0 +1,59 @@
+"""The ``distillset`` command line.
+
+``run`` drives Dagster (it lives here, in the orchestration layer); the other subcommands run
+engine code alone (``distillset/commands/``), so each step can be used outside Dagster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Engine-only subcommands (distillset/commands/<module>.py), in the order --help lists them.
+ENGINE_COMMANDS: list[str] = ["versions", "diff", "explain", "dedup", "decontam", "score", "simulator"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestration.run import format_summary, run_flow
+
+    summary = run_flow(args.teacher, echo=lambda line: print(line, flush=True))
+    print(format_summary(summary), flush=True)
+    return 0 if summary.success else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distillset",
+        description="Distill a large open teacher model into versioned, audited training sets.",
+        epilog="Configuration comes from environment variables; see README.md, 'Configuration'.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = sub.add_parser(
+        "run",
+        help="materialize the whole flow for one teacher (registers it as a partition if new)",
+        description=(
+            "Register the teacher named by TEACHER_MODEL (or --teacher) as a partition if it is new, "
+            "then materialize every asset for it in DISTILLSET_HOME's Dagster instance "
+            "(DAGSTER_HOME defaults to $DISTILLSET_HOME/dagster). With no TEACHER_BASE_URL, the "
+            "embedded teacher simulator answers on loopback and everything is marked simulated. "
+            "Exits 1 when a stage or a blocking check fails."
+        ),
+    )
+    run.add_argument("--teacher", metavar="MODEL", help="teacher model id (default: TEACHER_MODEL or meta-llama/Llama-3.1-405B-Instruct)")
+    run.set_defaults(handler=_run)
+    for module_name in ENGINE_COMMANDS:
+        module = importlib.import_module(f"distillset.commands.{module_name}")
+        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.configure(command)
+        command.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

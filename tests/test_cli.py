@@ -1,0 +1,90 @@
+"""The `distillset` command line as a user runs it, in a subprocess.
+
+Protects: `distillset run` materializes the whole flow into DISTILLSET_HOME's Dagster instance
+and prints the published version and rows per stage; a second run pays nothing and publishes
+nothing; a failing stage makes it exit non-zero with the stage and the reason; `--help` documents
+every subcommand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from distillset.config import DATA_DIR
+
+MODEL = "meta-llama/Llama-3.1-405B-Instruct"
+
+
+def _distillset(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+def _env(tmp_path: Path, prompts: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILLSET_", "TEACHER_", "DAGSTER_"))}
+    env.update(DISTILLSET_HOME=str(tmp_path / "home"), DISTILLSET_PROMPTS_URL=str(prompts))
+    return env
+
+
+def _small_prompt_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    lines = (DATA_DIR / "sample_prompts" / "gsm8k_train_sample.jsonl").read_text().splitlines(keepends=True)[:20]
+    (folder / "gsm8k.jsonl").write_text("".join(lines))
+    (folder / "gsm8k.jsonl.license").write_text("MIT\n")
+    return folder
+
+
+def test_run_publishes_then_reruns_for_free(tmp_path):
+    env = _env(tmp_path, _small_prompt_folder(tmp_path))
+    first = _distillset("run", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"registered teacher partition {MODEL}" in first.stdout
+    published = [l for l in first.stdout.splitlines() if l.startswith("published new version")]
+    assert len(published) == 1, first.stdout
+    version_dir = Path(published[0].rsplit(": ", 1)[1])
+    assert version_dir.name == "v0001" and (version_dir / "manifest.json").exists()
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    assert manifest["teacher"]["model"] == MODEL
+    assert "20 teacher calls paid" in first.stdout
+    # The run is in the persistent Dagster home, where `make ui` will show it.
+    assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+
+    second = _distillset("run", env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "0 teacher calls paid, 20 answers reused from the ledger" in second.stdout
+    assert "unchanged: no new version; latest is" in second.stdout and "v0001" in second.stdout
+    assert "registered teacher partition" not in second.stdout
+
+
+def test_run_fails_clearly_when_a_stage_fails(tmp_path):
+    env = _env(tmp_path, tmp_path / "no-such-folder")
+    result = _distillset("run", env=env)
+    assert result.returncode == 1
+    error_lines = [l for l in result.stdout.splitlines() if l.startswith("ERROR raw_prompts")]
+    assert error_lines and "no-such-folder" in error_lines[0], result.stdout
+    assert "the run failed" in result.stdout
+
+
+def test_help_documents_every_subcommand(tmp_path):
+    import importlib
+
+    from orchestration.cli import ENGINE_COMMANDS
+
+    names = [importlib.import_module(f"distillset.commands.{m}").NAME for m in ENGINE_COMMANDS]
+    result = _distillset("--help", env=_env(tmp_path, tmp_path))
+    assert result.returncode == 0
+    for command in ["run", *names]:
+        assert f"    {command}" in result.stdout, command
+        sub = _distillset(command, "--help", env=_env(tmp_path, tmp_path))
+        assert sub.returncode == 0 and "usage: distillset" in sub.stdout, command

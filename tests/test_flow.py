@@ -1,0 +1,173 @@
+"""The whole flow through Dagster, on a temporary DISTILLSET_HOME and the embedded simulator.
+
+Protects: every stage materializes and publishes a real chat training set built from the prompt
+files; rerunning with unchanged inputs pays the teacher for nothing and publishes no new version;
+a changed input publishes the next version and pays only for the new prompts; bad rows end up in
+the rejects table with a reason instead of failing the run; every asset carries the metadata the
+UI shows.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from distillset.config import DATA_DIR
+
+MODEL = "meta-llama/Llama-3.1-405B-Instruct"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def prompts_dir(tmp_path, monkeypatch):
+    """A prompt folder with a slice of the shipped sample set (fast) that tests may add files to."""
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    sample = DATA_DIR / "sample_prompts"
+    for name in ("gsm8k_train_sample.jsonl", "mt_bench_questions.jsonl"):
+        lines = (sample / name).read_text(encoding="utf-8").splitlines(keepends=True)[:25]
+        (folder / name).write_text("".join(lines), encoding="utf-8")
+        shutil.copyfile(sample / f"{name}.license", folder / f"{name}.license")
+    monkeypatch.setenv("DISTILLSET_PROMPTS_URL", str(folder))
+    return folder
+
+
+def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import all_asset_checks, all_assets
+    from orchestration.resources import build_resources
+
+    if MODEL not in instance.get_dynamic_partitions("teacher_models"):
+        instance.add_dynamic_partitions("teacher_models", [MODEL])
+    return dg.materialize(
+        [*all_assets, *all_asset_checks],
+        resources=build_resources(),
+        partition_key=MODEL,
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    materializations = result.asset_materializations_for_node(asset)
+    assert materializations, f"{asset} was not materialized"
+    return {k: getattr(v, "value", v) for k, v in materializations[-1].metadata.items()}
+
+
+def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        f"{e.step_key}: {e.event_specific_data.error.message}"
+        for e in result.all_events
+        if e.event_type_value == "STEP_FAILURE"
+    ]
+
+
+def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home, prompts_dir):
+    instance = dg.DagsterInstance.ephemeral()
+    first = _materialize(instance)
+    assert first.success, _failures(first)
+
+    published = _metadata(first, "training_set")
+    assert published["published_new_version"] is True
+    assert published["version"] == "v0001"
+    version_dir = Path(published["path"])
+    assert version_dir.parent.parent == distillset_home / "training_sets"
+    assert {p.name for p in version_dir.iterdir()} >= {"train.jsonl", "validation.jsonl", "data.parquet", "manifest.json", "README.md"}
+
+    # Every line is an OpenAI chat example whose user turns come from the prompt files.
+    source_questions = {json.loads(l)["question"] for l in (prompts_dir / "gsm8k_train_sample.jsonl").read_text().splitlines()}
+    source_turns = {json.loads(l)["turns"][0] for l in (prompts_dir / "mt_bench_questions.jsonl").read_text().splitlines()}
+    examples = []
+    for split in ("train.jsonl", "validation.jsonl"):
+        examples += [json.loads(line) for line in (version_dir / split).read_text().splitlines()]
+    assert len(examples) == published["dagster/row_count"] > 0
+    multi_turn = 0
+    for example in examples:
+        roles = [m["role"] for m in example["messages"] if m["role"] != "system"]
+        assert roles[0::2] == ["user"] * len(roles[0::2]) and roles[1::2] == ["assistant"] * len(roles[1::2])
+        assert roles[-1] == "assistant" and all(m["content"].strip() for m in example["messages"])
+        assert example["messages"][0]["content"] in source_questions | source_turns
+        multi_turn += len(roles) == 4
+    assert multi_turn > 0, "MT-Bench conversations stay two-turn"
+
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    assert manifest["teacher"]["simulated"] is True and manifest["teacher"]["endpoint_kind"] == "simulated"
+    assert "simulated" in (version_dir / "README.md").read_text().lower()
+
+    teacher = _metadata(first, "teacher_generations")
+    assert teacher["simulated"] is True
+    with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
+        turns_in_pool = con.execute("SELECT sum(len(turns)) FROM prompt_pool").fetchone()[0]
+    assert 70 <= turns_in_pool <= 75  # 25 GSM8K (one turn, minus contaminated ones) + 25 MT-Bench (two turns)
+    assert teacher["teacher/requests_paid"] == turns_in_pool
+
+    # Every asset shows row counts, column schema and a preview in the UI.
+    for asset in ("raw_prompts", "prompt_pool", "teacher_generations", "deduplicated_generations", "quality_scores", "training_examples"):
+        metadata = _metadata(first, asset)
+        assert metadata["dagster/row_count"] > 0, asset
+        assert metadata["dagster/column_schema"].columns, asset
+        assert metadata["preview"].startswith("|"), asset
+
+    second = _materialize(instance)
+    assert second.success, _failures(second)
+    assert _metadata(second, "teacher_generations")["teacher/requests_paid"] == 0
+    again = _metadata(second, "training_set")
+    assert again["published_new_version"] is False and again["version"] == "v0001"
+    assert sorted(p.name for p in version_dir.parent.iterdir() if p.name.startswith("v")) == ["v0001"]
+
+    # A new prompt file: only its prompt is paid for, and the next version appears.
+    (prompts_dir / "extra.jsonl").write_text(json.dumps({"prompt": "Explain why the sky looks blue at noon but red at sunset."}) + "\n")
+    third = _materialize(instance)
+    assert third.success, _failures(third)
+    assert _metadata(third, "teacher_generations")["teacher/requests_paid"] == 1
+    newer = _metadata(third, "training_set")
+    assert newer["version"] == "v0002" and newer["published_new_version"] is True
+    assert json.loads((Path(newer["path"]) / "manifest.json").read_text())["parent_version"] == "v0001"
+
+
+def test_bad_rows_are_rejected_with_a_reason_and_the_run_goes_on(distillset_home, prompts_dir):
+    (prompts_dir / "broken.jsonl").write_bytes(
+        b'{"prompt": "What is the capital of France?"}\n'
+        b'{"prompt": \n'
+        b'{"prompt": "   "}\n'
+        b'{"colour": "blue"}\n'
+        b'{"prompt": "caf\xe9 \xff"}\n'
+    )
+    result = _materialize(dg.DagsterInstance.ephemeral())
+    assert result.success, _failures(result)
+    with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
+        rejects = con.execute(
+            "SELECT source_line, reason FROM rejects WHERE source_file LIKE '%broken.jsonl' ORDER BY source_line"
+        ).fetchall()
+        kept = con.execute("SELECT count(*) FROM raw_prompts WHERE source_file LIKE '%broken.jsonl'").fetchone()[0]
+    assert rejects == [(2, "invalid_json"), (3, "empty_text"), (4, "unknown_shape"), (5, "invalid_utf8")]
+    assert kept == 1
+    metadata = _metadata(result, "raw_prompts")
+    assert metadata["rejected_rows"] == 4
+    assert "invalid_json" in metadata["rejects_by_reason"]
+
+
+def test_every_asset_is_documented_for_the_ui():
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {
+        "raw_prompts",
+        "prompt_pool",
+        "teacher_generations",
+        "deduplicated_generations",
+        "quality_scores",
+        "training_examples",
+        "training_set",
+    }
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.group_name and node.group_name != "default", key
+        assert node.kinds, key
+        assert node.owners == ["team:distillset"], key
+        assert node.description and len(node.description) > 40, key

@@ -1,0 +1,296 @@
+"""Publishing training set versions to a local folder.
+
+Protects: a version is complete before it is visible (files read back against the manifest's
+checksums), unchanged content publishes nothing, a change gives the next version with its
+parent, a failure mid-publish leaves no visible half version and the next publish recovers,
+racing publishers end with distinct versions and no overwritten file, existing versions are
+never modified, license policy blocks forbidden teachers, and no secret lands in a written file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from distillset import ids, publish
+from distillset.publish import (
+    LicenseBlockedError,
+    assign_split,
+    list_versions,
+    publish_training_set,
+    read_examples,
+    read_manifest,
+    verify_version,
+)
+
+LLAMA = "meta-llama/Llama-3.1-405B-Instruct"
+
+
+def make_examples(count: int, *, variant: str = "", teacher: str = LLAMA, license: str = "MIT",
+                  source_file: str = "prompts/sample.jsonl", simulated: bool = True) -> pl.DataFrame:
+    """``count`` training examples; every third one is a two-turn conversation."""
+    rows = []
+    for i in range(count):
+        messages = [{"role": "system", "content": "Be concise."}] if i % 4 == 1 else []
+        messages += [{"role": "user", "content": f"Question {i}{variant}: what is {i} + {i}?"},
+                     {"role": "assistant", "content": f"{i} + {i} = {2 * i}."}]
+        if i % 3 == 0:
+            messages += [{"role": "user", "content": f"And times two{variant}?"},
+                         {"role": "assistant", "content": f"{4 * i}."}]
+        source_sha = hashlib.sha256(source_file.encode()).hexdigest()
+        prompt_id = ids.prompt_id(source_sha, i + 1)
+        request_hash = ids.request_hash(teacher, messages[:-1], {"temperature": 0.7})
+        rows.append({
+            "example_id": ids.example_id(teacher, prompt_id, request_hash),
+            "prompt_id": prompt_id,
+            "teacher_model": teacher,
+            "messages_json": json.dumps(messages, ensure_ascii=False),
+            "source_file": source_file,
+            "source_line": i + 1,
+            "source_sha256": source_sha,
+            "license": license,
+            "request_hash": request_hash,
+            "generated_at": dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+            "quality_score": 0.5 + (i % 5) / 10,
+            "cluster_id": f"c{i}",
+            "simulated": simulated,
+        })
+    frame = pl.DataFrame(rows)
+    return frame.with_columns(assign_split(frame["example_id"], 0.25)).select(publish.EXAMPLE_COLUMNS)
+
+
+FIELDS = {"counts": {"raw_prompts": 40, "prompt_pool": 30}, "drops": {"exact_duplicate": 10},
+          "checks": {"refusal_rate": "passed"}, "dagster_run_id": "run-123",
+          "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 1024}}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_publish_reads_back_with_checksums_and_lineage(tmp_path):
+    examples = make_examples(12)
+    result = publish_training_set(str(tmp_path), "math", examples, manifest_fields=FIELDS, formats=["openai", "sharegpt", "alpaca"])
+
+    assert result.published and result.version == "v0001" and result.parent_version is None
+    version_dir = tmp_path / "math" / "v0001"
+    for name, info in result.files.items():
+        data = (version_dir / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["size"]
+    assert set(result.files) == {"train.jsonl", "validation.jsonl", "data.parquet", "sharegpt.jsonl", "alpaca.jsonl", "README.md"}
+    assert verify_version(str(tmp_path), "math", "v0001") == []
+
+    train = [json.loads(line) for line in (version_dir / "train.jsonl").read_text().splitlines()]
+    validation = [json.loads(line) for line in (version_dir / "validation.jsonl").read_text().splitlines()]
+    expected_train = [json.loads(m) for m in examples.filter(pl.col("split") == "train")["messages_json"]]
+    assert len(train) + len(validation) == examples.height and len(validation) == (examples["split"] == "validation").sum()
+    assert sorted(json.dumps(r["messages"]) for r in train) == sorted(json.dumps(m) for m in expected_train)
+    assert any(len(r["messages"]) >= 4 for r in train + validation), "multi-turn examples must stay multi-turn"
+
+    back = read_examples(str(tmp_path), "math", "v0001")
+    assert back.sort("example_id")["example_id"].to_list() == examples.sort("example_id")["example_id"].to_list()
+    assert set(publish.EXAMPLE_COLUMNS) <= set(back.columns)
+
+    manifest = read_manifest(str(tmp_path), "math")
+    assert manifest["content_hash"] == result.content_hash
+    assert manifest["teacher"]["endpoint_kind"] == "simulated" and manifest["teacher"]["model"] == LLAMA
+    assert manifest["dagster_run_id"] == "run-123"
+    assert manifest["counts"]["stages"] == FIELDS["counts"] and manifest["counts"]["examples"] == 12
+    assert manifest["checks"] == {"refusal_rate": "passed"}
+    assert manifest["code"]["version"] == "0.1.0"
+    assert manifest["licenses"]["attribution"] == ["Built with Llama"]
+    assert manifest["files"] == result.files
+
+    card = (version_dir / "README.md").read_text()
+    assert card.splitlines()[2].startswith("**SIMULATED: not real teacher output.**")
+    assert str(version_dir / "train.jsonl") in card and "Built with Llama" in card
+    assert json.loads((tmp_path / "math" / "LATEST").read_text()) == {"version": "v0001", "content_hash": result.content_hash}
+
+
+def test_unchanged_content_publishes_nothing(tmp_path):
+    first = publish_training_set(str(tmp_path), "math", make_examples(8), manifest_fields=FIELDS)
+    before = snapshot(tmp_path / "math" / "v0001")
+    again = publish_training_set(str(tmp_path), "math", make_examples(8).reverse(), manifest_fields={"dagster_run_id": "other"})
+
+    assert not again.published and again.version == "v0001" and again.content_hash == first.content_hash
+    assert "unchanged" in again.reason
+    assert [v.version for v in list_versions(str(tmp_path), "math")] == ["v0001"]
+    assert snapshot(tmp_path / "math" / "v0001") == before
+
+
+def test_changed_content_gives_next_version_and_keeps_the_old_one(tmp_path):
+    publish_training_set(str(tmp_path), "math", make_examples(8), manifest_fields=FIELDS)
+    before = snapshot(tmp_path / "math" / "v0001")
+    second = publish_training_set(str(tmp_path), "math", make_examples(9), manifest_fields=FIELDS)
+    third = publish_training_set(str(tmp_path), "math", make_examples(9), manifest_fields=FIELDS, formats=["openai", "alpaca"])
+
+    assert (second.published, second.version, second.parent_version) == (True, "v0002", "v0001")
+    assert (third.published, third.version, third.parent_version) == (True, "v0003", "v0002"), "formats are part of the content"
+    assert snapshot(tmp_path / "math" / "v0001") == before
+    infos = list_versions(str(tmp_path), "math")
+    assert [(v.version, v.counts["examples"]) for v in infos] == [("v0001", 8), ("v0002", 9), ("v0003", 9)]
+    assert all(verify_version(str(tmp_path), "math", v.version) == [] for v in infos)
+
+
+def test_failure_mid_publish_leaves_no_visible_version(tmp_path, monkeypatch):
+    def broken_manifest(manifest):
+        raise RuntimeError("disk full while writing the manifest")
+
+    monkeypatch.setattr(publish, "manifest_bytes", broken_manifest)
+    with pytest.raises(RuntimeError, match="disk full"):
+        publish_training_set(str(tmp_path), "math", make_examples(6), manifest_fields=FIELDS)
+    assert list_versions(str(tmp_path), "math") == []
+    assert not (tmp_path / "math" / "v0001").exists()
+    assert not list((tmp_path / "math").glob(".staging-*")) and not list((tmp_path / "math" / ".claims").glob("*"))
+
+    monkeypatch.undo()
+    result = publish_training_set(str(tmp_path), "math", make_examples(6), manifest_fields=FIELDS)
+    assert result.published and result.version == "v0001"
+    assert verify_version(str(tmp_path), "math", "v0001") == []
+
+
+def test_crashed_publisher_leftovers_are_cleaned_once_stale(tmp_path, monkeypatch):
+    # A crash (kill -9) skips the publisher's own cleanup: simulate it by disabling that cleanup.
+    monkeypatch.setattr(publish, "_abandon", lambda *args, **kwargs: None)
+    monkeypatch.setattr(publish, "manifest_bytes", lambda manifest: (_ for _ in ()).throw(RuntimeError("killed")))
+    with pytest.raises(RuntimeError):
+        publish_training_set(str(tmp_path), "math", make_examples(6), manifest_fields=FIELDS)
+    assert len(list((tmp_path / "math").glob(".staging-*"))) == 1
+    assert list_versions(str(tmp_path), "math") == []
+    monkeypatch.undo()
+
+    # The claim belongs to a live process and is fresh: a careful publisher leaves it alone.
+    fresh = publish_training_set(str(tmp_path), "math", make_examples(6), manifest_fields=FIELDS)
+    assert fresh.version == "v0002" and len(list((tmp_path / "math").glob(".staging-*"))) == 1
+
+    monkeypatch.setattr(publish, "STALE_CLAIM_AFTER_S", 0.0)
+    again = publish_training_set(str(tmp_path), "other", make_examples(3), manifest_fields=FIELDS)
+    assert again.version == "v0001"
+    after = publish_training_set(str(tmp_path), "math", make_examples(7), manifest_fields=FIELDS)
+    assert after.version == "v0003" and after.parent_version == "v0002"
+    assert not list((tmp_path / "math").glob(".staging-*")) and not list((tmp_path / "math" / ".claims").glob("*"))
+    assert not (tmp_path / "math" / "v0001").exists(), "the stale claim on v0001 is released, never half-published"
+
+
+def _race(storage_url: str, frames: list[pl.DataFrame]) -> list[publish.PublishResult]:
+    barrier = threading.Barrier(len(frames))
+
+    def one(frame):
+        barrier.wait()
+        return publish_training_set(storage_url, "race", frame, manifest_fields=FIELDS)
+
+    with concurrent.futures.ThreadPoolExecutor(len(frames)) as pool:
+        return list(pool.map(one, frames))
+
+
+def check_race(storage_url: str, frames: list[pl.DataFrame], results: list[publish.PublishResult]) -> None:
+    """Distinct versions for published results, every version intact, every content accounted for."""
+    published = [r for r in results if r.published]
+    assert len({r.version for r in published}) == len(published)
+    versions = list_versions(storage_url, "race")
+    # Numbers may skip one a publisher released (it found its content already published).
+    assert [v.version for v in versions] == sorted({v.version for v in versions})
+    for info in versions:
+        assert verify_version(storage_url, "race", info.version) == [], "a file was overwritten or lost"
+    expected_hashes = {publish.content_hash(f, ["openai"]) for f in frames}
+    assert {v.content_hash for v in versions} == expected_hashes
+    if results:
+        assert {r.content_hash for r in results} == expected_hashes
+
+
+def test_racing_threads_with_different_content_get_distinct_versions(tmp_path):
+    frames = [make_examples(5 + i) for i in range(4)]
+    results = _race(str(tmp_path), frames)
+    assert all(r.published for r in results)
+    check_race(str(tmp_path), frames, results)
+
+
+def test_racing_threads_with_the_same_content(tmp_path):
+    frames = [make_examples(6) for _ in range(4)]
+    results = _race(str(tmp_path), frames)
+    check_race(str(tmp_path), frames, results)
+    assert 1 <= sum(r.published for r in results) <= 4
+
+
+def _publish_in_process(storage_url: str, count: int) -> tuple[bool, str]:
+    result = publish_training_set(storage_url, "race", make_examples(count), manifest_fields=FIELDS)
+    return result.published, result.version
+
+
+def test_racing_processes_get_distinct_versions(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(3, mp_context=context) as pool:
+        outcomes = list(pool.map(_publish_in_process, [str(tmp_path)] * 3, [4, 5, 6]))
+    assert sorted(v for _, v in outcomes) == ["v0001", "v0002", "v0003"]
+    check_race(str(tmp_path), [make_examples(n) for n in (4, 5, 6)], [])
+
+
+def test_license_policy_blocks_a_closed_teacher_and_writes_nothing(tmp_path):
+    with pytest.raises(LicenseBlockedError, match="gpt-4o"):
+        publish_training_set(str(tmp_path), "math", make_examples(4, teacher="gpt-4o"), manifest_fields=FIELDS)
+    assert not (tmp_path / "math").exists() or list_versions(str(tmp_path), "math") == []
+
+
+def test_bad_input_is_refused_with_a_reason(tmp_path):
+    with pytest.raises(ValueError, match="lack column"):
+        publish_training_set(str(tmp_path), "math", make_examples(3).drop("license"), manifest_fields={})
+    duplicated = pl.concat([make_examples(3), make_examples(3).head(1)])
+    with pytest.raises(ValueError, match="share an example_id"):
+        publish_training_set(str(tmp_path), "math", duplicated, manifest_fields={})
+    with pytest.raises(ValueError, match="split"):
+        publish_training_set(str(tmp_path), "math", make_examples(3).with_columns(split=pl.lit("test")), manifest_fields={})
+    with pytest.raises(ValueError, match="name"):
+        publish_training_set(str(tmp_path), "../escape", make_examples(3), manifest_fields={})
+    with pytest.raises(ValueError, match="export format"):
+        publish_training_set(str(tmp_path), "math", make_examples(3), manifest_fields={}, formats=["csv"])
+    assert not (tmp_path / "math").exists()
+
+
+def test_no_secret_in_any_written_file(tmp_path, monkeypatch):
+    secret = "sk-live-this-is-a-secret-teacher-key-0123456789"
+    monkeypatch.setenv("TEACHER_API_KEY", secret)
+    fields = {**FIELDS, "config": {"teacher": {"base_url": "http://127.0.0.1:9", "api_key": secret}},
+              "note": f"called with {secret}", "aws_secret_access_key": "whatever-value"}
+    publish_training_set(str(tmp_path), "math", make_examples(4), manifest_fields=fields)
+    for path in (tmp_path / "math").rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert secret.encode() not in content and b"whatever-value" not in content, path
+    manifest = read_manifest(str(tmp_path), "math")
+    assert manifest["config_hash"] and manifest["extra"]["note"] == "called with ***"
+
+
+def test_assign_split_is_deterministic_and_stable():
+    ids_ = pl.Series([f"example-{i}" for i in range(200)])
+    first = assign_split(ids_, 0.1)
+    assert first.to_list() == assign_split(ids_, 0.1).to_list()
+    assert 5 <= (first == "validation").sum() <= 40
+    grown = assign_split(pl.concat([ids_, pl.Series([f"new-{i}" for i in range(50)])]), 0.1)
+    assert grown.head(200).to_list() == first.to_list(), "adding examples must not move existing ones"
+    assert (assign_split(pl.Series(["a", "b"]), 0.01) == "validation").sum() == 1
+    assert (assign_split(pl.Series(["a", "b"]), 0.0) == "validation").sum() == 0
+
+
+def test_card_puts_license_warnings_on_top(tmp_path):
+    from distillset.licenses import LicensePolicy
+
+    relaxed = LicensePolicy(block_teacher_forbids_training=False)
+    examples = make_examples(4, teacher="gpt-4o", license="CC-BY-NC-4.0", simulated=False)
+    result = publish_training_set(str(tmp_path), "closed", examples, manifest_fields=FIELDS, license_policy=relaxed)
+    card = (tmp_path / "closed" / result.version / "README.md").read_text()
+    head = card.split("## What it is")[0]
+    assert "SIMULATED" not in card
+    assert "non-commercial" in head and "prompts/sample.jsonl" in head
+    assert "restricted training other models" in head and "OpenAI Terms of Use" in head
+    manifest = read_manifest(str(tmp_path), "closed")
+    assert manifest["teacher"]["endpoint_kind"] == "remote"
+    assert manifest["licenses"]["sources"]["prompts/sample.jsonl"]["category"] == "non_commercial"
+    assert manifest["licenses"]["policy"]["block_teacher_forbids_training"] is False
