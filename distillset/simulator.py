@@ -38,6 +38,15 @@ REFUSAL_RATE = 0.02
 KNOWN_ANSWER_ACCURACY = 0.85
 # Mimics a context-length limit so a client has a realistic non-retriable 400 to meet.
 MAX_TOKENS_LIMIT = 32768
+# The judge mode: a request whose system prompt carries this marker asks for a rating of the
+# answer that follows JUDGE_ANSWER_HEADING in the last user message (see distillset.judge).
+JUDGE_RUBRIC_MARKER = "[distillset judge rubric v1]"
+JUDGE_ANSWER_HEADING = "[ANSWER TO RATE]"
+# Answers shorter than this (characters) are rated low by the simulated judge.
+JUDGE_SHORT_ANSWER_CHARS = 40
+# Share of simulated judgments wrapped in a code fence with a sentence around it, as real models
+# often do, so parsers meet that shape in every flow run.
+JUDGE_FENCED_RATE = 0.2
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # A token is a CJK character, a word or one punctuation mark; leading whitespace belongs to it so
@@ -216,12 +225,47 @@ def _prose_answer_zh(question: str, rng: random.Random) -> str:
     return "\n\n".join(paragraphs)
 
 
+def is_judge_request(messages: list[dict]) -> bool:
+    """A request for a judgment: a system message carries ``JUDGE_RUBRIC_MARKER``."""
+    return any(m.get("role") == "system" and JUDGE_RUBRIC_MARKER in _content_text(m.get("content")) for m in messages)
+
+
+def compose_judgment(request_key: str, messages: list[dict]) -> str:
+    """The simulated judge's answer: a JSON object ``{"score": 1-10, "rationale": "..."}``.
+
+    The score is drawn from the request hash (5 to 10 for an ordinary answer) and is low for a
+    refusal (1 or 2) or a very short answer (2 or 3), so the judgment sometimes disagrees with the
+    heuristic score. A deterministic share is wrapped in a code fence with prose around it.
+    """
+    last_user = next((_content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    answer = last_user.rsplit(JUDGE_ANSWER_HEADING, 1)[-1].strip()
+    draw = _unit(f"judge:{request_key}")
+    if answer in (REFUSAL_EN, REFUSAL_ZH) or answer.lower().startswith(("i'm sorry", "i cannot", "i can't")):
+        score, rationale = 1 + int(draw * 2), "The answer refuses the request instead of helping."
+    elif len(answer) < JUDGE_SHORT_ANSWER_CHARS:
+        score, rationale = 2 + int(draw * 2), "The answer is too short to be helpful or show its reasoning."
+    else:
+        score = 5 + int(draw * 6)
+        rationale = (
+            "A clear, complete answer that follows the instruction."
+            if score >= 8
+            else "A reasonable answer, but it is generic and could be more specific."
+        )
+    judgment = json.dumps({"score": score, "rationale": rationale})
+    if _unit(f"judge-fence:{request_key}") < JUDGE_FENCED_RATE:
+        return f"Here is my evaluation:\n```json\n{judgment}\n```\nI hope this helps."
+    return judgment
+
+
 def compose_answer(request_key: str, messages: list[dict], answer_key: Mapping[str, str] | None = None) -> str:
     """The simulator's full (untruncated) answer to a conversation, a pure function of its key.
 
     ``answer_key`` maps a question (normalized with ``ids.normalize_text``) to its reference
     answer; a word problem found there is answered right with probability ``KNOWN_ANSWER_ACCURACY``.
+    A judge request (see ``is_judge_request``) gets ``compose_judgment`` instead.
     """
+    if is_judge_request(messages):
+        return compose_judgment(request_key, messages)
     rng = random.Random(request_key)
     last_user = next((_content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     chinese = bool(_CJK.search(last_user))

@@ -35,8 +35,8 @@ def format_explanation(e: audit.Explanation) -> str:
             lines.append(f"  turn {number}: {' '.join(str(turn).split())[:120]}")
     for g in e.generations:
         lines.append(
-            f"  teacher call: {g.get('teacher_model')} status={g.get('status')} request={str(g.get('request_hash'))[:16]} "
-            f"tokens={g.get('prompt_tokens')}+{g.get('completion_tokens')} latency={g.get('latency_ms')}ms "
+            f"  teacher call: {g.get('teacher_model')} status={g.get('status')} request={g.get('request_hash')} "
+            f"tokens={g.get('prompt_tokens')}+{g.get('completion_tokens')} latency={float(g.get('latency_ms') or 0):.0f}ms "
             f"finish={g.get('finish_reason')} attempts={g.get('attempts')}" + ("  SIMULATED" if g.get("simulated") else "")
         )
     for q in e.quality:
