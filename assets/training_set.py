@@ -8,6 +8,7 @@ import polars as pl
 
 from assets.constants import CATALOG_POOL, OWNERS
 from assets.generations import deduplicated_generations
+from assets.judge import judge_scores
 from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.quality import quality_scores
@@ -15,6 +16,7 @@ from assets.resources import CatalogResource, PromptSourceResource, TeacherResou
 from distillset import catalog
 from distillset.decontam import BenchmarkIndex, default_benchmarks
 from distillset.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples, split_overlap
+from distillset.judge import JudgeSettings
 from distillset.licenses import LicensePolicy, license_report
 from distillset.publish import publish_training_set
 from distillset.near_dedup import NearDupParams
@@ -27,7 +29,9 @@ def _examples(catalog_db: CatalogResource, model: str) -> pl.DataFrame:
 
 
 @dg.asset(
-    deps=[deduplicated_generations, quality_scores],
+    # judge_scores is optional: listed so that a run selecting it judges before this step; when
+    # its table has no rows for the partition, quality_score is the heuristic score alone.
+    deps=[deduplicated_generations, quality_scores, judge_scores],
     partitions_def=teacher_partitions,
     group_name="training_set",
     kinds={"duckdb", "polars"},
@@ -36,26 +40,39 @@ def _examples(catalog_db: CatalogResource, model: str) -> pl.DataFrame:
     description=(
         "The examples the next version will publish: deduplicated answers that passed every quality "
         "rule, with lineage (prompt, source file and line, license, request hash, score, cluster) and "
-        "a deterministic train/validation split by hash of the example id."
+        "a deterministic train/validation split by hash of the example id. When judge_scores has rows "
+        "for the teacher, quality_score blends in the judgment (DISTILLSET_JUDGE_WEIGHT) and examples "
+        "judged below DISTILLSET_JUDGE_MIN_SCORE are left out."
     ),
 )
 def training_examples(
-    context: dg.AssetExecutionContext, catalog_db: CatalogResource, training_storage: TrainingSetStorageResource
+    context: dg.AssetExecutionContext,
+    catalog_db: CatalogResource,
+    teacher: TeacherResource,
+    training_storage: TrainingSetStorageResource,
 ) -> dg.MaterializeResult:
     model = context.partition_key
     path = catalog_db.catalog_path
+    judgments = catalog.read_table(path, "judge_scores", "WHERE teacher_model = ?", [model])
+    judge = JudgeSettings.from_env(teacher.settings_for(model))
     examples = build_training_examples(
         catalog.read_table(path, "deduplicated_generations", "WHERE teacher_model = ?", [model]),
         catalog.read_table(path, "quality_scores", "WHERE teacher_model = ?", [model]),
         catalog.read_table(path, "prompt_pool"),
         validation_fraction=training_storage.validation_fraction,
+        judgments=judgments,
+        judge_weight=judge.weight,
+        judge_min_score=judge.min_score,
     )
     catalog.replace_partition(path, "training_examples", examples, column="teacher_model", value=model)
-    context.log.info(f"training_examples: {examples.height} examples {value_counts(examples, 'split')}")
+    judged = f", quality_score blends {judgments.height} judgments (weight {judge.weight})" if judgments.height else ""
+    context.log.info(f"training_examples: {examples.height} examples {value_counts(examples, 'split')}{judged}")
     return dg.MaterializeResult(
         metadata={
             **table_metadata(examples, preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"]),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
+            "judge_scores_used": dg.MetadataValue.bool(judgments.height > 0),
+            "judge_weight": dg.MetadataValue.float(judge.weight if judgments.height else 0.0),
         }
     )
 

@@ -55,6 +55,7 @@ import polars as pl
 
 from distillset import ids as id_rules
 from distillset.config import DATA_DIR
+from distillset.jsonl import iter_json_objects
 from distillset.shingles import CJK_CHARS, cjk_mask, normalize, shingle_hashes, split_units
 
 BENCHMARKS_DIR = DATA_DIR / "benchmarks"
@@ -151,18 +152,9 @@ def read_benchmark_rows(path: Path, fields: Sequence[str] | None) -> pl.DataFram
         frame = frame.with_row_index("__row", offset=1)
     else:
         records, lines = [], []
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"benchmark {path}, line {line_number}: invalid JSON ({exc.msg})") from exc
-                if not isinstance(record, dict):
-                    raise ValueError(f"benchmark {path}, line {line_number}: not a JSON object")
-                records.append({key: record.get(key) for key in fields} if fields else record)
-                lines.append(line_number)
+        for line_number, record in iter_json_objects(path):
+            records.append({key: record.get(key) for key in fields} if fields else record)
+            lines.append(line_number)
         frame = pl.DataFrame(records, infer_schema_length=None) if records else pl.DataFrame()
         frame = frame.with_columns(pl.Series("__row", lines, dtype=pl.Int64))
     if fields:

@@ -5,6 +5,9 @@ downstream) and gives the teacher tests a real HTTP server with reproducible fau
 on ``aiohttp.web`` and runs in a background thread with its own event loop, so sync code and
 pytest can start and stop it like any object.
 
+A request whose system prompt carries ``JUDGE_RUBRIC_MARKER`` (``distillset.judge``) is answered as
+a judge: a JSON rating of the answer it shows (``compose_judgment``).
+
 Answers are a pure function of (model, messages, sampling parameters); faults are a pure function
 of (seed, request hash, attempt number), so a test that turns faults on sees the same faults on
 every run.
@@ -398,18 +401,6 @@ class TeacherSimulator:
         self._thread.join(timeout=10)
         self._thread = None
         self._loop = None
-
-    def serve_forever(self) -> None:
-        """Serve (starting if needed) until Ctrl-C (for ``distillset simulator``)."""
-        if self._thread is None:
-            self.start()
-        try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(timeout=0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
 
     def __enter__(self) -> "TeacherSimulator":
         return self.start()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from distillset.jsonl import iter_json_objects
 from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
 
 NAME = "score"
@@ -76,19 +77,7 @@ def _read(path: Path) -> list[dict] | pl.DataFrame:
     """JSONL as a list of dicts (every field kept as written), Parquet as a frame."""
     if path.name.lower().endswith(_PARQUET_SUFFIXES):
         return pl.read_parquet(path)
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{line_number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{path}:{line_number}: a row must be a JSON object")
-            records.append(record)
-    return records
+    return [record for _, record in iter_json_objects(path)]
 
 
 def _scoring_frame(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import threading
 
 from distillset.simulator import DEFAULT_MODELS, SimulatorFaults, TeacherSimulator
 
@@ -67,14 +69,20 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
     )
+    # Explicit handlers, installed before the banner: a shell that starts us in the background
+    # ignores SIGINT, and Python then never raises KeyboardInterrupt.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         simulator.start()
     except RuntimeError as exc:
         print(f"error: {exc}")
         return 1
-    print(f"teacher simulator serving {', '.join(simulator.models)} at {simulator.base_url} (Ctrl-C to stop)", flush=True)
     try:
-        simulator.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        print(f"teacher simulator serving {', '.join(simulator.models)} at {simulator.base_url} (Ctrl-C to stop)", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
     return 0

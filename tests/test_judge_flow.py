@@ -1,0 +1,152 @@
+"""The optional LLM-as-judge stage through Dagster, on a temporary DISTILLSET_HOME and the simulator.
+
+Protects: materializing the graph with `judge_scores` fills the judge table (one judgment per
+deduplicated answer, parsed, from the simulated judge), `training_examples.quality_score` becomes
+the documented blend of the heuristic score and the judgment, a second materialization pays the
+judge for nothing (every judgment comes from the ledger), and `distill_job` leaves the judge out
+unless DISTILLSET_JUDGE_ENABLED while `judge_job` re-runs it with everything downstream of it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import duckdb
+import pytest
+
+from distillset.config import DATA_DIR
+from distillset.judge import combine_scores
+
+MODEL = "meta-llama/Llama-3.1-405B-Instruct"
+JUDGE_VARIABLES = (
+    "DISTILLSET_JUDGE_ENABLED",
+    "DISTILLSET_JUDGE_MODEL",
+    "DISTILLSET_JUDGE_BASE_URL",
+    "DISTILLSET_JUDGE_API_KEY",
+    "DISTILLSET_JUDGE_WEIGHT",
+    "DISTILLSET_JUDGE_MIN_SCORE",
+    "DISTILLSET_JUDGE_MAX_TOKENS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_judge_configuration(monkeypatch):
+    """The developer's own judge settings must not leak into these tests."""
+    for name in JUDGE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def prompts_dir(tmp_path, monkeypatch):
+    """A small slice of the shipped sample prompts (single- and two-turn), for a fast flow."""
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    sample = DATA_DIR / "sample_prompts"
+    for name in ("gsm8k_train_sample.jsonl", "mt_bench_questions.jsonl"):
+        lines = (sample / name).read_text(encoding="utf-8").splitlines(keepends=True)[:15]
+        (folder / name).write_text("".join(lines), encoding="utf-8")
+        shutil.copyfile(sample / f"{name}.license", folder / f"{name}.license")
+    monkeypatch.setenv("DISTILLSET_PROMPTS_URL", str(folder))
+    return folder
+
+
+def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    from assets.judge import judge_assets, judge_checks
+    from orchestration.definitions import all_asset_checks, all_assets
+    from orchestration.resources import build_resources
+
+    if MODEL not in instance.get_dynamic_partitions("teacher_models"):
+        instance.add_dynamic_partitions("teacher_models", [MODEL])
+    return dg.materialize(
+        [*all_assets, *judge_assets, *all_asset_checks, *judge_checks],
+        resources=build_resources(),
+        partition_key=MODEL,
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    materializations = result.asset_materializations_for_node(asset)
+    assert materializations, f"{asset} was not materialized"
+    return {k: getattr(v, "value", v) for k, v in materializations[-1].metadata.items()}
+
+
+def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        f"{e.step_key}: {e.event_specific_data.error.message}" for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    ]
+
+
+def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free(distillset_home, prompts_dir):
+    instance = dg.DagsterInstance.ephemeral()
+    first = _materialize(instance)
+    assert first.success, _failures(first)
+
+    with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
+        answers = con.execute("SELECT count(*) FROM deduplicated_generations WHERE teacher_model = ?", [MODEL]).fetchone()[0]
+        judged = con.execute(
+            "SELECT prompt_id, judge_score, rationale, error, judge_model, simulated, answer_request_hash FROM judge_scores WHERE teacher_model = ?",
+            [MODEL],
+        ).fetchall()
+        blended = con.execute(
+            """
+            SELECT e.prompt_id, e.quality_score, q.score, j.judge_score
+            FROM training_examples e
+            JOIN quality_scores q USING (teacher_model, prompt_id)
+            JOIN judge_scores j USING (teacher_model, prompt_id)
+            WHERE e.teacher_model = ? AND j.judge_score IS NOT NULL
+            ORDER BY e.prompt_id
+            """,
+            [MODEL],
+        ).fetchall()
+        generation_hashes = dict(
+            con.execute("SELECT prompt_id, request_hash FROM deduplicated_generations WHERE teacher_model = ?", [MODEL]).fetchall()
+        )
+
+    assert answers > 0 and len(judged) == answers
+    parsed = [row for row in judged if row[1] is not None]
+    assert len(parsed) == answers, [row for row in judged if row[3]]
+    assert all(1 <= row[1] <= 10 and row[2] and row[3] is None for row in parsed)
+    assert {row[4] for row in judged} == {MODEL} and all(row[5] for row in judged)
+    assert all(generation_hashes[row[0]] == row[6] for row in judged)
+
+    assert blended, "no judged example reached training_examples"
+    sample = blended[len(blended) // 2]
+    assert sample[1] == pytest.approx(combine_scores(sample[2], sample[3], 0.5))
+    assert any(abs(quality - heuristic) > 1e-9 for _, quality, heuristic, _ in blended), "the judgment changed no score"
+
+    metadata = _metadata(first, "judge_scores")
+    assert metadata["dagster/row_count"] == answers
+    assert metadata["judge/requests_paid"] == answers and metadata["judge/cache_hits"] == 0
+    assert metadata["parse_failures"] == 0 and metadata["simulated"] is True
+    assert sum(int(line.split("|")[2]) for line in metadata["score_histogram"].splitlines()[2:]) == answers
+    assert _metadata(first, "training_examples")["judge_scores_used"] is True
+
+    second = _materialize(instance)
+    assert second.success, _failures(second)
+    again = _metadata(second, "judge_scores")
+    assert again["judge/requests_paid"] == 0 and again["judge/cache_hits"] == answers
+    assert _metadata(second, "training_set")["published_new_version"] is False
+
+
+def test_distill_job_leaves_the_judge_out_unless_enabled_and_judge_job_runs_it_downstream(monkeypatch):
+    import importlib
+
+    import orchestration.jobs as jobs
+
+    def assets_of(job) -> set[str]:
+        from orchestration.definitions import defs
+
+        graph = defs.resolve_asset_graph()
+        return {key.to_user_string() for key in job.selection.resolve(graph)}
+
+    try:
+        assert "judge_scores" not in assets_of(jobs.distill_job)
+        assert assets_of(jobs.judge_job) == {"judge_scores", "training_examples", "training_set"}
+        monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "true")
+        assert "judge_scores" in assets_of(importlib.reload(jobs).distill_job)
+    finally:
+        monkeypatch.delenv("DISTILLSET_JUDGE_ENABLED", raising=False)
+        importlib.reload(jobs)
