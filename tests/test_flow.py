@@ -171,3 +171,34 @@ def test_every_asset_is_documented_for_the_ui():
         assert node.kinds, key
         assert node.owners == ["team:distillset"], key
         assert node.description and len(node.description) > 40, key
+
+
+def test_a_broken_quality_gate_blocks_publication_and_says_why(distillset_home, prompts_dir, monkeypatch):
+    monkeypatch.setenv("DISTILLSET_GATE_MIN_PASS_RATE", "0.99")
+    result = _materialize(dg.DagsterInstance.ephemeral())
+    assert not result.success
+    gates = [e for e in result.get_asset_check_evaluations() if e.check_name == "quality_gates"]
+    assert len(gates) == 1 and gates[0].passed is False
+    assert "pass_rate" in gates[0].metadata["why"].value
+    assert not result.asset_materializations_for_node("training_set")
+    assert not (distillset_home / "training_sets").exists() or not any((distillset_home / "training_sets").rglob("manifest.json"))
+
+
+def test_license_policy_blocks_unknown_sources_and_extra_formats_are_written(distillset_home, prompts_dir, monkeypatch):
+    (prompts_dir / "unlabelled.jsonl").write_text(json.dumps({"prompt": "Write a haiku about autumn rain in the city."}) + "\n")
+    monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN", "true")
+    instance = dg.DagsterInstance.ephemeral()
+    blocked = _materialize(instance)
+    assert not blocked.success
+    assert any("license policy blocks publication" in f and "unlabelled.jsonl" in f for f in _failures(blocked)), _failures(blocked)
+    assert not any((distillset_home / "training_sets").rglob("manifest.json"))
+
+    (prompts_dir / "unlabelled.jsonl.license").write_text("CC-BY-4.0\n")
+    monkeypatch.setenv("DISTILLSET_EXPORT_FORMATS", "openai,sharegpt,alpaca")
+    published = _materialize(instance)
+    assert published.success, _failures(published)
+    version_dir = Path(_metadata(published, "training_set")["path"])
+    sharegpt = [json.loads(l) for l in (version_dir / "sharegpt.jsonl").read_text().splitlines()]
+    alpaca = [json.loads(l) for l in (version_dir / "alpaca.jsonl").read_text().splitlines()]
+    assert len(sharegpt) == len(alpaca) == _metadata(published, "training_set")["dagster/row_count"]
+    assert {turn["from"] for row in sharegpt for turn in row["conversations"]} <= {"system", "human", "gpt"}
