@@ -60,6 +60,11 @@ Small buckets get all their pairs; a huge bucket (thousands of near-identical bo
 becomes a connected band of pairs instead of millions."""
 
 _VERIFY_BATCH = 200_000
+_VERIFY_ELEMENTS = 4_000_000
+"""Set elements per batch of exact verification (~100 MB of keys and search positions)."""
+LSH_MARGIN = 0.1
+"""With unset ``bands``/``rows``, the banding is laid out for ``threshold - LSH_MARGIN``."""
+ESTIMATE_REJECT_MARGIN = 0.15
 FALSE_POSITIVE_WEIGHT = 0.2
 FALSE_NEGATIVE_WEIGHT = 0.8
 
@@ -111,7 +116,9 @@ class NearDupParams:
             return self.bands, max(1, self.num_perm // self.bands)
         if self.rows is not None:
             return max(1, self.num_perm // self.rows), self.rows
-        return optimal_band_layout(self.threshold, self.num_perm, FALSE_POSITIVE_WEIGHT, FALSE_NEGATIVE_WEIGHT)
+        return optimal_band_layout(
+            max(self.threshold - LSH_MARGIN, 0.05), self.num_perm, FALSE_POSITIVE_WEIGHT, FALSE_NEGATIVE_WEIGHT
+        )
 
 
 def optimal_band_layout(
@@ -231,18 +238,113 @@ def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndar
             return labels
 
 
-def verified_pairs(signatures: np.ndarray, has_shingles: np.ndarray, params: NearDupParams) -> pl.DataFrame:
-    """Candidate pairs whose estimated Jaccard reaches the threshold: columns ``left, right, similarity``."""
+@dataclass(frozen=True)
+class ShingleSets:
+    """Exact shingle sets of some documents, as sorted unique ``uint32`` hashes in one flat buffer.
+
+    Attributes:
+        values: every document's sorted unique shingle hashes (top 32 bits), concatenated.
+        offsets: ``len(docs) + 1`` positions into ``values``.
+        slot_of: per unique text, its position in ``offsets`` (-1 if its set was not built).
+    """
+
+    values: np.ndarray
+    offsets: np.ndarray
+    slot_of: np.ndarray
+
+    def jaccard(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Exact Jaccard of the shingle sets of each ``(left[i], right[i])`` pair of unique texts.
+
+        Pairs are processed in batches of about ``_VERIFY_ELEMENTS`` set elements: each batch's
+        elements are keyed ``pair << 32 | hash``, which makes both sides globally sorted, so one
+        ``searchsorted`` counts every intersection (no Python loop per pair).
+        """
+        out = np.empty(len(left), dtype=np.float64)
+        if len(left) == 0:
+            return out
+        lengths = np.diff(self.offsets)
+        slot_left, slot_right = self.slot_of[left], self.slot_of[right]
+        if (slot_left < 0).any() or (slot_right < 0).any():
+            raise ValueError("a pair refers to a text whose shingle set was not built")
+        size_left, size_right = lengths[slot_left], lengths[slot_right]
+        start = 0
+        cumulative = np.cumsum(size_left + size_right)
+        while start < len(left):
+            budget = (cumulative[start - 1] if start else 0) + _VERIFY_ELEMENTS
+            stop = max(start + 1, int(np.searchsorted(cumulative, budget, side="right")))
+            batch = slice(start, stop)
+            keys_left = self._keys(slot_left[batch], size_left[batch])
+            keys_right = self._keys(slot_right[batch], size_right[batch])
+            found = np.searchsorted(keys_right, keys_left)
+            found[found == len(keys_right)] = 0
+            hit = keys_right[found] == keys_left
+            pair_of_hit = (keys_left[hit] >> np.uint64(32)).astype(np.int64)
+            intersection = np.bincount(pair_of_hit, minlength=stop - start)
+            union = size_left[batch] + size_right[batch] - intersection
+            out[batch] = intersection / np.maximum(union, 1)
+            start = stop
+        return out
+
+    def _keys(self, slots: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """``pair << 32 | hash`` for every element of the sets at ``slots`` (pair = batch position)."""
+        total = int(sizes.sum())
+        firsts = np.cumsum(sizes) - sizes
+        index = np.repeat(self.offsets[slots] - firsts, sizes) + np.arange(total)
+        pair = np.repeat(np.arange(len(slots), dtype=np.uint64), sizes)
+        return (pair << np.uint64(32)) | self.values[index].astype(np.uint64)
+
+
+def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams) -> ShingleSets:
+    """The exact shingle sets of the unique texts ``docs`` (shingled again, ``chunk_size`` at a time).
+
+    Shingles are recomputed for just these texts instead of kept from the signature pass, so
+    memory holds 4 bytes per shingle of the texts in candidate pairs only. Hashes are cut to their
+    top 32 bits: two different shingles collide with probability ~2^-32, which moves a Jaccard
+    by far less than the 1/|union| resolution of any real text.
+    """
+    values_parts, counts = [], np.zeros(len(docs), dtype=np.int64)
+    for start in range(0, len(docs), params.chunk_size):
+        chunk = docs[start : start + params.chunk_size]
+        shingles = shingle_hashes(
+            normalized.gather(chunk), word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed
+        )
+        local = np.repeat(np.arange(len(chunk), dtype=np.uint64), np.diff(shingles.offsets))
+        keys = np.unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
+        counts[start : start + len(chunk)] = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(chunk))
+        values_parts.append((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    slot_of = np.full(len(normalized), -1, dtype=np.int64)
+    slot_of[docs] = np.arange(len(docs))
+    values = np.concatenate(values_parts) if values_parts else np.empty(0, dtype=np.uint32)
+    return ShingleSets(values, offsets, slot_of)
+
+
+def verified_pairs(
+    signatures: np.ndarray, has_shingles: np.ndarray, normalized: pl.Series, params: NearDupParams
+) -> tuple[pl.DataFrame, ShingleSets]:
+    """Candidate pairs whose exact Jaccard reaches the threshold, and the sets that checked them.
+
+    Returns:
+        ``(pairs, sets)``: columns ``left, right, similarity`` (exact Jaccard), and the shingle
+        sets of every text in a surviving candidate pair (reused for similarities to the kept row).
+    """
     bands, rows = params.band_layout()
     keys = band_keys(signatures, bands, rows)
     pairs = candidate_pairs(keys, has_shingles)
     del keys
-    similarity = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
+    # The estimate is ~4 standard deviations from the truth at this margin: it discards the many
+    # clearly dissimilar candidates of the permissive banding before the exact (costlier) check.
+    estimate = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
+    pairs = pairs[estimate >= params.threshold - ESTIMATE_REJECT_MARGIN]
+    sets = shingle_sets(normalized, np.unique(pairs), params)
+    similarity = sets.jaccard(pairs[:, 0], pairs[:, 1])
     keep = similarity >= params.threshold
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {"left": pairs[keep, 0], "right": pairs[keep, 1], "similarity": similarity[keep]},
         schema={"left": pl.Int64, "right": pl.Int64, "similarity": pl.Float64},
     )
+    return frame, sets
 
 
 def near_duplicate_pairs(texts: Sequence[str], *, params: NearDupParams = NearDupParams()) -> pl.DataFrame:
@@ -257,7 +359,7 @@ def near_duplicate_pairs(texts: Sequence[str], *, params: NearDupParams = NearDu
     """
     first_rows, _, normalized_unique = _exact_groups(texts, params.chunk_size)
     signatures, has_shingles = minhash_signatures(normalized_unique, params)
-    pairs = verified_pairs(signatures, has_shingles, params)
+    pairs, _ = verified_pairs(signatures, has_shingles, normalized_unique, params)
     return pairs.with_columns(
         pl.Series("left", first_rows[pairs["left"].to_numpy()]),
         pl.Series("right", first_rows[pairs["right"].to_numpy()]),
@@ -325,7 +427,8 @@ def near_duplicate_clusters(
         )
     first_rows, unique_of_row, normalized_unique = _exact_groups(texts, params.chunk_size)
     signatures, has_shingles = minhash_signatures(normalized_unique, params)
-    pairs = verified_pairs(signatures, has_shingles, params)
+    pairs, sets = verified_pairs(signatures, has_shingles, normalized_unique, params)
+    del signatures
     component_of_unique = connected_components(
         len(normalized_unique), pairs["left"].to_numpy(), pairs["right"].to_numpy()
     )
@@ -347,8 +450,11 @@ def near_duplicate_clusters(
     representative = representative_of_component[component]
 
     kept = representative == rows
-    similarity = estimated_jaccard(signatures, unique_of_row, unique_of_row[representative])
-    similarity[unique_of_row == unique_of_row[representative]] = 1.0
+    similarity = np.ones(n, dtype=np.float64)
+    # Only near (not exact) duplicates need a Jaccard; all of them sit in some verified pair, so
+    # their sets were built.
+    near = unique_of_row != unique_of_row[representative]
+    similarity[near] = sets.jaccard(unique_of_row[near], unique_of_row[representative[near]])
     frame = pl.DataFrame(
         {"id": id_series, "cluster_id": id_series.gather(representative), "kept": kept, "similarity": similarity}
     )

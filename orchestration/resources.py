@@ -12,15 +12,17 @@ import os
 import dagster as dg
 
 from assets.resources import CatalogResource, PromptSourceResource, TeacherResource, TrainingSetStorageResource
-from distillset.config import DEFAULT_PROMPTS_URL, default_home
+from distillset.config import DEFAULT_PROMPTS_URL, _env_float as env_float, default_home
 
 
 def _env(name: str, default=None):
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def _env_float(name: str, default: float):
-    return dg.EnvVar.float(name) if os.environ.get(name) else default
+def _env_float(name: str, default: float) -> float:
+    # Dagster's EnvVar resolves strings and ints only; numbers are never secret, so they are
+    # parsed here, with an error that names the variable.
+    return env_float(name, default)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:

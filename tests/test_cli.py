@@ -88,3 +88,28 @@ def test_help_documents_every_subcommand(tmp_path):
         assert f"    {command}" in result.stdout, command
         sub = _distillset(command, "--help", env=_env(tmp_path, tmp_path))
         assert sub.returncode == 0 and "usage: distillset" in sub.stdout, command
+
+
+def test_overlapping_runs_for_two_teachers_both_publish(tmp_path):
+    """A nightly run and a sensor-started run at the same time: the catalog writers wait for each
+    other (the pool and DuckDB's lock) instead of failing, and the ledger takes both."""
+    env = _env(tmp_path, _small_prompt_folder(tmp_path))
+    env["DISTILLSET_SIMULATOR_LATENCY_MS"] = "20"
+    assert _distillset("run", env=env).returncode == 0  # registers the first teacher and fills the prompt tables
+    other = "meta-llama/Llama-3.1-8B-Instruct"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "run", *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parent.parent,
+        )
+        for args in ([], ["--teacher", other])
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert "unchanged: no new version" in outputs[0]
+    assert f"published new version distill-llama-3-1-8b-instruct v0001" in outputs[1]
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "home" / "catalog.duckdb"), read_only=True) as con:
+        per_teacher = dict(con.execute("SELECT teacher_model, count(*) FROM teacher_generations GROUP BY 1").fetchall())
+    assert per_teacher == {MODEL: 20, other: 20}
