@@ -16,10 +16,10 @@ from assets.resources import CatalogResource, PromptSourceResource, TeacherResou
 from distillset import catalog
 from distillset.decontam import BenchmarkIndex, default_benchmarks
 from distillset.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples, split_overlap
-from distillset.judge import JudgeSettings
+from distillset.judge import JudgeSettings, judge_enabled
 from distillset.licenses import LicensePolicy, license_report
-from distillset.publish import publish_training_set
 from distillset.near_dedup import NearDupParams
+from distillset.publish import publish_training_set
 from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary
 from distillset.stage_report import drops_by_reason, stage_counts
 
@@ -28,53 +28,66 @@ def _examples(catalog_db: CatalogResource, model: str) -> pl.DataFrame:
     return catalog.read_table(catalog_db.catalog_path, "training_examples", "WHERE teacher_model = ?", [model])
 
 
-@dg.asset(
-    # judge_scores is optional: listed so that a run selecting it judges before this step; when
-    # its table has no rows for the partition, quality_score is the heuristic score alone.
-    deps=[deduplicated_generations, quality_scores, judge_scores],
-    partitions_def=teacher_partitions,
-    group_name="training_set",
-    kinds={"duckdb", "polars"},
-    owners=OWNERS,
-    pool=CATALOG_POOL,
-    description=(
-        "The examples the next version will publish: deduplicated answers that passed every quality "
-        "rule, with lineage (prompt, source file and line, license, request hash, score, cluster) and "
-        "a deterministic train/validation split by hash of the example id. When judge_scores has rows "
-        "for the teacher, quality_score blends in the judgment (DISTILLSET_JUDGE_WEIGHT) and examples "
-        "judged below DISTILLSET_JUDGE_MIN_SCORE are left out."
-    ),
-)
-def training_examples(
-    context: dg.AssetExecutionContext,
-    catalog_db: CatalogResource,
-    teacher: TeacherResource,
-    training_storage: TrainingSetStorageResource,
-) -> dg.MaterializeResult:
-    model = context.partition_key
-    path = catalog_db.catalog_path
-    judgments = catalog.read_table(path, "judge_scores", "WHERE teacher_model = ?", [model])
-    judge = JudgeSettings.from_env(teacher.settings_for(model))
-    examples = build_training_examples(
-        catalog.read_table(path, "deduplicated_generations", "WHERE teacher_model = ?", [model]),
-        catalog.read_table(path, "quality_scores", "WHERE teacher_model = ?", [model]),
-        catalog.read_table(path, "prompt_pool"),
-        validation_fraction=training_storage.validation_fraction,
-        judgments=judgments,
-        judge_weight=judge.weight,
-        judge_min_score=judge.min_score,
+def training_examples_asset(*, after_judge: bool) -> dg.AssetsDefinition:
+    """The ``training_examples`` asset; ``after_judge`` makes the optional ``judge_scores`` its upstream.
+
+    The judge stage is optional (``DISTILLSET_JUDGE_ENABLED``). With it on, the edge makes a run
+    that selects both judge first. With it off there is no edge: an upstream that is never
+    materialized would make the UI warn before every ``distill_job`` launch. Either way the step
+    reads the ``judge_scores`` table, so judgments materialized earlier (``judge_job``) are used.
+    """
+
+    @dg.asset(
+        name="training_examples",
+        deps=[deduplicated_generations, quality_scores, *([judge_scores] if after_judge else [])],
+        partitions_def=teacher_partitions,
+        group_name="training_set",
+        kinds={"duckdb", "polars"},
+        owners=OWNERS,
+        pool=CATALOG_POOL,
+        description=(
+            "The examples the next version will publish: deduplicated answers that passed every quality "
+            "rule, with lineage (prompt, source file and line, license, request hash, score, cluster) and "
+            "a deterministic train/validation split by hash of the example id. When judge_scores has rows "
+            "for the teacher, quality_score blends in the judgment (DISTILLSET_JUDGE_WEIGHT) and examples "
+            "judged below DISTILLSET_JUDGE_MIN_SCORE are left out."
+        ),
     )
-    catalog.replace_partition(path, "training_examples", examples, column="teacher_model", value=model)
-    judged = f", quality_score blends {judgments.height} judgments (weight {judge.weight})" if judgments.height else ""
-    context.log.info(f"training_examples: {examples.height} examples {value_counts(examples, 'split')}{judged}")
-    return dg.MaterializeResult(
-        metadata={
-            **table_metadata(examples, preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"]),
-            "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
-            "judge_scores_used": dg.MetadataValue.bool(judgments.height > 0),
-            "judge_weight": dg.MetadataValue.float(judge.weight if judgments.height else 0.0),
-        }
-    )
+    def training_examples(
+        context: dg.AssetExecutionContext,
+        catalog_db: CatalogResource,
+        teacher: TeacherResource,
+        training_storage: TrainingSetStorageResource,
+    ) -> dg.MaterializeResult:
+        model = context.partition_key
+        path = catalog_db.catalog_path
+        judgments = catalog.read_table(path, "judge_scores", "WHERE teacher_model = ?", [model])
+        judge = JudgeSettings.from_env(teacher.settings_for(model))
+        examples = build_training_examples(
+            catalog.read_table(path, "deduplicated_generations", "WHERE teacher_model = ?", [model]),
+            catalog.read_table(path, "quality_scores", "WHERE teacher_model = ?", [model]),
+            catalog.read_table(path, "prompt_pool"),
+            validation_fraction=training_storage.validation_fraction,
+            judgments=judgments,
+            judge_weight=judge.weight,
+            judge_min_score=judge.min_score,
+        )
+        catalog.replace_partition(path, "training_examples", examples, column="teacher_model", value=model)
+        judged = f", quality_score blends {judgments.height} judgments (weight {judge.weight})" if judgments.height else ""
+        context.log.info(f"training_examples: {examples.height} examples {value_counts(examples, 'split')}{judged}")
+        return dg.MaterializeResult(
+            metadata={
+                **table_metadata(examples, preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"]),
+                "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
+                "judge_scores_used": dg.MetadataValue.bool(judgments.height > 0),
+                "judge_weight": dg.MetadataValue.float(judge.weight if judgments.height else 0.0),
+            }
+        )
+
+    return training_examples
+
+
+training_examples = training_examples_asset(after_judge=judge_enabled())
 
 
 @dg.asset_check(asset=training_examples, blocking=True, description="Train and validation share no example, prompt or conversation.")
@@ -167,6 +180,7 @@ def training_set(
                 "near_duplicates": dataclasses.asdict(NearDupParams()),
                 "validation_fraction": training_storage.validation_fraction,
                 "formats": training_storage.format_list(),
+                "judge": _judge_config(catalog_db, settings),
             },
             "dagster_run_id": context.run_id,
         },
@@ -192,6 +206,17 @@ def training_set(
             "license_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in licenses.warnings) or "_none_"),
         }
     )
+
+
+def _judge_config(catalog_db: CatalogResource, teacher_settings) -> dict | None:
+    """The judge's part of the version's config, when judgments exist for this teacher (never the key)."""
+    judged = catalog.read_table(
+        catalog_db.catalog_path, "judge_scores", "WHERE teacher_model = ? LIMIT 1", [teacher_settings.model]
+    )
+    if judged.is_empty():
+        return None
+    judge = JudgeSettings.from_env(teacher_settings)
+    return {"model": judge.model, "weight": judge.weight, "min_score": judge.min_score}
 
 
 training_set_assets = [training_examples, training_set]

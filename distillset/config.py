@@ -21,13 +21,13 @@ DEFAULT_TEACHER_MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 DEFAULT_PROMPTS_URL = str(DATA_DIR / "sample_prompts")
 
 
-def _env(name: str, default: str | None = None) -> str | None:
+def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
 
 
-def _env_float(name: str, default: float | None) -> float | None:
-    raw = _env(name)
+def env_float(name: str, default: float | None) -> float | None:
+    raw = env_str(name)
     if raw is None:
         return default
     try:
@@ -36,8 +36,8 @@ def _env_float(name: str, default: float | None) -> float | None:
         raise ValueError(f"{name}={raw!r} is not a number") from exc
 
 
-def _env_int(name: str, default: int | None) -> int | None:
-    value = _env_float(name, None)
+def env_int(name: str, default: int | None) -> int | None:
+    value = env_float(name, None)
     if value is None:
         return default
     if value != int(value):
@@ -47,7 +47,7 @@ def _env_int(name: str, default: int | None) -> int | None:
 
 def default_home() -> Path:
     """``DISTILLSET_HOME``, or ``.distillset/`` in the current directory (the project)."""
-    return Path(_env("DISTILLSET_HOME", str(Path.cwd() / ".distillset"))).expanduser().resolve()
+    return Path(env_str("DISTILLSET_HOME", str(Path.cwd() / ".distillset"))).expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -90,23 +90,23 @@ class TeacherSettings:
     @classmethod
     def from_env(cls) -> "TeacherSettings":
         return cls(
-            base_url=_env("TEACHER_BASE_URL"),
-            api_key=_env("TEACHER_API_KEY"),
-            model=_env("TEACHER_MODEL", DEFAULT_TEACHER_MODEL),
-            max_concurrency=_env_int("TEACHER_MAX_CONCURRENCY", 64),
-            requests_per_minute=_env_float("TEACHER_REQUESTS_PER_MINUTE", None),
-            tokens_per_minute=_env_float("TEACHER_TOKENS_PER_MINUTE", None),
-            timeout_s=_env_float("TEACHER_TIMEOUT_S", 120.0),
-            max_retries=_env_int("TEACHER_MAX_RETRIES", 6),
-            temperature=_env_float("TEACHER_TEMPERATURE", 0.7),
-            top_p=_env_float("TEACHER_TOP_P", 0.95),
-            max_tokens=_env_int("TEACHER_MAX_TOKENS", 1024),
-            seed=_env_int("TEACHER_SEED", None),
-            system_prompt=_env("TEACHER_SYSTEM_PROMPT"),
-            price_input_per_mtok=_env_float("TEACHER_PRICE_INPUT_PER_MTOK", 0.0),
-            price_output_per_mtok=_env_float("TEACHER_PRICE_OUTPUT_PER_MTOK", 0.0),
-            budget_tokens=_env_int("TEACHER_BUDGET_TOKENS", None),
-            budget_usd=_env_float("TEACHER_BUDGET_USD", None),
+            base_url=env_str("TEACHER_BASE_URL"),
+            api_key=env_str("TEACHER_API_KEY"),
+            model=env_str("TEACHER_MODEL", DEFAULT_TEACHER_MODEL),
+            max_concurrency=env_int("TEACHER_MAX_CONCURRENCY", 64),
+            requests_per_minute=env_float("TEACHER_REQUESTS_PER_MINUTE", None),
+            tokens_per_minute=env_float("TEACHER_TOKENS_PER_MINUTE", None),
+            timeout_s=env_float("TEACHER_TIMEOUT_S", 120.0),
+            max_retries=env_int("TEACHER_MAX_RETRIES", 6),
+            temperature=env_float("TEACHER_TEMPERATURE", 0.7),
+            top_p=env_float("TEACHER_TOP_P", 0.95),
+            max_tokens=env_int("TEACHER_MAX_TOKENS", 1024),
+            seed=env_int("TEACHER_SEED", None),
+            system_prompt=env_str("TEACHER_SYSTEM_PROMPT"),
+            price_input_per_mtok=env_float("TEACHER_PRICE_INPUT_PER_MTOK", 0.0),
+            price_output_per_mtok=env_float("TEACHER_PRICE_OUTPUT_PER_MTOK", 0.0),
+            budget_tokens=env_int("TEACHER_BUDGET_TOKENS", None),
+            budget_usd=env_float("TEACHER_BUDGET_USD", None),
         )
 
     def with_overrides(self, **changes) -> "TeacherSettings":
@@ -137,9 +137,9 @@ class Settings:
         home = default_home()
         return cls(
             home=home,
-            prompts_url=_env("DISTILLSET_PROMPTS_URL", DEFAULT_PROMPTS_URL),
-            storage_url=_env("DISTILLSET_STORAGE_URL", str(home / "training_sets")),
-            default_license=_env("DISTILLSET_DEFAULT_LICENSE", "unknown"),
-            validation_fraction=_env_float("DISTILLSET_VALIDATION_FRACTION", 0.05),
-            training_set_name=_env("DISTILLSET_TRAINING_SET_NAME"),
+            prompts_url=env_str("DISTILLSET_PROMPTS_URL", DEFAULT_PROMPTS_URL),
+            storage_url=env_str("DISTILLSET_STORAGE_URL", str(home / "training_sets")),
+            default_license=env_str("DISTILLSET_DEFAULT_LICENSE", "unknown"),
+            validation_fraction=env_float("DISTILLSET_VALIDATION_FRACTION", 0.05),
+            training_set_name=env_str("DISTILLSET_TRAINING_SET_NAME"),
         )

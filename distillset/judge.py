@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from distillset.config import TeacherSettings, _env, _env_float, _env_int
+from distillset.config import TeacherSettings, env_float, env_int, env_str
 from distillset.simulator import JUDGE_ANSWER_HEADING, JUDGE_RUBRIC_MARKER
 from distillset.teacher import Conversation
 
@@ -80,7 +80,7 @@ def judge_enabled() -> bool:
     Raises:
         ValueError: the variable is set to something other than a yes/no word.
     """
-    raw = (_env("DISTILLSET_JUDGE_ENABLED") or "false").strip().lower()
+    raw = (env_str("DISTILLSET_JUDGE_ENABLED") or "false").strip().lower()
     if raw in _TRUE:
         return True
     if raw in _FALSE:
@@ -126,15 +126,15 @@ class JudgeSettings:
         key is never sent to a host it was not issued for.
         """
         teacher = teacher or TeacherSettings.from_env()
-        base_url = _env("DISTILLSET_JUDGE_BASE_URL")
+        base_url = env_str("DISTILLSET_JUDGE_BASE_URL")
         own_endpoint = base_url is not None and base_url != teacher.base_url
         return cls(
-            model=_env("DISTILLSET_JUDGE_MODEL", teacher.model),
+            model=env_str("DISTILLSET_JUDGE_MODEL", teacher.model),
             base_url=base_url if base_url is not None else teacher.base_url,
-            api_key=_env("DISTILLSET_JUDGE_API_KEY", None if own_endpoint else teacher.api_key),
-            weight=_env_float("DISTILLSET_JUDGE_WEIGHT", DEFAULT_WEIGHT),
-            min_score=_env_float("DISTILLSET_JUDGE_MIN_SCORE", None),
-            max_tokens=_env_int("DISTILLSET_JUDGE_MAX_TOKENS", DEFAULT_JUDGE_MAX_TOKENS),
+            api_key=env_str("DISTILLSET_JUDGE_API_KEY", None if own_endpoint else teacher.api_key),
+            weight=env_float("DISTILLSET_JUDGE_WEIGHT", DEFAULT_WEIGHT),
+            min_score=env_float("DISTILLSET_JUDGE_MIN_SCORE", None),
+            max_tokens=env_int("DISTILLSET_JUDGE_MAX_TOKENS", DEFAULT_JUDGE_MAX_TOKENS),
         )
 
     def generation_settings(self, teacher: TeacherSettings) -> TeacherSettings:

@@ -9,44 +9,56 @@ How it works:
    works), or character 5-grams for documents that are mostly CJK (no spaces to split on). Five
    characters of Chinese are about two or three words, so both sizes compare phrases of similar
    length.
-3. Signatures: rensa's R-MinHash (Rust) over the prehashed shingles, ``chunk_size`` documents per
-   call. Only the ``num_perm`` x 32-bit signatures are kept (512 bytes per unique text at 128
-   permutations) and the normalized texts (Arrow buffers), never the shingles of more than one
-   chunk, so memory grows far slower than the shingle count.
+3. Signatures: rensa's R-MinHash (Rust) over the prehashed shingles, ``chunk_size`` documents at a
+   time, split over two threads (polars and rensa release the GIL). Only the ``num_perm`` x
+   32-bit signatures are kept (512 bytes per unique text at 128 permutations) and the normalized
+   texts (Arrow buffers), never the shingles of more than one chunk, so memory grows far slower
+   than the shingle count.
 4. LSH: ``bands`` x ``rows`` of each signature are hashed to one 64-bit key per band; rows whose
    key is equal in some band are candidates (sort + compare neighbours; a band bucket larger than
    ``_MAX_BUCKET_SPAN`` is linked as a chain of near neighbours rather than all pairs, which keeps
    it connected without a quadratic blow-up).
-5. Verification: a candidate pair is kept only if its estimated Jaccard (share of equal signature
-   slots) is at least ``threshold``; kept pairs are merged into connected components (numpy
-   min-label propagation with pointer jumping: union-find's result without a Python loop).
+5. Verification: candidate pairs whose estimated Jaccard (share of equal signature slots) is
+   below ``threshold - ESTIMATE_REJECT_MARGIN`` (about four standard deviations of the estimate)
+   are dropped cheaply; the rest are checked by their EXACT Jaccard: the texts in those pairs are
+   shingled again (``chunk_size`` at a time) into sorted unique 32-bit shingle hashes in one flat
+   buffer, and each batch of pairs is intersected with one vectorized ``searchsorted``. A pair is
+   kept if its exact Jaccard is at least ``threshold``; kept pairs are merged into connected
+   components (numpy min-label propagation with pointer jumping: union-find's result without a
+   Python loop).
 6. The representative (kept row) of a cluster is the row with the highest ``priority`` (e.g. a
    quality score; missing or NaN counts as lowest), ties broken by the earliest input position.
-   Every other row points to it in ``duplicate_of`` (never to another duplicate) with the
-   estimated Jaccard between the two in ``similarity``. Because clusters are connected
-   components, a member can reach the representative through a chain and show a similarity
-   slightly below the threshold.
+   Every other row points to it in ``duplicate_of`` (never to another duplicate) with the EXACT
+   Jaccard of the two shingle sets in ``similarity`` (1.0 for an exact duplicate). Because clusters
+   are connected components, a member can reach the representative through a chain and show a
+   similarity below the threshold.
+
+Until 2026-11-29, pairs were accepted, and ``similarity`` reported, by the MinHash ESTIMATE. Its
+noise (standard deviation ~0.025-0.035 at J=0.8 with 128 slots) let pairs at 0.75-0.8 in and kept
+pairs at 0.8-0.85 out; on bench/synthetic_corpus.py exact verification raised edge precision
+from 0.93 to 1.0 and recall at J >= 0.8 from 0.91 to ~0.999. The second shingling of the texts in
+candidate pairs costs ~15% more time (won back by sketching on two threads) and 4 bytes per
+shingle of those texts (bench/DEDUP.md).
 
 Defaults and their trade-off: ``threshold=0.8``, ``num_perm=128``. With ``bands``/``rows`` unset,
-they are chosen like datasketch's ``_optimal_param``: minimise the weighted areas of false
-positives (candidate probability below the threshold) and false negatives (miss probability above
-it). Unlike datasketch we weight false negatives 0.8 and false positives 0.2
-(``FALSE_NEGATIVE_WEIGHT``), because every candidate is verified: an LSH false positive costs one
-signature comparison, a false negative is a duplicate that stays. For 0.8 and 128 that gives 12
-bands of 10 rows (datasketch's equal weights give 9 x 13). A pair becomes a candidate with
-probability ~0.07 at Jaccard 0.6, ~0.29 at 0.7, ~0.50 at 0.75, ~0.74 at 0.8, ~0.93 at 0.85 and
-~0.994 at 0.9 (the textbook S-curve; rensa's R-MinHash slots are slightly negatively correlated,
-which makes the real curve a bit steeper: on bench/synthetic_corpus.py 9 x 13 found 80% of the
-pairs above 0.8 and 12 x 10 found 92%). So the misses are pairs just above the threshold. After
-verification, the errors left are estimation noise (standard deviation ~0.025-0.035 at J=0.8 with
-128 slots): pairs at 0.75-0.8 occasionally pass, pairs at 0.8-0.85 are occasionally rejected.
-Lower the threshold or raise ``bands`` for more recall, at the price of more candidates to verify.
+they are chosen like datasketch's ``_optimal_param`` (minimise the weighted areas of false
+positives, candidate probability below the threshold, and false negatives, miss probability above
+it), but for ``threshold - LSH_MARGIN`` and with false negatives weighted 0.8 and false positives
+0.2 (``FALSE_NEGATIVE_WEIGHT``): every candidate is verified exactly, so an LSH false positive
+only costs a cheap check, while a false negative is a duplicate that stays. For 0.8 and 128 that
+gives 18 bands of 7 rows (datasketch's equal weights at 0.8 give 9 x 13, and the estimate-verified
+version used 12 x 10). A pair becomes a candidate with probability ~0.40 at Jaccard 0.6, ~0.79 at
+0.7, ~0.92 at 0.75, ~0.986 at 0.8 and ~0.999 at 0.85 (textbook S-curve; rensa's R-MinHash slots
+are slightly negatively correlated, which makes the real curve a bit steeper). Raise ``bands``
+(or ``LSH_MARGIN``) for even more recall, at the price of more candidates to verify.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import polars as pl
@@ -60,11 +72,16 @@ Small buckets get all their pairs; a huge bucket (thousands of near-identical bo
 becomes a connected band of pairs instead of millions."""
 
 _VERIFY_BATCH = 200_000
+_WORKERS = min(2, os.cpu_count() or 1)
+"""Threads for shingling and sketching (see ``_in_worker_threads``); the target machine has 2 cores."""
+T = TypeVar("T")
 _VERIFY_ELEMENTS = 4_000_000
 """Set elements per batch of exact verification (~100 MB of keys and search positions)."""
 LSH_MARGIN = 0.1
 """With unset ``bands``/``rows``, the banding is laid out for ``threshold - LSH_MARGIN``."""
 ESTIMATE_REJECT_MARGIN = 0.15
+"""Candidates estimated below ``threshold - ESTIMATE_REJECT_MARGIN`` skip the exact check: 0.15 is
+~4 standard deviations of a 128-slot estimate at J=0.8, so this drops ~no true pair."""
 FALSE_POSITIVE_WEIGHT = 0.2
 FALSE_NEGATIVE_WEIGHT = 0.8
 
@@ -74,9 +91,10 @@ class NearDupParams:
     """Parameters of near-duplicate detection (see the module docstring for the trade-offs).
 
     Attributes:
-        threshold: minimum estimated Jaccard similarity of shingle sets to call two rows duplicates.
+        threshold: minimum exact Jaccard similarity of shingle sets to call two rows duplicates.
         num_perm: MinHash signature length.
-        bands: LSH bands; with ``rows`` unset both are chosen to minimise FP+FN at ``threshold``.
+        bands: LSH bands; with ``rows`` unset both are chosen to minimise weighted FP+FN at
+            ``threshold - LSH_MARGIN`` (recall-leaning: every candidate is checked exactly).
         rows: signature slots per band.
         word_ngram: words per shingle (space-separated scripts and code).
         char_ngram: characters per shingle (CJK documents).
@@ -162,8 +180,8 @@ def minhash_signatures(normalized: Sequence[str] | pl.Series, params: NearDupPar
     signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
     has_shingles = np.zeros(n, dtype=bool)
 
-    for start in range(0, n, params.chunk_size):
-        chunk = normalized[start : start + params.chunk_size]
+    def sketch(start: int, stop: int) -> None:
+        chunk = normalized[start:stop]
         shingles = shingle_hashes(
             chunk, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed
         )
@@ -172,9 +190,27 @@ def minhash_signatures(normalized: Sequence[str] | pl.Series, params: NearDupPar
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
             shingles.hashes, shingles.offsets.astype(np.uint64), params.num_perm, params.seed
         )
-        signatures[start : start + len(chunk)] = np.asarray(matrix.to_rows(), dtype=np.uint32)
-        has_shingles[start : start + len(chunk)] = np.diff(shingles.offsets) > 0
+        signatures[start:stop] = np.asarray(matrix.to_rows(), dtype=np.uint32)
+        has_shingles[start:stop] = np.diff(shingles.offsets) > 0
+
+    _in_worker_threads(sketch, n, params.chunk_size)
     return signatures, has_shingles
+
+
+def _in_worker_threads(task: Callable[[int, int], T], n: int, chunk_size: int) -> list[T]:
+    """``task(start, stop)`` over ``range(n)`` in slices, on ``_WORKERS`` threads, results in order.
+
+    Threads rather than processes: polars (tokenizing, hashing), rensa and numpy's sorts release
+    the GIL, which measured 1.25-1.6x faster on 2 cores, without copying texts to another process.
+    Each thread works on ``chunk_size / _WORKERS`` documents, so the memory in flight stays that of
+    one ``chunk_size`` chunk.
+    """
+    step = max(1, chunk_size // _WORKERS)
+    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
+    if _WORKERS == 1 or len(bounds) <= 1:
+        return [task(start, stop) for start, stop in bounds]
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        return list(pool.map(lambda bound: task(*bound), bounds))
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -294,6 +330,13 @@ class ShingleSets:
         return (pair << np.uint64(32)) | self.values[index].astype(np.uint64)
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sort + neighbour mask: numpy 2.4's hash-based ``np.unique`` was ~100x slower
+    on millions of 64-bit integers in our measurements."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+
+
 def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams) -> ShingleSets:
     """The exact shingle sets of the unique texts ``docs`` (shingled again, ``chunk_size`` at a time).
 
@@ -302,16 +345,18 @@ def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams)
     top 32 bits: two different shingles collide with probability ~2^-32, which moves a Jaccard
     by far less than the 1/|union| resolution of any real text.
     """
-    values_parts, counts = [], np.zeros(len(docs), dtype=np.int64)
-    for start in range(0, len(docs), params.chunk_size):
-        chunk = docs[start : start + params.chunk_size]
+    def build(start: int, stop: int) -> np.ndarray:
         shingles = shingle_hashes(
-            normalized.gather(chunk), word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed
+            normalized.gather(docs[start:stop]), word_ngram=params.word_ngram,
+            char_ngram=params.char_ngram, seed=params.seed,
         )
-        local = np.repeat(np.arange(len(chunk), dtype=np.uint64), np.diff(shingles.offsets))
-        keys = np.unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
-        counts[start : start + len(chunk)] = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(chunk))
-        values_parts.append((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        local = np.repeat(np.arange(stop - start, dtype=np.uint64), np.diff(shingles.offsets))
+        keys = _sorted_unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
+        counts[start:stop] = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=stop - start)
+        return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+    counts = np.zeros(len(docs), dtype=np.int64)
+    values_parts = _in_worker_threads(build, len(docs), params.chunk_size)
     offsets = np.zeros(len(docs) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     slot_of = np.full(len(normalized), -1, dtype=np.int64)
@@ -337,7 +382,7 @@ def verified_pairs(
     # clearly dissimilar candidates of the permissive banding before the exact (costlier) check.
     estimate = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
     pairs = pairs[estimate >= params.threshold - ESTIMATE_REJECT_MARGIN]
-    sets = shingle_sets(normalized, np.unique(pairs), params)
+    sets = shingle_sets(normalized, _sorted_unique(pairs.ravel()), params)
     similarity = sets.jaccard(pairs[:, 0], pairs[:, 1])
     keep = similarity >= params.threshold
     frame = pl.DataFrame(
@@ -406,8 +451,8 @@ def near_duplicate_clusters(
 
     Returns:
         One row per input, in input order: ``id``, ``cluster_id`` (the kept row's id), ``kept``,
-        ``duplicate_of`` (the kept row's id, null when kept) and ``similarity`` (estimated Jaccard
-        with the kept row, 1.0 for an exact duplicate, null when kept).
+        ``duplicate_of`` (the kept row's id, null when kept) and ``similarity`` (exact Jaccard of
+        the shingle sets with the kept row, 1.0 for an exact duplicate, null when kept).
 
     Raises:
         ValueError: if the lengths differ or ids repeat.

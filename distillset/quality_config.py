@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from distillset.config import _env, _env_float, _env_int
+from distillset.config import env_float, env_int, env_str
 
 
 # Rule name -> one-line description, in the order failed_rules lists them (sql/quality/score.sql).
@@ -139,11 +139,11 @@ def _fields_from_env(cls, prefix: str) -> dict:
     for spec in dataclasses.fields(cls):
         name = prefix + spec.name.upper()
         if spec.type in ("int", int):
-            value = _env_int(name, None)
+            value = env_int(name, None)
         elif spec.type in ("float", float):
-            value = _env_float(name, None)
+            value = env_float(name, None)
         else:
-            raw = _env(name)
+            raw = env_str(name)
             value = None if raw is None else tuple(part.strip() for part in raw.split(",") if part.strip())
         if value is not None:
             values[spec.name] = value

@@ -23,12 +23,16 @@ distill_job = dg.define_asset_job(
     ),
 )
 
+# With the judge enabled, training_examples (and so training_set) are downstream of judge_scores
+# and this job refreshes them too; without it, judge_scores is a leaf and the next distill_job run
+# blends the judgments in (assets/training_set.py explains why there is no edge then).
 judge_job = dg.define_asset_job(
     name="judge_job",
     selection=dg.AssetSelection.assets(JUDGE_ASSET).downstream(),
     description=(
-        "The optional LLM-as-judge stage for one teacher release, then the training examples and the "
-        "training set again, so the published quality_score blends in the judgments. Needs the "
-        "teacher's deduplicated generations (run distill_job first)."
+        "The optional LLM-as-judge stage for one teacher release (needs its deduplicated generations: "
+        "run distill_job first). With DISTILLSET_JUDGE_ENABLED it also rebuilds the training examples "
+        "and the training set; otherwise the next distill_job run blends the judgments into "
+        "quality_score (at no teacher cost: answers and judgments come from the ledger)."
     ),
 )

@@ -12,37 +12,36 @@ import os
 import dagster as dg
 
 from assets.resources import CatalogResource, PromptSourceResource, TeacherResource, TrainingSetStorageResource
-from distillset.config import DEFAULT_PROMPTS_URL, _env_float as env_float, default_home
+from distillset.config import DEFAULT_PROMPTS_URL, default_home, env_float
 
 
-def _env(name: str, default=None):
+def _env_var(name: str, default=None):
+    """``dg.EnvVar(name)`` when the variable is set (resolved in the step's process), else the default."""
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def _env_float(name: str, default: float) -> float:
-    # Dagster's EnvVar resolves strings and ints only; numbers are never secret, so they are
-    # parsed here, with an error that names the variable.
-    return env_float(name, default)
+# Numbers are read directly: Dagster's EnvVar resolves strings and ints only, and no number here is a
+# secret. `env_float` names the variable in its error.
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     home = default_home()
     return {
-        "catalog_db": CatalogResource(home=_env("DISTILLSET_HOME", str(home))),
+        "catalog_db": CatalogResource(home=_env_var("DISTILLSET_HOME", str(home))),
         "prompt_source": PromptSourceResource(
-            url=_env("DISTILLSET_PROMPTS_URL", DEFAULT_PROMPTS_URL),
-            default_license=_env("DISTILLSET_DEFAULT_LICENSE", "unknown"),
-            extra_benchmarks=_env("DISTILLSET_BENCHMARKS"),
+            url=_env_var("DISTILLSET_PROMPTS_URL", DEFAULT_PROMPTS_URL),
+            default_license=_env_var("DISTILLSET_DEFAULT_LICENSE", "unknown"),
+            extra_benchmarks=_env_var("DISTILLSET_BENCHMARKS"),
         ),
         "teacher": TeacherResource(
-            base_url=_env("TEACHER_BASE_URL"),
-            api_key=_env("TEACHER_API_KEY"),
-            simulator_latency_ms=_env_float("DISTILLSET_SIMULATOR_LATENCY_MS", 0.0),
+            base_url=_env_var("TEACHER_BASE_URL"),
+            api_key=_env_var("TEACHER_API_KEY"),
+            simulator_latency_ms=env_float("DISTILLSET_SIMULATOR_LATENCY_MS", 0.0),
         ),
         "training_storage": TrainingSetStorageResource(
-            url=_env("DISTILLSET_STORAGE_URL", str(home / "training_sets")),
-            name=_env("DISTILLSET_TRAINING_SET_NAME"),
-            validation_fraction=_env_float("DISTILLSET_VALIDATION_FRACTION", 0.05),
-            formats=_env("DISTILLSET_EXPORT_FORMATS", "openai"),
+            url=_env_var("DISTILLSET_STORAGE_URL", str(home / "training_sets")),
+            name=_env_var("DISTILLSET_TRAINING_SET_NAME"),
+            validation_fraction=env_float("DISTILLSET_VALIDATION_FRACTION", 0.05),
+            formats=_env_var("DISTILLSET_EXPORT_FORMATS", "openai"),
         ),
     }

@@ -87,6 +87,10 @@ def summarize(result, teacher_model: str) -> RunSummary:
                 line.notes.append(f"{metadata['failed_rows']} failed")
             if metadata.get("simulated"):
                 line.notes.append("SIMULATED teacher")
+        if asset == "judge_scores" and metadata.get("judge/requests_paid") is not None:
+            line.notes.append(
+                f"{metadata['judge/requests_paid']} judge calls paid, {metadata.get('judge/cache_hits') or 0} reused"
+            )
         if asset == "training_set":
             training_set = metadata
         stages.append(line)

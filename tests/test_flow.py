@@ -162,6 +162,7 @@ def test_every_asset_is_documented_for_the_ui():
         "teacher_generations",
         "deduplicated_generations",
         "quality_scores",
+        "judge_scores",
         "training_examples",
         "training_set",
     }

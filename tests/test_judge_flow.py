@@ -4,7 +4,8 @@ Protects: materializing the graph with `judge_scores` fills the judge table (one
 deduplicated answer, parsed, from the simulated judge), `training_examples.quality_score` becomes
 the documented blend of the heuristic score and the judgment, a second materialization pays the
 judge for nothing (every judgment comes from the ledger), and `distill_job` leaves the judge out
-unless DISTILLSET_JUDGE_ENABLED while `judge_job` re-runs it with everything downstream of it.
+unless DISTILLSET_JUDGE_ENABLED (with no edge that would make the UI wait on it) while `judge_job`
+runs it.
 """
 
 from __future__ import annotations
@@ -52,14 +53,17 @@ def prompts_dir(tmp_path, monkeypatch):
 
 
 def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """The whole graph as DISTILLSET_JUDGE_ENABLED=true builds it: training_examples after the judge."""
     from assets.judge import judge_assets, judge_checks
+    from assets.training_set import training_examples_asset
     from orchestration.definitions import all_asset_checks, all_assets
     from orchestration.resources import build_resources
 
+    assets = [a for a in all_assets if a.key != dg.AssetKey("training_examples")]
     if MODEL not in instance.get_dynamic_partitions("teacher_models"):
         instance.add_dynamic_partitions("teacher_models", [MODEL])
     return dg.materialize(
-        [*all_assets, *judge_assets, *all_asset_checks, *judge_checks],
+        [*assets, training_examples_asset(after_judge=True), *judge_assets, *all_asset_checks, *judge_checks],
         resources=build_resources(),
         partition_key=MODEL,
         instance=instance,
@@ -131,20 +135,25 @@ def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free
     assert _metadata(second, "training_set")["published_new_version"] is False
 
 
-def test_distill_job_leaves_the_judge_out_unless_enabled_and_judge_job_runs_it_downstream(monkeypatch):
+def test_distill_job_leaves_the_judge_out_unless_enabled_and_judge_job_runs_it(monkeypatch):
     import importlib
 
     import orchestration.jobs as jobs
+    from assets.training_set import training_examples, training_examples_asset
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
 
     def assets_of(job) -> set[str]:
-        from orchestration.definitions import defs
-
-        graph = defs.resolve_asset_graph()
         return {key.to_user_string() for key in job.selection.resolve(graph)}
 
+    # Off (the default): the judge is in the graph, out of distill_job, and nothing waits on it.
+    assert "judge_scores" in {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert "judge_scores" not in assets_of(jobs.distill_job) and "training_set" in assets_of(jobs.distill_job)
+    assert assets_of(jobs.judge_job) == {"judge_scores"}
+    assert dg.AssetKey("judge_scores") not in training_examples.dependency_keys
+    assert dg.AssetKey("judge_scores") in training_examples_asset(after_judge=True).dependency_keys
     try:
-        assert "judge_scores" not in assets_of(jobs.distill_job)
-        assert assets_of(jobs.judge_job) == {"judge_scores", "training_examples", "training_set"}
         monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "true")
         assert "judge_scores" in assets_of(importlib.reload(jobs).distill_job)
     finally:

@@ -1,7 +1,8 @@
 """Near-duplicate clustering (distillset.near_dedup): which rows cluster, which row is kept.
 
 Protects: exact copies and light edits of long texts (one word changed, sentences reordered) are
-found; unrelated texts are kept apart; the representative is the highest priority, then the
+found; unrelated texts are kept apart; pairs are accepted by their EXACT shingle Jaccard (just
+above the threshold in, just below out) and ``similarity`` reports it; the representative is the highest priority, then the
 earliest row; ``duplicate_of`` always names the kept row (no chains); CJK texts are compared by
 character shingles; code keeps its punctuation; empty and tiny inputs work; band layout defaults.
 """
@@ -9,10 +10,13 @@ character shingles; code keeps its punctuation; empty and tiny inputs work; band
 from __future__ import annotations
 
 import random
+import re
 
+import numpy as np
 import polars as pl
 import pytest
 
+from distillset import near_dedup
 from distillset.near_dedup import NearDupParams, near_duplicate_clusters, near_duplicate_pairs, optimal_band_layout
 from distillset import ids
 from distillset.shingles import normalize, shingle_hashes
@@ -139,9 +143,74 @@ def test_short_texts_and_custom_bands():
     assert frame["duplicate_of"].to_list() == [None, "a", None]
 
 
+def _exact_jaccard(a: str, b: str, n: int = 5) -> float:
+    """Reference Jaccard of word 5-gram sets, tokenized independently of distillset.shingles."""
+    def grams(text: str) -> set:
+        tokens = re.findall(r"\w+|[^\w\s]", ids.normalize_text(text))
+        return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+    left, right = grams(a), grams(b)
+    return len(left & right) / len(left | right)
+
+
+def _edited(words: list[str], positions: list[int], tag: str) -> str:
+    changed = list(words)
+    for position in positions:
+        changed[position] = f"{tag}{position}"
+    return " ".join(changed)
+
+
+def test_pairs_are_decided_by_exact_jaccard_at_the_threshold():
+    # 200 distinct words, so each replaced word (>= 5 apart) removes 5 shingles and adds 5:
+    # 4 edits give J = 176/216 ~ 0.815, 5 edits 171/221 ~ 0.774 (both within the MinHash noise).
+    words = [f"word{index}" for index in range(200)]
+    base = " ".join(words)
+    above = _edited(words, [10, 50, 90, 130], "above")
+    below = _edited(words, [20, 60, 100, 140, 180], "below")
+    assert 0.8 < _exact_jaccard(base, above) < 0.82 and 0.76 < _exact_jaccard(base, below) < 0.8
+
+    pairs = near_duplicate_pairs([base, above, below])
+    assert pairs.select("left", "right").rows() == [(0, 1)]
+    assert pairs["similarity"][0] == pytest.approx(_exact_jaccard(base, above), abs=1e-12)
+
+    rows = _by_id(near_duplicate_clusters(["base", "above", "below"], [base, above, below]))
+    assert rows["above"]["duplicate_of"] == "base"
+    assert rows["above"]["similarity"] == pytest.approx(_exact_jaccard(base, above), abs=1e-12)
+    assert rows["below"]["kept"]
+
+
+def test_similarity_to_the_kept_row_is_exact():
+    words = [f"token{index}" for index in range(300)]
+    texts = [" ".join(words), _edited(words, [10, 40], "a"), _edited(words, [10, 40, 70, 100], "a")]
+    frame = near_duplicate_clusters(["x", "y", "z"], texts, priority=[0.0, 1.0, 0.0])
+    rows = _by_id(frame)
+    assert rows["y"]["kept"]
+    for other, text in (("x", texts[0]), ("z", texts[2])):
+        assert rows[other]["duplicate_of"] == "y"
+        assert rows[other]["similarity"] == pytest.approx(_exact_jaccard(texts[1], text), abs=1e-12)
+
+
+def test_exact_jaccard_is_independent_of_the_batch_size(monkeypatch):
+    texts = [_text(seed, sentences=3) for seed in range(40)]
+    normalized = pl.Series([normalize(text) for text in texts])
+    params = NearDupParams()
+    sets = near_dedup.shingle_sets(normalized, np.arange(len(texts)), params)
+    rng = np.random.default_rng(0)
+    left, right = rng.integers(0, len(texts), 300), rng.integers(0, len(texts), 300)
+    whole = sets.jaccard(left, right)
+    monkeypatch.setattr(near_dedup, "_VERIFY_ELEMENTS", 50)  # forces many batches, some of one pair
+    assert np.array_equal(sets.jaccard(left, right), whole)
+    assert np.all(whole[left == right] == 1.0)
+    for a, b, value in list(zip(left, right, whole))[:20]:
+        assert value == pytest.approx(_exact_jaccard(texts[a], texts[b]), abs=1e-12)
+
+
 def test_band_layout_defaults_and_validation():
     assert optimal_band_layout(0.8, 128) == (9, 13)  # datasketch's equal weights
-    assert NearDupParams().band_layout() == (12, 10)  # recall-weighted default (see module doc)
+    # Exact verification removes LSH false positives, so the default banding favours recall:
+    # it is laid out for threshold - LSH_MARGIN and catches almost every pair at the threshold.
+    bands, rows = NearDupParams().band_layout()
+    assert (bands, rows) == optimal_band_layout(0.8 - near_dedup.LSH_MARGIN, 128, 0.2, 0.8)
+    assert 1 - (1 - 0.8**rows) ** bands > 0.98
     assert NearDupParams(bands=20).band_layout() == (20, 6)
     with pytest.raises(ValueError):
         NearDupParams(bands=20, rows=20)
