@@ -24,10 +24,11 @@ ui: install
 	@[ -f "$(DAGSTER_HOME)/dagster.yaml" ] || cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	DAGSTER_HOME="$(DAGSTER_HOME)" $(UV) run --frozen dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+## Quick sizes (about 10 minutes on 2 cores); bench/README.md gives the full-size commands.
 bench: install
-	$(UV) run --frozen python bench/bench_teacher.py --quick
-	$(UV) run --frozen python bench/bench_dedup.py
-	$(UV) run --frozen python bench/bench_quality.py
+	$(UV) run --frozen python bench/bench_teacher.py
+	$(UV) run --frozen python bench/bench_dedup.py --docs 100000
+	$(UV) run --frozen python bench/bench_quality.py --rows 1000000
 
 clean:
 	rm -rf "$(DISTILLSET_HOME)"

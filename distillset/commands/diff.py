@@ -10,7 +10,7 @@ from distillset import audit
 from distillset.config import Settings
 
 NAME = "diff"
-HELP = "Show the examples added and removed between two versions of a training set, with removal reasons."
+HELP = "show the examples added and removed between two versions of a training set, with removal reasons"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

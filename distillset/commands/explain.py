@@ -10,7 +10,7 @@ from distillset import audit
 from distillset.config import Settings
 
 NAME = "explain"
-HELP = "Trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it was dropped."
+HELP = "trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it was dropped"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ from distillset.jsonl import iter_json_objects
 from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
 
 NAME = "score"
-HELP = "Score teacher answers (JSONL/Parquet) with the quality rules and write them with their signals."
+HELP = "score teacher answers (JSONL/Parquet) with the quality rules and write them with their signals"
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _PARQUET_SUFFIXES = (".parquet", ".pq")

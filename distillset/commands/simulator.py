@@ -10,7 +10,7 @@ import threading
 from distillset.simulator import DEFAULT_MODELS, SimulatorFaults, TeacherSimulator
 
 NAME = "simulator"
-HELP = "Serve the deterministic OpenAI-compatible teacher simulator on loopback until Ctrl-C."
+HELP = "serve the deterministic OpenAI-compatible teacher simulator on loopback until Ctrl-C"
 
 _FAULT_FLAGS = {
     "rate_429": "fraction of requests answered 429 with Retry-After",

@@ -10,7 +10,7 @@ from distillset import audit
 from distillset.config import Settings
 
 NAME = "versions"
-HELP = "List the published versions of a training set (created, train/validation counts, content hash, simulated)."
+HELP = "list the published versions of a training set (created, train/validation counts, content hash, simulated)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
