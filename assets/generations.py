@@ -11,7 +11,7 @@ from assets.resources import CatalogResource
 from assets.teacher import teacher_generations
 from distillset import catalog
 from distillset.near_dedup import NearDupParams
-from distillset.pool import deduplicate_generations
+from distillset.pool import cluster_size_histogram, deduplicate_generations
 
 MAX_DROP_RATIO = 0.5
 
@@ -46,6 +46,7 @@ def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: Cata
             "drop_ratio": dg.MetadataValue.float(drops.height / generations.height if generations.height else 0.0),
             "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
             "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
+            "cluster_sizes": dg.MetadataValue.md(counts_markdown(cluster_size_histogram(kept.height, drops), "cluster size")),
             "clusters": dg.MetadataValue.int(clusters.height),
         }
     )

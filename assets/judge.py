@@ -4,7 +4,7 @@
 import dagster as dg
 import polars as pl
 
-from assets.constants import CATALOG_POOL, OWNERS
+from assets.constants import OWNERS
 from assets.generations import deduplicated_generations
 from assets.metadata import counts_markdown, markdown_preview, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
@@ -23,7 +23,8 @@ MAX_UNJUDGED_RATIO = 0.2
     group_name="curation",
     kinds={"openai", "duckdb"},
     owners=OWNERS,
-    pool=CATALOG_POOL,
+    # Not in the catalog pool, like the teacher stage: a judge run is long, and it writes the
+    # catalog only once at the end (that write waits for DuckDB's lock).
     description=(
         "Optional LLM-as-judge: a judge model (DISTILLSET_JUDGE_MODEL, by default the teacher on its "
         "endpoint) rates every deduplicated answer from 1 to 10 on a documented rubric (helpfulness, "

@@ -10,7 +10,7 @@ from assets.resources import CatalogResource, PromptSourceResource
 from distillset import catalog
 from distillset.decontam import BenchmarkIndex, default_benchmarks
 from distillset.near_dedup import NearDupParams
-from distillset.pool import build_prompt_pool
+from distillset.pool import cluster_size_histogram, build_prompt_pool
 from distillset.prompt_files import RAW_PROMPTS_SCHEMA, read_prompts
 
 MAX_REJECTS_RATIO = 0.10
@@ -118,6 +118,7 @@ def prompt_pool(
             "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
             "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
             "contamination_report": dg.MetadataValue.md(markdown_preview(contaminated, ["prompt_id", "detail"], rows=20)),
+            "cluster_sizes": dg.MetadataValue.md(counts_markdown(cluster_size_histogram(pool.height, drops), "cluster size")),
             "benchmarks": dg.MetadataValue.text(", ".join(b.name for b in benchmarks)),
         }
     )

@@ -101,6 +101,16 @@ def build_prompt_pool(
     return pool, pl.concat([exact, contaminated, near])
 
 
+def cluster_size_histogram(kept: int, drops: pl.DataFrame) -> dict[str, int]:
+    """How many kept rows represent a cluster of each size (1 = no duplicate), from the drop rows."""
+    duplicates = drops.filter(pl.col("duplicate_of").is_not_null())
+    sizes = duplicates.group_by("duplicate_of").len()["len"].to_list() if duplicates.height else []
+    histogram = {"1": kept - len(sizes)}
+    for size in sorted(n + 1 for n in sizes):
+        histogram[str(size)] = histogram.get(str(size), 0) + 1
+    return histogram
+
+
 GENERATION_DROPS_SCHEMA: dict[str, pl.DataType] = {"teacher_model": pl.String, **DROPS_SCHEMA}
 
 

@@ -203,3 +203,4 @@ def test_license_policy_blocks_unknown_sources_and_extra_formats_are_written(dis
     alpaca = [json.loads(l) for l in (version_dir / "alpaca.jsonl").read_text().splitlines()]
     assert len(sharegpt) == len(alpaca) == _metadata(published, "training_set")["dagster/row_count"]
     assert {turn["from"] for row in sharegpt for turn in row["conversations"]} <= {"system", "human", "gpt"}
+
