@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
-_DISTILLSET_VARS = (
-    "DISTILLSET_HOME",
-    "DISTILLSET_PROMPTS_URL",
-    "DISTILLSET_STORAGE_URL",
-    "DISTILLSET_TRAINING_SET_NAME",
-    "DISTILLSET_BENCHMARKS",
-    "DAGSTER_HOME",
-    "TEACHER_BASE_URL",
-    "TEACHER_API_KEY",
-    "TEACHER_MODEL",
-    "DISTILLSET_JUDGE_ENABLED",
-    "DISTILLSET_JUDGE_MODEL",
-    "DISTILLSET_JUDGE_BASE_URL",
-    "DISTILLSET_JUDGE_API_KEY",
-    "DISTILLSET_JUDGE_WEIGHT",
-    "DISTILLSET_JUDGE_MIN_SCORE",
-)
+from distillset.config import DATA_DIR
+
+_CONFIGURATION_PREFIXES = ("DISTILLSET_", "TEACHER_")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's own configuration or writes into the project's .distillset/."""
-    for name in _DISTILLSET_VARS:
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(_CONFIGURATION_PREFIXES) or name == "DAGSTER_HOME":
+            monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -36,3 +26,24 @@ def distillset_home(tmp_path, monkeypatch: pytest.MonkeyPatch):
     home = tmp_path / "home"
     monkeypatch.setenv("DISTILLSET_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def sample_prompts_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """Make DISTILLSET_PROMPTS_URL a folder with the first ``rows`` of each shipped sample file.
+
+    Returns a function ``(rows) -> folder``; tests may add files to the folder.
+    """
+
+    def make(rows: int):
+        folder = tmp_path / "prompts"
+        folder.mkdir(exist_ok=True)
+        sample = DATA_DIR / "sample_prompts"
+        for name in ("gsm8k_train_sample.jsonl", "mt_bench_questions.jsonl"):
+            lines = (sample / name).read_text(encoding="utf-8").splitlines(keepends=True)[:rows]
+            (folder / name).write_text("".join(lines), encoding="utf-8")
+            shutil.copyfile(sample / f"{name}.license", folder / f"{name}.license")
+        monkeypatch.setenv("DISTILLSET_PROMPTS_URL", str(folder))
+        return folder
+
+    return make

@@ -107,7 +107,7 @@ def test_overlapping_runs_for_two_teachers_both_publish(tmp_path):
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert "unchanged: no new version" in outputs[0]
-    assert f"published new version distill-llama-3-1-8b-instruct v0001" in outputs[1]
+    assert "published new version distill-llama-3-1-8b-instruct v0001" in outputs[1]
     import duckdb
 
     with duckdb.connect(str(tmp_path / "home" / "catalog.duckdb"), read_only=True) as con:

@@ -10,31 +10,21 @@ UI shows.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from distillset.config import DATA_DIR
 
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture
-def prompts_dir(tmp_path, monkeypatch):
-    """A prompt folder with a slice of the shipped sample set (fast) that tests may add files to."""
-    folder = tmp_path / "prompts"
-    folder.mkdir()
-    sample = DATA_DIR / "sample_prompts"
-    for name in ("gsm8k_train_sample.jsonl", "mt_bench_questions.jsonl"):
-        lines = (sample / name).read_text(encoding="utf-8").splitlines(keepends=True)[:25]
-        (folder / name).write_text("".join(lines), encoding="utf-8")
-        shutil.copyfile(sample / f"{name}.license", folder / f"{name}.license")
-    monkeypatch.setenv("DISTILLSET_PROMPTS_URL", str(folder))
-    return folder
+def prompts_dir(sample_prompts_dir):
+    """25 rows of each shipped sample file (fast); tests may add files to the folder."""
+    return sample_prompts_dir(25)
 
 
 def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

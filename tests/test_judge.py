@@ -35,23 +35,6 @@ from distillset.simulator import DEFAULT_MODELS, JUDGE_RUBRIC_MARKER, REFUSAL_EN
 from distillset.teacher import TeacherEndpoint, generate
 
 MODEL = DEFAULT_MODELS[0]
-JUDGE_VARIABLES = (
-    "DISTILLSET_JUDGE_ENABLED",
-    "DISTILLSET_JUDGE_MODEL",
-    "DISTILLSET_JUDGE_BASE_URL",
-    "DISTILLSET_JUDGE_API_KEY",
-    "DISTILLSET_JUDGE_WEIGHT",
-    "DISTILLSET_JUDGE_MIN_SCORE",
-    "DISTILLSET_JUDGE_MAX_TOKENS",
-)
-
-
-@pytest.fixture(autouse=True)
-def _no_judge_configuration(monkeypatch):
-    """The developer's own judge settings must not leak into these tests."""
-    for name in JUDGE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
 
 # ----- rubric and parsing -----
 

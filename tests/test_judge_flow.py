@@ -10,46 +10,20 @@ runs it.
 
 from __future__ import annotations
 
-import shutil
 
 import dagster as dg
 import duckdb
 import pytest
 
-from distillset.config import DATA_DIR
 from distillset.judge import combine_scores
 
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"
-JUDGE_VARIABLES = (
-    "DISTILLSET_JUDGE_ENABLED",
-    "DISTILLSET_JUDGE_MODEL",
-    "DISTILLSET_JUDGE_BASE_URL",
-    "DISTILLSET_JUDGE_API_KEY",
-    "DISTILLSET_JUDGE_WEIGHT",
-    "DISTILLSET_JUDGE_MIN_SCORE",
-    "DISTILLSET_JUDGE_MAX_TOKENS",
-)
-
-
-@pytest.fixture(autouse=True)
-def _no_judge_configuration(monkeypatch):
-    """The developer's own judge settings must not leak into these tests."""
-    for name in JUDGE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
-def prompts_dir(tmp_path, monkeypatch):
+def prompts_dir(sample_prompts_dir):
     """A small slice of the shipped sample prompts (single- and two-turn), for a fast flow."""
-    folder = tmp_path / "prompts"
-    folder.mkdir()
-    sample = DATA_DIR / "sample_prompts"
-    for name in ("gsm8k_train_sample.jsonl", "mt_bench_questions.jsonl"):
-        lines = (sample / name).read_text(encoding="utf-8").splitlines(keepends=True)[:15]
-        (folder / name).write_text("".join(lines), encoding="utf-8")
-        shutil.copyfile(sample / f"{name}.license", folder / f"{name}.license")
-    monkeypatch.setenv("DISTILLSET_PROMPTS_URL", str(folder))
-    return folder
+    return sample_prompts_dir(15)
 
 
 def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

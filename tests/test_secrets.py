@@ -8,7 +8,6 @@ log and run storage) and in nothing printed.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import dagster as dg
 
