@@ -21,7 +21,7 @@ test: install
 ## The Dagster UI on http://127.0.0.1:3000, with a persistent DAGSTER_HOME (shared with `distillset run`).
 ui: install
 	@mkdir -p "$(DAGSTER_HOME)"
-	@[ -f "$(DAGSTER_HOME)/dagster.yaml" ] || cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	@[ -f "$(DAGSTER_HOME)/dagster.yaml" ] || cp orchestration/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
 	DAGSTER_HOME="$(DAGSTER_HOME)" $(UV) run --frozen dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## Quick sizes (about 10 minutes on 2 cores); bench/README.md gives the full-size commands.

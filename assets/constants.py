@@ -2,7 +2,7 @@
 
 OWNERS = ["team:distillset"]
 
-# Every asset that writes the DuckDB catalog runs in this pool; `dagster.yaml` limits it to one
+# Every asset that writes the DuckDB catalog runs in this pool; `orchestration/dagster.yaml` limits it to one
 # slot, because DuckDB allows one writing process per file. The teacher stage is not in it: its long
 # run writes the SQLite ledger, and the catalog only for a moment at the end (retried on lock).
 CATALOG_POOL = "distillset_catalog"

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from distillset.config import PROJECT_ROOT, Settings, TeacherSettings
+from distillset.config import Settings, TeacherSettings
 
 TEACHER_PARTITIONS = "teacher_models"
+# The instance configuration (pool limits, run queue) copied into a new DAGSTER_HOME. It lives here,
+# not at the project root, where `dagster dev` would warn that it is ignored.
+INSTANCE_CONFIG = Path(__file__).parent / "dagster.yaml"
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -23,7 +26,7 @@ def prepare_dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
+        shutil.copyfile(INSTANCE_CONFIG, config)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -3,7 +3,7 @@
 A refresh rereads the prompt files, pays the teacher only for prompts the ledger has not answered
 yet, and publishes a new training set version only when the content changed, so a quiet night
 costs nothing and publishes nothing. Runs for several teachers may overlap: every asset that
-writes the DuckDB catalog is in the ``distillset_catalog`` pool (one slot, ``dagster.yaml``) and
+writes the DuckDB catalog is in the ``distillset_catalog`` pool (one slot, ``orchestration/dagster.yaml``) and
 the ledger is SQLite in WAL mode.
 """
 

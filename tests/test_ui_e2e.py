@@ -33,6 +33,7 @@ import dagster as dg
 import pytest
 
 from distillset.config import DEFAULT_TEACHER_MODEL, PROJECT_ROOT
+from orchestration.run import INSTANCE_CONFIG
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -90,7 +91,7 @@ def deployment(tmp_path, monkeypatch):
     """A fresh DAGSTER_HOME and DISTILLSET_HOME, a few prompts, and the default teacher registered."""
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    shutil.copyfile(INSTANCE_CONFIG, dagster_home / "dagster.yaml")
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     source = PROJECT_ROOT / "data" / "sample_prompts" / "mt_bench_questions.jsonl"
