@@ -45,8 +45,7 @@ def judge_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource,
     if answers.height and prompts.height:
         answers = answers.join(prompts.select("prompt_id", "reference"), on="prompt_id", how="left")
     with teacher.endpoint(settings) as endpoint:
-        where = f"the embedded simulator at {endpoint.base_url}" if endpoint.simulated else endpoint.public_address
-        context.log.info(f"judge {judge.model}: {answers.height} answers of {model}, endpoint {where}")
+        context.log.info(f"judge {judge.model}: {answers.height} answers of {model}, endpoint {endpoint.description}")
         result = generate(
             judge_conversations(answers) if answers.height else [],
             settings,

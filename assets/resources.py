@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
-from distillset.config import TeacherSettings
+from distillset.config import CACHE_DIR, CATALOG_FILE, LEDGER_FILE, TeacherSettings
 from distillset.ledger import Ledger
 from distillset.teacher import TeacherEndpoint, open_endpoint
 
@@ -28,15 +28,15 @@ class CatalogResource(dg.ConfigurableResource):
 
     @property
     def catalog_path(self) -> Path:
-        return self.home_path / "catalog.duckdb"
+        return self.home_path / CATALOG_FILE
 
     @property
     def ledger_path(self) -> Path:
-        return self.home_path / "ledger.sqlite"
+        return self.home_path / LEDGER_FILE
 
     @property
     def cache_dir(self) -> Path:
-        return self.home_path / "cache"
+        return self.home_path / CACHE_DIR
 
     def ledger(self) -> Ledger:
         self.home_path.mkdir(parents=True, exist_ok=True)

@@ -46,8 +46,7 @@ def teacher_generations(
     settings = teacher.settings_for(model)
     pool = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
     with teacher.endpoint(settings, answer_key=_reference_answers(pool)) as endpoint:
-        where = f"the embedded simulator at {endpoint.base_url}" if endpoint.simulated else endpoint.public_address
-        context.log.info(f"teacher {model}: {pool.height} conversations, endpoint {where}")
+        context.log.info(f"teacher {model}: {pool.height} conversations, endpoint {endpoint.description}")
         result = generate(
             _conversations(pool),
             settings,

@@ -19,6 +19,10 @@ DATA_DIR = PROJECT_ROOT / "data"
 SQL_DIR = PROJECT_ROOT / "sql"
 DEFAULT_TEACHER_MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 DEFAULT_PROMPTS_URL = str(DATA_DIR / "sample_prompts")
+# What lives under DISTILLSET_HOME.
+CATALOG_FILE = "catalog.duckdb"
+LEDGER_FILE = "ledger.sqlite"
+CACHE_DIR = "cache"
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -126,11 +130,11 @@ class Settings:
 
     @property
     def catalog_path(self) -> Path:
-        return self.home / "catalog.duckdb"
+        return self.home / CATALOG_FILE
 
     @property
     def ledger_path(self) -> Path:
-        return self.home / "ledger.sqlite"
+        return self.home / LEDGER_FILE
 
     @classmethod
     def from_env(cls) -> "Settings":

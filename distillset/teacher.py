@@ -82,6 +82,11 @@ class TeacherEndpoint:
     simulated: bool
 
     @property
+    def description(self) -> str:
+        """For log lines: the simulator's loopback URL, or a real endpoint's ``public_address``."""
+        return f"the embedded simulator at {self.base_url}" if self.simulated else self.public_address
+
+    @property
     def public_address(self) -> str:
         """Scheme, host and port only (never user info, path or query, which may carry a key)."""
         parts = urlsplit(self.base_url)

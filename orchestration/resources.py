@@ -12,7 +12,7 @@ import os
 import dagster as dg
 
 from assets.resources import CatalogResource, PromptSourceResource, TeacherResource, TrainingSetStorageResource
-from distillset.config import DEFAULT_PROMPTS_URL, default_home, env_float
+from distillset.config import Settings, env_float
 
 
 def _env_var(name: str, default=None):
@@ -25,12 +25,13 @@ def _env_var(name: str, default=None):
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
-    home = default_home()
+    # The defaults are the engine's (distillset.config.Settings), so the CLI and Dagster agree.
+    defaults = Settings.from_env()
     return {
-        "catalog_db": CatalogResource(home=_env_var("DISTILLSET_HOME", str(home))),
+        "catalog_db": CatalogResource(home=_env_var("DISTILLSET_HOME", str(defaults.home))),
         "prompt_source": PromptSourceResource(
-            url=_env_var("DISTILLSET_PROMPTS_URL", DEFAULT_PROMPTS_URL),
-            default_license=_env_var("DISTILLSET_DEFAULT_LICENSE", "unknown"),
+            url=_env_var("DISTILLSET_PROMPTS_URL", defaults.prompts_url),
+            default_license=_env_var("DISTILLSET_DEFAULT_LICENSE", defaults.default_license),
             extra_benchmarks=_env_var("DISTILLSET_BENCHMARKS"),
         ),
         "teacher": TeacherResource(
@@ -39,9 +40,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             simulator_latency_ms=env_float("DISTILLSET_SIMULATOR_LATENCY_MS", 0.0),
         ),
         "training_storage": TrainingSetStorageResource(
-            url=_env_var("DISTILLSET_STORAGE_URL", str(home / "training_sets")),
+            url=_env_var("DISTILLSET_STORAGE_URL", defaults.storage_url),
             name=_env_var("DISTILLSET_TRAINING_SET_NAME"),
-            validation_fraction=env_float("DISTILLSET_VALIDATION_FRACTION", 0.05),
+            validation_fraction=defaults.validation_fraction,
             formats=_env_var("DISTILLSET_EXPORT_FORMATS", "openai"),
         ),
     }

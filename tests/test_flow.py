@@ -15,9 +15,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from flow_helpers import last_metadata, step_failures
+from flow_helpers import materialize_flow as _materialize
 
 
-MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -27,41 +28,12 @@ def prompts_dir(sample_prompts_dir):
     return sample_prompts_dir(25)
 
 
-def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    from orchestration.definitions import all_asset_checks, all_assets
-    from orchestration.resources import build_resources
-
-    if MODEL not in instance.get_dynamic_partitions("teacher_models"):
-        instance.add_dynamic_partitions("teacher_models", [MODEL])
-    return dg.materialize(
-        [*all_assets, *all_asset_checks],
-        resources=build_resources(),
-        partition_key=MODEL,
-        instance=instance,
-        raise_on_error=False,
-    )
-
-
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    materializations = result.asset_materializations_for_node(asset)
-    assert materializations, f"{asset} was not materialized"
-    return {k: getattr(v, "value", v) for k, v in materializations[-1].metadata.items()}
-
-
-def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [
-        f"{e.step_key}: {e.event_specific_data.error.message}"
-        for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE"
-    ]
-
-
 def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home, prompts_dir):
     instance = dg.DagsterInstance.ephemeral()
     first = _materialize(instance)
-    assert first.success, _failures(first)
+    assert first.success, step_failures(first)
 
-    published = _metadata(first, "training_set")
+    published = last_metadata(first, "training_set")
     assert published["published_new_version"] is True
     assert published["version"] == "v0001"
     version_dir = Path(published["path"])
@@ -88,7 +60,7 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     assert manifest["teacher"]["simulated"] is True and manifest["teacher"]["endpoint_kind"] == "simulated"
     assert "simulated" in (version_dir / "README.md").read_text().lower()
 
-    teacher = _metadata(first, "teacher_generations")
+    teacher = last_metadata(first, "teacher_generations")
     assert teacher["simulated"] is True
     with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
         turns_in_pool = con.execute("SELECT sum(len(turns)) FROM prompt_pool").fetchone()[0]
@@ -97,24 +69,24 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
 
     # Every asset shows row counts, column schema and a preview in the UI.
     for asset in ("raw_prompts", "prompt_pool", "teacher_generations", "deduplicated_generations", "quality_scores", "training_examples"):
-        metadata = _metadata(first, asset)
+        metadata = last_metadata(first, asset)
         assert metadata["dagster/row_count"] > 0, asset
         assert metadata["dagster/column_schema"].columns, asset
         assert metadata["preview"].startswith("|"), asset
 
     second = _materialize(instance)
-    assert second.success, _failures(second)
-    assert _metadata(second, "teacher_generations")["teacher/requests_paid"] == 0
-    again = _metadata(second, "training_set")
+    assert second.success, step_failures(second)
+    assert last_metadata(second, "teacher_generations")["teacher/requests_paid"] == 0
+    again = last_metadata(second, "training_set")
     assert again["published_new_version"] is False and again["version"] == "v0001"
     assert sorted(p.name for p in version_dir.parent.iterdir() if p.name.startswith("v")) == ["v0001"]
 
     # A new prompt file: only its prompt is paid for, and the next version appears.
     (prompts_dir / "extra.jsonl").write_text(json.dumps({"prompt": "Explain why the sky looks blue at noon but red at sunset."}) + "\n")
     third = _materialize(instance)
-    assert third.success, _failures(third)
-    assert _metadata(third, "teacher_generations")["teacher/requests_paid"] == 1
-    newer = _metadata(third, "training_set")
+    assert third.success, step_failures(third)
+    assert last_metadata(third, "teacher_generations")["teacher/requests_paid"] == 1
+    newer = last_metadata(third, "training_set")
     assert newer["version"] == "v0002" and newer["published_new_version"] is True
     assert json.loads((Path(newer["path"]) / "manifest.json").read_text())["parent_version"] == "v0001"
 
@@ -128,7 +100,7 @@ def test_bad_rows_are_rejected_with_a_reason_and_the_run_goes_on(distillset_home
         b'{"prompt": "caf\xe9 \xff"}\n'
     )
     result = _materialize(dg.DagsterInstance.ephemeral())
-    assert result.success, _failures(result)
+    assert result.success, step_failures(result)
     with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
         rejects = con.execute(
             "SELECT source_line, reason FROM rejects WHERE source_file LIKE '%broken.jsonl' ORDER BY source_line"
@@ -136,7 +108,7 @@ def test_bad_rows_are_rejected_with_a_reason_and_the_run_goes_on(distillset_home
         kept = con.execute("SELECT count(*) FROM raw_prompts WHERE source_file LIKE '%broken.jsonl'").fetchone()[0]
     assert rejects == [(2, "invalid_json"), (3, "empty_text"), (4, "unknown_shape"), (5, "invalid_utf8")]
     assert kept == 1
-    metadata = _metadata(result, "raw_prompts")
+    metadata = last_metadata(result, "raw_prompts")
     assert metadata["rejected_rows"] == 4
     assert "invalid_json" in metadata["rejects_by_reason"]
 
@@ -181,16 +153,16 @@ def test_license_policy_blocks_unknown_sources_and_extra_formats_are_written(dis
     instance = dg.DagsterInstance.ephemeral()
     blocked = _materialize(instance)
     assert not blocked.success
-    assert any("license policy blocks publication" in f and "unlabelled.jsonl" in f for f in _failures(blocked)), _failures(blocked)
+    assert any("license policy blocks publication" in f and "unlabelled.jsonl" in f for f in step_failures(blocked)), step_failures(blocked)
     assert not any((distillset_home / "training_sets").rglob("manifest.json"))
 
     (prompts_dir / "unlabelled.jsonl.license").write_text("CC-BY-4.0\n")
     monkeypatch.setenv("DISTILLSET_EXPORT_FORMATS", "openai,sharegpt,alpaca")
     published = _materialize(instance)
-    assert published.success, _failures(published)
-    version_dir = Path(_metadata(published, "training_set")["path"])
+    assert published.success, step_failures(published)
+    version_dir = Path(last_metadata(published, "training_set")["path"])
     sharegpt = [json.loads(l) for l in (version_dir / "sharegpt.jsonl").read_text().splitlines()]
     alpaca = [json.loads(l) for l in (version_dir / "alpaca.jsonl").read_text().splitlines()]
-    assert len(sharegpt) == len(alpaca) == _metadata(published, "training_set")["dagster/row_count"]
+    assert len(sharegpt) == len(alpaca) == last_metadata(published, "training_set")["dagster/row_count"]
     assert {turn["from"] for row in sharegpt for turn in row["conversations"]} <= {"system", "human", "gpt"}
 

@@ -13,13 +13,12 @@ import json
 import boto3
 import dagster as dg
 import pytest
+from flow_helpers import materialize_flow, step_failures
 from s3_server import FAKE_SECRET_ACCESS_KEY, moto_endpoint, s3_url  # noqa: F401 (fixtures)
 
 from distillset.audit import explain
 from distillset.config import DATA_DIR
 from distillset.publish import list_versions, read_examples, verify_version
-
-MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 
 
 @pytest.fixture
@@ -36,15 +35,8 @@ def s3_prompts(s3_url, monkeypatch):  # noqa: F811
 
 
 def test_flow_reads_and_publishes_on_s3(distillset_home, s3_prompts, s3_url):  # noqa: F811
-    from orchestration.definitions import all_asset_checks, all_assets
-    from orchestration.resources import build_resources
-
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("teacher_models", [MODEL])
-    result = dg.materialize(
-        [*all_assets, *all_asset_checks], resources=build_resources(), partition_key=MODEL, instance=instance
-    )
-    assert result.success
+    result = materialize_flow(dg.DagsterInstance.ephemeral())
+    assert result.success, step_failures(result)
 
     name = "distill-llama-3-1-405b-instruct"
     versions = list_versions(s3_url, name)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 import pytest
+from flow_helpers import MODEL, last_metadata, materialize_flow, step_failures
 
 from distillset.judge import combine_scores
 
-MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 
 
 @pytest.fixture
@@ -31,36 +31,17 @@ def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     from assets.judge import judge_assets, judge_checks
     from assets.training_set import training_examples_asset
     from orchestration.definitions import all_asset_checks, all_assets
-    from orchestration.resources import build_resources
 
     assets = [a for a in all_assets if a.key != dg.AssetKey("training_examples")]
-    if MODEL not in instance.get_dynamic_partitions("teacher_models"):
-        instance.add_dynamic_partitions("teacher_models", [MODEL])
-    return dg.materialize(
-        [*assets, training_examples_asset(after_judge=True), *judge_assets, *all_asset_checks, *judge_checks],
-        resources=build_resources(),
-        partition_key=MODEL,
-        instance=instance,
-        raise_on_error=False,
+    return materialize_flow(
+        instance, [*assets, training_examples_asset(after_judge=True), *judge_assets, *all_asset_checks, *judge_checks]
     )
-
-
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    materializations = result.asset_materializations_for_node(asset)
-    assert materializations, f"{asset} was not materialized"
-    return {k: getattr(v, "value", v) for k, v in materializations[-1].metadata.items()}
-
-
-def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [
-        f"{e.step_key}: {e.event_specific_data.error.message}" for e in result.all_events if e.event_type_value == "STEP_FAILURE"
-    ]
 
 
 def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free(distillset_home, prompts_dir):
     instance = dg.DagsterInstance.ephemeral()
     first = _materialize(instance)
-    assert first.success, _failures(first)
+    assert first.success, step_failures(first)
 
     with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
         answers = con.execute("SELECT count(*) FROM deduplicated_generations WHERE teacher_model = ?", [MODEL]).fetchone()[0]
@@ -95,18 +76,18 @@ def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free
     assert sample[1] == pytest.approx(combine_scores(sample[2], sample[3], 0.5))
     assert any(abs(quality - heuristic) > 1e-9 for _, quality, heuristic, _ in blended), "the judgment changed no score"
 
-    metadata = _metadata(first, "judge_scores")
+    metadata = last_metadata(first, "judge_scores")
     assert metadata["dagster/row_count"] == answers
     assert metadata["judge/requests_paid"] == answers and metadata["judge/cache_hits"] == 0
     assert metadata["parse_failures"] == 0 and metadata["simulated"] is True
     assert sum(int(line.split("|")[2]) for line in metadata["score_histogram"].splitlines()[2:]) == answers
-    assert _metadata(first, "training_examples")["judge_scores_used"] is True
+    assert last_metadata(first, "training_examples")["judge_scores_used"] is True
 
     second = _materialize(instance)
-    assert second.success, _failures(second)
-    again = _metadata(second, "judge_scores")
+    assert second.success, step_failures(second)
+    again = last_metadata(second, "judge_scores")
     assert again["judge/requests_paid"] == 0 and again["judge/cache_hits"] == answers
-    assert _metadata(second, "training_set")["published_new_version"] is False
+    assert last_metadata(second, "training_set")["published_new_version"] is False
 
 
 def test_distill_job_leaves_the_judge_out_unless_enabled_and_judge_job_runs_it(monkeypatch):

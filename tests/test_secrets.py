@@ -10,12 +10,12 @@ from __future__ import annotations
 
 
 import dagster as dg
+from flow_helpers import materialize_flow, step_failures
 
 from distillset.config import DATA_DIR
 from distillset.simulator import TeacherSimulator
 
 SECRET = "sk-test-SECRET-must-never-be-written-7f3a9c"
-MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 
 
 def test_api_key_never_lands_in_files_or_output(tmp_path, monkeypatch, capfd):
@@ -36,16 +36,10 @@ def test_api_key_never_lands_in_files_or_output(tmp_path, monkeypatch, capfd):
 
     with TeacherSimulator(api_key=SECRET) as endpoint:
         monkeypatch.setenv("TEACHER_BASE_URL", endpoint.base_url)
-        from orchestration.definitions import all_asset_checks, all_assets
-        from orchestration.resources import build_resources
-
         with dg.DagsterInstance.get() as instance:
-            instance.add_dynamic_partitions("teacher_models", [MODEL])
-            result = dg.materialize(
-                [*all_assets, *all_asset_checks], resources=build_resources(), partition_key=MODEL, instance=instance
-            )
+            result = materialize_flow(instance)
         served = endpoint.stats()["completions"]
-    assert result.success
+    assert result.success, step_failures(result)
     assert served == 16  # 8 two-turn MT-Bench conversations, each turn paid once, with the key
 
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
