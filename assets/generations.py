@@ -10,8 +10,8 @@ from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource
 from assets.teacher import teacher_generations
 from distillset import catalog
-from distillset.near_dedup import NearDupParams
-from distillset.pool import cluster_size_histogram, deduplicate_generations
+from distillset.curation.near_dedup import NearDupParams
+from distillset.curation.pool import cluster_size_histogram, deduplicate_generations
 
 MAX_DROP_RATIO = 0.5
 

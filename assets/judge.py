@@ -10,8 +10,8 @@ from assets.metadata import counts_markdown, markdown_preview, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource, TeacherResource
 from distillset import catalog
-from distillset.judge import JudgeSettings, judge_conversations, judge_scores_frame, score_histogram
-from distillset.teacher import generate
+from distillset.quality.judge import JudgeSettings, judge_conversations, judge_scores_frame, score_histogram
+from distillset.teacher.generate import generate
 
 # Above this share of unparseable or failed judgments the judge model or its prompt is broken.
 MAX_UNJUDGED_RATIO = 0.2

@@ -8,10 +8,10 @@ from assets.constants import CATALOG_POOL, OWNERS
 from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
 from assets.resources import CatalogResource, PromptSourceResource
 from distillset import catalog
-from distillset.decontam import BenchmarkIndex, default_benchmarks
-from distillset.near_dedup import NearDupParams
-from distillset.pool import cluster_size_histogram, build_prompt_pool
-from distillset.prompt_files import RAW_PROMPTS_SCHEMA, read_prompts
+from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
+from distillset.curation.near_dedup import NearDupParams
+from distillset.curation.pool import cluster_size_histogram, build_prompt_pool
+from distillset.prompts.files import RAW_PROMPTS_SCHEMA, read_prompts
 
 MAX_REJECTS_RATIO = 0.10
 

@@ -10,7 +10,7 @@ from assets.metadata import counts_markdown, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource
 from distillset import catalog
-from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
+from distillset.quality.score import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
 
 
 def scoring_input(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFrame:

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 import dagster as dg
 
 from distillset.config import CACHE_DIR, CATALOG_FILE, LEDGER_FILE, TeacherSettings
-from distillset.ledger import Ledger
-from distillset.teacher import TeacherEndpoint, open_endpoint
+from distillset.teacher.ledger import Ledger
+from distillset.teacher.generate import TeacherEndpoint, open_endpoint
 
 
 class CatalogResource(dg.ConfigurableResource):

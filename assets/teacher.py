@@ -10,7 +10,7 @@ from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.prompts import prompt_pool
 from assets.resources import CatalogResource, TeacherResource
 from distillset import catalog
-from distillset.teacher import Conversation, generate
+from distillset.teacher.generate import Conversation, generate
 
 MAX_FAILURE_RATIO = 0.05
 

@@ -14,14 +14,14 @@ from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.quality import quality_scores
 from assets.resources import CatalogResource, PromptSourceResource, TeacherResource, TrainingSetStorageResource
 from distillset import catalog
-from distillset.decontam import BenchmarkIndex, default_benchmarks
-from distillset.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples, split_overlap
-from distillset.judge import JudgeSettings, judge_enabled
-from distillset.licenses import LicensePolicy, license_report
-from distillset.near_dedup import NearDupParams
-from distillset.publish import publish_training_set
-from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary
-from distillset.stage_report import drops_by_reason, stage_counts
+from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
+from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples, split_overlap
+from distillset.quality.judge import JudgeSettings, judge_enabled
+from distillset.publish.licenses import LicensePolicy, license_report
+from distillset.curation.near_dedup import NearDupParams
+from distillset.publish.protocol import publish_training_set
+from distillset.quality.score import QualityGates, QualityThresholds, evaluate_gates, quality_summary
+from distillset.training.stage_report import drops_by_reason, stage_counts
 
 
 def _examples(catalog_db: CatalogResource, model: str) -> pl.DataFrame:

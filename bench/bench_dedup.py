@@ -5,7 +5,7 @@ deduplicates it with the same shingles (word 5-grams over the same tokens), 128 
 threshold 0.8, each with its own verification: datasketch accepts an LSH candidate (12 bands x 10
 rows: its FP+FN rule with weights 0.2/0.8) when the ESTIMATED Jaccard reaches 0.8, the usual way
 to use it; distillset uses its defaults (18 x 7, laid out for 0.7, then the EXACT Jaccard of the
-shingle sets must reach 0.8, see ``distillset/near_dedup.py``). Each child
+shingle sets must reach 0.8, see ``distillset/curation/near_dedup.py``). Each child
 reports its wall time and peak RSS (``VmHWM`` of that process only, so the engines do not share
 a heap; the peak is reset after the corpus is loaded, and the RSS with the corpus loaded, which is
 part of both peaks, is reported next to it).
@@ -68,7 +68,7 @@ def jaccard(a: set, b: set) -> float:
 # ---- engines (run in a child process) -------------------------------------------------------
 
 def run_distillset(texts: list[str], edges: list) -> np.ndarray:
-    from distillset.near_dedup import NearDupParams, near_duplicate_clusters
+    from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
 
     frame = near_duplicate_clusters([str(i) for i in range(len(texts))], texts,
                                     params=NearDupParams(threshold=THRESHOLD, num_perm=NUM_PERM))
@@ -77,7 +77,7 @@ def run_distillset(texts: list[str], edges: list) -> np.ndarray:
 
 def distillset_edges(texts: list[str]) -> np.ndarray:
     """The verified pairs behind distillset's clusters (recomputed outside the timed run)."""
-    from distillset.near_dedup import NearDupParams, near_duplicate_pairs
+    from distillset.curation.near_dedup import NearDupParams, near_duplicate_pairs
 
     pairs = near_duplicate_pairs(texts, params=NearDupParams(threshold=THRESHOLD, num_perm=NUM_PERM))
     return pairs.select("left", "right").to_numpy()

@@ -6,7 +6,7 @@ processes (so each peak RSS is its own) measures:
 
 * ``read``: ``polars.read_parquet`` of the file (the floor any scorer pays), and one polars regex
   pass over the answers (the least a single rule costs), both in the same child;
-* ``score``: reading the file plus ``distillset.quality.score_frame``.
+* ``score``: reading the file plus ``distillset.quality.score.score_frame``.
 
 Prints a table with rows/s, the score/read time ratio and peak RSS. Absolute times depend on the
 machine; the ratio is the figure to compare across runs.
@@ -110,7 +110,7 @@ def synthetic_frame(rows: int, seed: int = 7) -> pl.DataFrame:
 
 def _child(mode: str, path: str) -> None:
     # Imported before the clock starts: the comparison is per row, not interpreter start-up.
-    from distillset.quality import QualityThresholds, score_frame
+    from distillset.quality.score import QualityThresholds, score_frame
 
     start, start_cpu = time.perf_counter(), _cpu_s()
     frame = pl.read_parquet(path)

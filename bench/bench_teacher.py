@@ -1,4 +1,4 @@
-"""Benchmark: teacher generation (``distillset.teacher.generate``) against a bare OpenAI SDK loop.
+"""Benchmark: teacher generation (``distillset.teacher.generate.generate``) against a bare OpenAI SDK loop.
 
 Everything is measured in one run against a minimal local OpenAI-compatible aiohttp server that
 runs in its own process (a fixed answer, no parsing, so the client side is what is measured; on a
@@ -128,7 +128,7 @@ def run_raw(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
 
 
 def conversations(n: int):
-    from distillset.teacher import Conversation
+    from distillset.teacher.generate import Conversation
 
     for i in range(n):
         yield Conversation(prompt_id=f"p{i}", system=None, turns=[prompt_text(i)])
@@ -137,8 +137,8 @@ def conversations(n: int):
 def run_generate(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
     """Requests per second and client CPU milliseconds per request (ledger writes included)."""
     from distillset.config import TeacherSettings
-    from distillset.ledger import Ledger
-    from distillset.teacher import TeacherEndpoint, generate
+    from distillset.teacher.ledger import Ledger
+    from distillset.teacher.generate import TeacherEndpoint, generate
 
     settings = TeacherSettings(base_url=base_url, max_concurrency=concurrency)
     endpoint = TeacherEndpoint(base_url=base_url, api_key=None, simulated=False)
@@ -160,8 +160,8 @@ def memory_child(base_url: str, n: int) -> None:
     import threading
 
     from distillset.config import TeacherSettings
-    from distillset.ledger import Ledger
-    from distillset.teacher import TeacherEndpoint, generate
+    from distillset.teacher.ledger import Ledger
+    from distillset.teacher.generate import TeacherEndpoint, generate
 
     settings = TeacherSettings(base_url=base_url, max_concurrency=64)
     endpoint = TeacherEndpoint(base_url=base_url, api_key=None, simulated=False)

@@ -1,7 +1,7 @@
 """The ``distillset`` command line.
 
 ``run`` drives Dagster (it lives here, in the orchestration layer); the other subcommands run
-engine code alone (``distillset/commands/``), so each step can be used outside Dagster.
+engine code alone (``distillset/cli/``), so each step can be used outside Dagster.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-# Engine-only subcommands (distillset/commands/<module>.py), in the order --help lists them.
+# Engine-only subcommands (distillset/cli/<module>.py), in the order --help lists them.
 ENGINE_COMMANDS: list[str] = ["versions", "diff", "explain", "dedup", "decontam", "score", "simulator"]
 
 
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--teacher", metavar="MODEL", help="teacher model id (default: TEACHER_MODEL or meta-llama/Llama-3.1-405B-Instruct)")
     run.set_defaults(handler=_run)
     for module_name in ENGINE_COMMANDS:
-        module = importlib.import_module(f"distillset.commands.{module_name}")
+        module = importlib.import_module(f"distillset.cli.{module_name}")
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.configure(command)
         command.set_defaults(handler=module.run)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from distillset.judge import judge_enabled
+from distillset.quality.judge import judge_enabled
 
 JUDGE_ASSET = dg.AssetKey("judge_scores")
 

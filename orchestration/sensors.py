@@ -24,7 +24,7 @@ import os
 import dagster as dg
 
 from assets.partitions import teacher_partitions
-from distillset.releases import (
+from distillset.teacher.releases import (
     DEFAULT_HUB_AUTHOR,
     ReleaseSourceError,
     discover_models,

@@ -18,11 +18,12 @@ import polars as pl
 import pytest
 from test_publish import FIELDS, make_examples
 
-from distillset import audit, catalog, ids
-from distillset.commands import diff as diff_command
-from distillset.commands import explain as explain_command
-from distillset.commands import versions as versions_command
-from distillset.publish import publish_training_set
+from distillset import catalog, ids
+from distillset.audit import lineage as audit
+from distillset.cli import diff as diff_command
+from distillset.cli import explain as explain_command
+from distillset.cli import versions as versions_command
+from distillset.publish.protocol import publish_training_set
 
 SOURCE = "prompts/tutor.jsonl"
 SOURCE_SHA = hashlib.sha256(SOURCE.encode()).hexdigest()

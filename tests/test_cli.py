@@ -81,7 +81,7 @@ def test_help_documents_every_subcommand(tmp_path):
 
     from orchestration.cli import ENGINE_COMMANDS
 
-    names = [importlib.import_module(f"distillset.commands.{m}").NAME for m in ENGINE_COMMANDS]
+    names = [importlib.import_module(f"distillset.cli.{m}").NAME for m in ENGINE_COMMANDS]
     result = _distillset("--help", env=_env(tmp_path, tmp_path))
     assert result.returncode == 0
     for command in ["run", *names]:

@@ -1,4 +1,4 @@
-"""Benchmark decontamination (distillset.decontam): which prompts overlap a held-out test set.
+"""Benchmark decontamination (distillset.curation.decontam): which prompts overlap a held-out test set.
 
 Protects: a GSM8K test question pasted inside a longer prompt is found with the right benchmark
 and 1-based row; a paraphrase without a shared 13-gram is not; IFEval prompts are found; a
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from distillset.decontam import (
+from distillset.curation.decontam import (
     BENCHMARKS_DIR,
     Benchmark,
     BenchmarkIndex,

@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distillset.commands import decontam, dedup
-from distillset.decontam import BENCHMARKS_DIR
+from distillset.cli import decontam, dedup
+from distillset.curation.decontam import BENCHMARKS_DIR
 
 _LONG = (
     "The committee met on Tuesday to review the annual budget, discuss the new library building, "

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from distillset.export_formats import check_formats, export, to_alpaca, to_openai, to_sharegpt
+from distillset.publish.exports import check_formats, export, to_alpaca, to_openai, to_sharegpt
 
 CONVERSATION = [
     {"role": "system", "content": "You are a math tutor."},

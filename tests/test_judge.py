@@ -1,4 +1,4 @@
-"""The LLM-as-judge engine (distillset/judge.py) and the simulator's judge mode.
+"""The LLM-as-judge engine (distillset/quality/judge.py) and the simulator's judge mode.
 
 Protects: the rubric documents its criteria, bands and strict output format; judgments are parsed
 from plain, fenced or prose-wrapped JSON, and malformed ones (garbage, no score, a score out of
@@ -19,8 +19,8 @@ import pytest
 
 from distillset import ids
 from distillset.config import TeacherSettings
-from distillset.examples import build_training_examples
-from distillset.judge import (
+from distillset.training.examples import build_training_examples
+from distillset.quality.judge import (
     JUDGE_RUBRIC,
     JudgeSettings,
     combine_scores,
@@ -30,9 +30,9 @@ from distillset.judge import (
     parse_judgment,
     score_histogram,
 )
-from distillset.ledger import Ledger
-from distillset.simulator import DEFAULT_MODELS, JUDGE_RUBRIC_MARKER, REFUSAL_EN, TeacherSimulator, compose_answer
-from distillset.teacher import TeacherEndpoint, generate
+from distillset.teacher.ledger import Ledger
+from distillset.simulator.server import DEFAULT_MODELS, JUDGE_RUBRIC_MARKER, REFUSAL_EN, TeacherSimulator, compose_answer
+from distillset.teacher.generate import TeacherEndpoint, generate
 
 MODEL = DEFAULT_MODELS[0]
 

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from flow_helpers import MODEL, last_metadata, materialize_flow, step_failures
 
-from distillset.judge import combine_scores
+from distillset.quality.judge import combine_scores
 
 
 

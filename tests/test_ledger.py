@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from distillset import ids
-from distillset.ledger import Ledger, LedgerAnswer
+from distillset.teacher.ledger import Ledger, LedgerAnswer
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +132,7 @@ _WRITER_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {project!r})
     sys.path.insert(0, {tests!r})
     from test_ledger import make_answer
-    from distillset.ledger import Ledger
+    from distillset.teacher.ledger import Ledger
     ledger = Ledger({path!r})
     with ledger.writer(run_id="child", batch_size=10, flush_interval_s=0.01) as writer:
         for n in range({start}, {stop}):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from distillset.licenses import (
+from distillset.publish.licenses import (
     NON_COMMERCIAL,
     PERMISSIVE,
     TERMS_UNKNOWN,

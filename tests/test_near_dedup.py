@@ -1,4 +1,4 @@
-"""Near-duplicate clustering (distillset.near_dedup): which rows cluster, which row is kept.
+"""Near-duplicate clustering (distillset.curation.near_dedup): which rows cluster, which row is kept.
 
 Protects: exact copies and light edits of long texts (one word changed, sentences reordered) are
 found; unrelated texts are kept apart; pairs are accepted by their EXACT shingle Jaccard (just
@@ -16,10 +16,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from distillset import near_dedup
-from distillset.near_dedup import NearDupParams, near_duplicate_clusters, near_duplicate_pairs, optimal_band_layout
+from distillset.curation import near_dedup
+from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters, near_duplicate_pairs, optimal_band_layout
 from distillset import ids
-from distillset.shingles import normalize, shingle_hashes
+from distillset.curation.shingles import normalize, shingle_hashes
 
 _WORDS = [f"w{index}" for index in range(3000)]
 
@@ -144,7 +144,7 @@ def test_short_texts_and_custom_bands():
 
 
 def _exact_jaccard(a: str, b: str, n: int = 5) -> float:
-    """Reference Jaccard of word 5-gram sets, tokenized independently of distillset.shingles."""
+    """Reference Jaccard of word 5-gram sets, tokenized independently of distillset.curation.shingles."""
     def grams(text: str) -> set:
         tokens = re.findall(r"\w+|[^\w\s]", ids.normalize_text(text))
         return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from distillset.decontam import Benchmark, BenchmarkIndex
-from distillset.near_dedup import NearDupParams
-from distillset.pool import DROPS_SCHEMA, build_prompt_pool, cluster_size_histogram
+from distillset.curation.decontam import Benchmark, BenchmarkIndex
+from distillset.curation.near_dedup import NearDupParams
+from distillset.curation.pool import DROPS_SCHEMA, build_prompt_pool, cluster_size_histogram
 
 
 def test_pool_histogram_counts_clusters_by_size():

@@ -22,8 +22,8 @@ import pytest
 
 from distillset import ids
 from distillset.config import DEFAULT_PROMPTS_URL
-from distillset.prompt_files import REJECTS_SCHEMA, RAW_PROMPTS_SCHEMA, PromptReadResult, read_prompts
-from distillset.prompt_formats import prompt_text
+from distillset.prompts.files import REJECTS_SCHEMA, RAW_PROMPTS_SCHEMA, PromptReadResult, read_prompts
+from distillset.prompts.formats import prompt_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prompts"
 SAMPLE_PROMPTS = Path(__file__).resolve().parent.parent / "data" / "sample_prompts"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from distillset.prompt_formats import NormalizedPrompt, PromptShapeError, normalize_row, prompt_text
+from distillset.prompts.formats import NormalizedPrompt, PromptShapeError, normalize_row, prompt_text
 
 
 def test_plain_row_keeps_prompt_system_category_and_reference():

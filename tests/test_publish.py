@@ -20,8 +20,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distillset import ids, publish
-from distillset.publish import (
+from distillset import ids
+from distillset.publish import protocol as publish
+from distillset.publish.protocol import (
     LicenseBlockedError,
     assign_split,
     list_versions,
@@ -280,7 +281,7 @@ def test_assign_split_is_deterministic_and_stable():
 
 
 def test_card_puts_license_warnings_on_top(tmp_path):
-    from distillset.licenses import LicensePolicy
+    from distillset.publish.licenses import LicensePolicy
 
     relaxed = LicensePolicy(block_teacher_forbids_training=False)
     examples = make_examples(4, teacher="gpt-4o", license="CC-BY-NC-4.0", simulated=False)

@@ -14,8 +14,9 @@ import pytest
 from s3_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, moto_endpoint, s3_url  # noqa: F401 - pytest fixtures
 from test_publish import FIELDS, _race, check_race, make_examples
 
-from distillset import publish, storage
-from distillset.publish import list_versions, publish_training_set, read_examples, read_manifest, verify_version
+from distillset import storage
+from distillset.publish import protocol as publish
+from distillset.publish.protocol import list_versions, publish_training_set, read_examples, read_manifest, verify_version
 
 
 def _objects(url: str) -> dict[str, bytes]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import polars as pl
 
-from distillset.quality import (
+from distillset.quality.score import (
     QUALITY_RULES,
     GateResult,
     QualityGates,

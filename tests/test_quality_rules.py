@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from distillset.quality import QUALITY_RULES, QualityThresholds, score_frame
+from distillset.quality.score import QUALITY_RULES, QualityThresholds, score_frame
 
 LONG_EN_LIST = "Here is a plan for learning Python in a month:\n\n" + "\n".join(
     f"{n}. Week {n}: {topic}." for n, topic in enumerate(

@@ -16,14 +16,14 @@ import threading
 import pytest
 from aiohttp import web
 
-from distillset.releases import (
+from distillset.teacher.releases import (
     DEFAULT_RELEASE_PATTERN,
     ReleaseSourceError,
     discover_models,
     match_releases,
     release_pattern_from_env,
 )
-from distillset.simulator import TeacherSimulator
+from distillset.simulator.server import TeacherSimulator
 
 SECRET = "sk-test-never-print-me-1234"
 

@@ -15,7 +15,7 @@ import json
 import polars as pl
 import pytest
 
-from distillset.commands import score as score_command
+from distillset.cli import score as score_command
 
 ROWS = [
     {"id": "a1", "prompt": "What is 48 + 24?", "response": "48 + 24 = 72.\n#### 72", "reference": "72", "finish_reason": "stop"},

@@ -13,7 +13,7 @@ import dagster as dg
 from flow_helpers import materialize_flow, step_failures
 
 from distillset.config import DATA_DIR
-from distillset.simulator import TeacherSimulator
+from distillset.simulator.server import TeacherSimulator
 
 SECRET = "sk-test-SECRET-must-never-be-written-7f3a9c"
 

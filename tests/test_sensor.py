@@ -17,7 +17,7 @@ import socket
 import dagster as dg
 import pytest
 
-from distillset.simulator import TeacherSimulator
+from distillset.simulator.server import TeacherSimulator
 from orchestration.sensors import new_teacher_release_sensor, read_cursor
 
 DEFAULT_TEACHER = "meta-llama/Llama-3.1-405B-Instruct"

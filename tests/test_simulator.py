@@ -23,8 +23,8 @@ import pytest
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from distillset import ids
-from distillset.commands import simulator as simulator_command
-from distillset.simulator import (
+from distillset.cli import simulator as simulator_command
+from distillset.simulator.server import (
     DEFAULT_MODELS,
     REFUSAL_EN,
     SYSTEM_FINGERPRINT,
@@ -196,7 +196,7 @@ def test_command_line_configures_the_simulator():
 
 def test_command_serves_in_the_foreground_until_interrupted():
     script = (
-        "import argparse, sys; from distillset.commands import simulator as c; p = argparse.ArgumentParser(); c.configure(p); "
+        "import argparse, sys; from distillset.cli import simulator as c; p = argparse.ArgumentParser(); c.configure(p); "
         "sys.exit(c.run(p.parse_args(['--port', '0', '--model', 'org/served-model'])))"
     )
     child = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT, stdout=subprocess.PIPE, text=True)

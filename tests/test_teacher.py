@@ -17,11 +17,11 @@ import pytest
 
 from distillset import ids
 from distillset.config import TeacherSettings
-from distillset.ledger import Ledger
-from distillset.rate_limit import RateLimiter, TokenBucket, estimate_tokens
-from distillset.retry import RetryPolicy
-from distillset.simulator import TeacherSimulator
-from distillset.teacher import (
+from distillset.teacher.ledger import Ledger
+from distillset.teacher.rate_limit import RateLimiter, TokenBucket, estimate_tokens
+from distillset.teacher.retry import RetryPolicy
+from distillset.simulator.server import TeacherSimulator
+from distillset.teacher.generate import (
     GENERATIONS_SCHEMA,
     Conversation,
     GenerationProgress,

@@ -22,10 +22,10 @@ import polars as pl
 import pytest
 
 from distillset.config import TeacherSettings
-from distillset.ledger import Ledger
-from distillset.retry import MAX_RETRY_AFTER_S, RetryPolicy
-from distillset.simulator import SimulatorFaults, TeacherSimulator
-from distillset.teacher import Conversation, TeacherEndpoint, generate
+from distillset.teacher.ledger import Ledger
+from distillset.teacher.retry import MAX_RETRY_AFTER_S, RetryPolicy
+from distillset.simulator.server import SimulatorFaults, TeacherSimulator
+from distillset.teacher.generate import Conversation, TeacherEndpoint, generate
 
 PROJECT = Path(__file__).resolve().parent.parent
 FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
@@ -140,8 +140,8 @@ _KILLED_RUN_SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {project!r})
     from distillset.config import TeacherSettings
-    from distillset.ledger import Ledger
-    from distillset.teacher import Conversation, TeacherEndpoint, generate
+    from distillset.teacher.ledger import Ledger
+    from distillset.teacher.generate import Conversation, TeacherEndpoint, generate
     convs = [Conversation(f"p{{i}}", None, [f"Tell me about mountain range number {{i}}."]) for i in range({n})]
     endpoint = TeacherEndpoint(base_url={base_url!r}, api_key=None, simulated=True)
     generate(convs, TeacherSettings(max_concurrency={concurrency}), endpoint, Ledger({ledger!r}))

@@ -4,7 +4,7 @@ The new-release sensor (``orchestration/sensors.py``) calls :func:`discover_mode
 :func:`match_releases`; everything here is plain HTTP and regular expressions, so it can be tried
 from a shell without Dagster::
 
-    from distillset.releases import discover_models, match_releases
+    from distillset.teacher.releases import discover_models, match_releases
     match_releases(discover_models("http://127.0.0.1:8000/v1", None))
 
 Sources:

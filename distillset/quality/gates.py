@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from distillset.quality_config import QUALITY_RULES, QualityGates
+from distillset.quality.thresholds import QUALITY_RULES, QualityGates
 
 HISTOGRAM_BINS = 10
 
@@ -152,7 +152,7 @@ def quality_summary(scores: pl.DataFrame) -> dict:
             "rows": judged + counts["unparseable"],
             "accuracy": counts["correct"] / judged if judged else None,
         },
-        # The score distribution in the shape the dataset card reads (distillset.dataset_card).
+        # The score distribution in the shape the dataset card reads (distillset.publish.card).
         "count": rows,
         **_quantiles(scores),
         "histogram": histogram,

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 
-from distillset.simulator import DEFAULT_MODELS, SimulatorFaults, TeacherSimulator
+from distillset.simulator.server import DEFAULT_MODELS, SimulatorFaults, TeacherSimulator
 
 NAME = "simulator"
 HELP = "serve the deterministic OpenAI-compatible teacher simulator on loopback until Ctrl-C"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from distillset.decontam import BenchmarkIndex
+from distillset.curation.decontam import BenchmarkIndex
 from distillset.ids import normalize_text, sha256_hex
-from distillset.near_dedup import NearDupParams, near_duplicate_clusters
+from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
 
 DROPS_SCHEMA: dict[str, pl.DataType] = {
     "prompt_id": pl.String,

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from distillset.jsonl import iter_json_objects
-from distillset.quality import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
+from distillset.quality.score import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
 
 NAME = "score"
 HELP = "score teacher answers (JSONL/Parquet) with the quality rules and write them with their signals"

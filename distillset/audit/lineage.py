@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from distillset import catalog, ids, storage
-from distillset.publish import _VERSION_DIR, list_versions, read_examples, resolve_version
+from distillset.publish.protocol import _VERSION_DIR, list_versions, read_examples, resolve_version
 
 EXCERPT_CHARS = 80
 

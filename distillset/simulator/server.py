@@ -5,7 +5,7 @@ downstream) and gives the teacher tests a real HTTP server with reproducible fau
 on ``aiohttp.web`` and runs in a background thread with its own event loop, so sync code and
 pytest can start and stop it like any object.
 
-A request whose system prompt carries ``JUDGE_RUBRIC_MARKER`` (``distillset.judge``) is answered as
+A request whose system prompt carries ``JUDGE_RUBRIC_MARKER`` (``distillset.quality.judge``) is answered as
 a judge: a JSON rating of the answer it shows (``compose_judgment``).
 
 Answers are a pure function of (model, messages, sampling parameters); faults are a pure function
@@ -42,7 +42,7 @@ KNOWN_ANSWER_ACCURACY = 0.85
 # Mimics a context-length limit so a client has a realistic non-retriable 400 to meet.
 MAX_TOKENS_LIMIT = 32768
 # The judge mode: a request whose system prompt carries this marker asks for a rating of the
-# answer that follows JUDGE_ANSWER_HEADING in the last user message (see distillset.judge).
+# answer that follows JUDGE_ANSWER_HEADING in the last user message (see distillset.quality.judge).
 JUDGE_RUBRIC_MARKER = "[distillset judge rubric v1]"
 JUDGE_ANSWER_HEADING = "[ANSWER TO RATE]"
 # Answers shorter than this (characters) are rated low by the simulated judge.

@@ -23,9 +23,9 @@ import duckdb
 import polars as pl
 
 from distillset.catalog import load_sql
-from distillset.quality_config import QUALITY_RULES, QualityGates, QualityThresholds
-from distillset.quality_gates import GateResult, evaluate_gates, quality_summary
-from distillset.quality_patterns import extra_patterns_from_env, load_patterns
+from distillset.quality.thresholds import QUALITY_RULES, QualityGates, QualityThresholds
+from distillset.quality.gates import GateResult, evaluate_gates, quality_summary
+from distillset.quality.patterns import extra_patterns_from_env, load_patterns
 
 __all__ = [
     "QUALITY_RULES",

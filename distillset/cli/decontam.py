@@ -2,7 +2,7 @@
 
 Writes every input row plus ``contaminated`` (bool), ``benchmark``, ``matched_ngram`` and
 ``benchmark_row`` (null when clean). Benchmarks: the shipped ones, ``DISTILLSET_BENCHMARKS`` and
-each ``--benchmark`` entry (same syntax, see ``distillset.decontam``). The index is cached under
+each ``--benchmark`` entry (same syntax, see ``distillset.curation.decontam``). The index is cached under
 ``--cache-dir`` (default ``$DISTILLSET_HOME/cache/decontam``).
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 
 from distillset.config import default_home
-from distillset.decontam import BenchmarkIndex, DecontamParams, default_benchmarks, parse_benchmark_spec
-from distillset.near_dedup_io import TableError, read_table, row_ids, texts_of, write_table
+from distillset.curation.decontam import BenchmarkIndex, DecontamParams, default_benchmarks, parse_benchmark_spec
+from distillset.cli.tables import TableError, read_table, row_ids, texts_of, write_table
 
 NAME = "decontam"
 HELP = "flag rows that overlap a benchmark test set (word 13-grams, CJK character 20-grams)"

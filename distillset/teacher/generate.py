@@ -3,8 +3,8 @@
 ``generate`` is the one entry point. It streams the conversations through a fixed pool of workers
 (``max_concurrency`` requests in flight at most, memory flat however many prompts there are),
 looks every turn up in the ledger before paying for it, writes every answer to the ledger as it
-arrives, retries what is worth retrying (see ``distillset.retry``), respects client-side rate
-limits (``distillset.rate_limit``) and a token / dollar budget, and returns one row per
+arrives, retries what is worth retrying (see ``distillset.teacher.retry``), respects client-side rate
+limits (``distillset.teacher.rate_limit``) and a token / dollar budget, and returns one row per
 conversation in the ``teacher_generations`` layout of ``docs/engine.md``.
 
 The API key is handed to the SDK client and nowhere else: errors are built from status codes and
@@ -30,10 +30,10 @@ from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from distillset import ids
 from distillset.config import TeacherSettings
-from distillset.ledger import Ledger, LedgerAnswer, LedgerWriter
-from distillset.rate_limit import RateLimiter, estimate_tokens
-from distillset.retry import EmptyAnswerError, RetryPolicy, classify
-from distillset.simulator import DEFAULT_MODELS, TeacherSimulator
+from distillset.teacher.ledger import Ledger, LedgerAnswer, LedgerWriter
+from distillset.teacher.rate_limit import RateLimiter, estimate_tokens
+from distillset.teacher.retry import EmptyAnswerError, RetryPolicy, classify
+from distillset.simulator.server import DEFAULT_MODELS, TeacherSimulator
 
 log = logging.getLogger(__name__)
 

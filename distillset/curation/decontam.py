@@ -56,7 +56,7 @@ import polars as pl
 from distillset import ids as id_rules
 from distillset.config import DATA_DIR
 from distillset.jsonl import iter_json_objects
-from distillset.shingles import CJK_CHARS, cjk_mask, normalize, shingle_hashes, split_units
+from distillset.curation.shingles import CJK_CHARS, cjk_mask, normalize, shingle_hashes, split_units
 
 BENCHMARKS_DIR = DATA_DIR / "benchmarks"
 REGISTRY_PATH = BENCHMARKS_DIR / "benchmarks.json"

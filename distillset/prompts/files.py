@@ -22,7 +22,7 @@ import fsspec
 import polars as pl
 
 from distillset import ids
-from distillset.prompt_formats import PromptShapeError, normalize_row, prompt_text
+from distillset.prompts.formats import PromptShapeError, normalize_row, prompt_text
 
 STAGE = "raw_prompts"
 EXCERPT_CHARS = 200

@@ -13,8 +13,8 @@ import sys
 
 import polars as pl
 
-from distillset.near_dedup import NearDupParams, near_duplicate_clusters
-from distillset.near_dedup_io import TableError, read_table, row_ids, texts_of, write_table
+from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
+from distillset.cli.tables import TableError, read_table, row_ids, texts_of, write_table
 
 NAME = "dedup"
 HELP = "mark exact and near-duplicate rows (MinHash LSH) of a JSONL or Parquet file"

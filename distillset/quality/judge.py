@@ -3,7 +3,7 @@
 The judge is any OpenAI-compatible model (by default the teacher itself, on the teacher's
 endpoint). Each answer becomes one judge conversation (:func:`judge_conversations`): the system
 prompt is :data:`JUDGE_RUBRIC` (the rubric and the strict output format), the user message the
-conversation to rate. Judgments are obtained with :func:`distillset.teacher.generate`, so they go
+conversation to rate. Judgments are obtained with :func:`distillset.teacher.generate.generate`, so they go
 through the same append-only ledger as generations, keyed by request hash: a judgment is never paid
 twice. The judge samples deterministically (temperature 0).
 
@@ -32,8 +32,8 @@ from typing import TypeVar
 import polars as pl
 
 from distillset.config import TeacherSettings, env_float, env_int, env_str
-from distillset.simulator import JUDGE_ANSWER_HEADING, JUDGE_RUBRIC_MARKER
-from distillset.teacher import Conversation
+from distillset.simulator.server import JUDGE_ANSWER_HEADING, JUDGE_RUBRIC_MARKER
+from distillset.teacher.generate import Conversation
 
 MIN_SCORE = 1
 MAX_SCORE = 10
@@ -138,7 +138,7 @@ class JudgeSettings:
         )
 
     def generation_settings(self, teacher: TeacherSettings) -> TeacherSettings:
-        """Settings for ``distillset.teacher.generate``: the judge model and endpoint, deterministic
+        """Settings for ``distillset.teacher.generate.generate``: the judge model and endpoint, deterministic
         sampling, and the teacher's concurrency, rate limits, retries, timeout and budget."""
         return teacher.with_overrides(
             base_url=self.base_url,

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import json
 
-from distillset import audit
+from distillset.audit import lineage as audit
 from distillset.config import Settings
 
 NAME = "versions"

@@ -5,7 +5,7 @@ How it works:
 1. Exact duplicates first: rows with the same ``ids.normalize_text`` are one cluster with
    similarity 1.0 (empty texts are exact duplicates of each other); only one text per group is
    sketched.
-2. Shingles (``distillset.shingles``): word 5-grams over tokens that keep punctuation (so code
+2. Shingles (``distillset.curation.shingles``): word 5-grams over tokens that keep punctuation (so code
    works), or character 5-grams for documents that are mostly CJK (no spaces to split on). Five
    characters of Chinese are about two or three words, so both sizes compare phrases of similar
    length.
@@ -64,7 +64,7 @@ import numpy as np
 import polars as pl
 import rensa
 
-from distillset.shingles import normalize, shingle_hashes, splitmix64
+from distillset.curation.shingles import normalize, shingle_hashes, splitmix64
 
 _MAX_BUCKET_SPAN = 16
 """Within a band bucket, each row is paired with at most this many following rows (sorted order).

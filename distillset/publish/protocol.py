@@ -50,11 +50,11 @@ import fsspec
 import polars as pl
 
 from distillset import storage
-from distillset.dataset_card import quality_summary, render_card
-from distillset.export_formats import FORMATS, check_formats, export
+from distillset.publish.card import quality_summary, render_card
+from distillset.publish.exports import FORMATS, check_formats, export
 from distillset.ids import canonical_json, sha256_hex
-from distillset.licenses import LicensePolicy, license_report
-from distillset.manifest import build_manifest, manifest_bytes
+from distillset.publish.licenses import LicensePolicy, license_report
+from distillset.publish.manifest import build_manifest, manifest_bytes
 
 EXAMPLE_COLUMNS = (
     "example_id", "prompt_id", "teacher_model", "messages_json", "split", "source_file", "source_line",
@@ -373,7 +373,7 @@ def publish_training_set(
         name: the training set's name (a folder under ``storage_url``).
         examples: rows with the ``training_examples`` columns of ``docs/engine.md``.
         manifest_fields: what the caller knows (counts, drops, checks, run id, config, sampling);
-            see ``distillset.manifest``.
+            see ``distillset.publish.manifest``.
         formats: export formats; ``openai`` (train/validation JSONL) is always written.
         storage_options: fsspec options for the store (never written anywhere).
         card_context: extra for the dataset card (``quality_scores``, ``failed_rules``...); the

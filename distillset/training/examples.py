@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 
 from distillset.ids import example_id
-from distillset.judge import combine_scores
-from distillset.publish import assign_split
+from distillset.quality.judge import combine_scores
+from distillset.publish.protocol import assign_split
 
 TRAINING_EXAMPLES_COLUMNS = [
     "example_id",
