@@ -6,3 +6,6 @@ OWNERS = ["team:distillset"]
 # slot, because DuckDB allows one writing process per file. The teacher stage is not in it: its long
 # run writes the SQLite ledger, and the catalog only for a moment at the end (retried on lock).
 CATALOG_POOL = "distillset_catalog"
+
+# A run tagged `distillset/judge: on` (judge_job) pays the judge even when the judge resource is off.
+JUDGE_TAG = "distillset/judge"

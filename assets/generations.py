@@ -4,14 +4,15 @@
 import dagster as dg
 import polars as pl
 
+from assets.checks import ratio_check
 from assets.constants import CATALOG_POOL, OWNERS
 from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
-from assets.partitions import run_teacher_partition, teacher_partitions
+from assets.partitions import teacher_partitions
 from assets.resources import CatalogResource
 from assets.teacher import teacher_generations
-from distillset import catalog
+from distillset.curation.generations import deduplicate_generations
 from distillset.curation.near_dedup import NearDupParams
-from distillset.curation.pool import cluster_size_histogram, deduplicate_generations
+from distillset.curation.pool import cluster_size_histogram
 
 MAX_DROP_RATIO = 0.5
 
@@ -31,11 +32,11 @@ MAX_DROP_RATIO = 0.5
 )
 def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: CatalogResource) -> dg.MaterializeResult:
     model = context.partition_key
-    generations = catalog.read_table(catalog_db.catalog_path, "teacher_generations", "WHERE teacher_model = ?", [model])
-    prompts = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
+    generations = catalog_db.read("teacher_generations", partition=model)
+    prompts = catalog_db.read("prompt_pool")
     kept, drops = deduplicate_generations(generations, prompts, near_dup=NearDupParams())
-    catalog.replace_partition(catalog_db.catalog_path, "deduplicated_generations", kept, column="teacher_model", value=model)
-    catalog.replace_partition(catalog_db.catalog_path, "generation_drops", drops, column="teacher_model", value=model)
+    catalog_db.write_partition("deduplicated_generations", kept, model)
+    catalog_db.write_partition("generation_drops", drops, model)
     context.log.info(f"deduplicated_generations: {kept.height} kept, {drops.height} dropped {value_counts(drops, 'reason')}")
     clusters = kept.group_by("cluster_id").len() if kept.height else pl.DataFrame()
     return dg.MaterializeResult(
@@ -52,21 +53,20 @@ def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: Cata
     )
 
 
-@dg.asset_check(
+def _dropped(catalog_db: CatalogResource, model: str | None) -> tuple[int, int]:
+    kept = catalog_db.read("deduplicated_generations", partition=model).height
+    dropped = catalog_db.read("generation_drops", partition=model).height
+    return dropped, kept + dropped
+
+
+deduplicated_generations_drop_ratio = ratio_check(
     asset=deduplicated_generations,
+    name="deduplicated_generations_drop_ratio",
     description=f"Curation drops at most {MAX_DROP_RATIO:.0%} of the answers (more means a broken teacher or template).",
+    limit=MAX_DROP_RATIO,
+    counts=_dropped,
+    labels=("dropped", "rows"),
 )
-def deduplicated_generations_drop_ratio(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    model = run_teacher_partition(context)
-    kept = catalog.read_table(catalog_db.catalog_path, "deduplicated_generations", "WHERE teacher_model = ?", [model])
-    drops = catalog.read_table(catalog_db.catalog_path, "generation_drops", "WHERE teacher_model = ?", [model])
-    total = kept.height + drops.height
-    ratio = drops.height / total if total else 1.0
-    return dg.AssetCheckResult(
-        passed=kept.height > 0 and ratio <= MAX_DROP_RATIO,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"kept": kept.height, "dropped": drops.height, "ratio": ratio, "limit": MAX_DROP_RATIO},
-    )
 
 
 generation_assets = [deduplicated_generations]

@@ -8,9 +8,9 @@ from assets.constants import OWNERS
 from assets.generations import deduplicated_generations
 from assets.metadata import counts_markdown, markdown_preview, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
-from assets.resources import CatalogResource, TeacherResource
-from distillset import catalog
-from distillset.quality.judge import JudgeSettings, judge_conversations, judge_scores_frame, score_histogram
+from assets.resources import CatalogResource, JudgeResource, TeacherResource
+from assets.constants import JUDGE_TAG
+from distillset.quality.judge import judge_conversations, judge_generation_settings, judge_scores_frame, score_histogram
 from distillset.teacher.generate import generate
 
 # Above this share of unparseable or failed judgments the judge model or its prompt is broken.
@@ -30,22 +30,34 @@ MAX_UNJUDGED_RATIO = 0.2
         "endpoint) rates every deduplicated answer from 1 to 10 on a documented rubric (helpfulness, "
         "correctness, instruction following, clarity) with a short rationale. Judgments go through the "
         "teacher ledger (never paid twice); when present, training_examples blends them into "
-        "quality_score (DISTILLSET_JUDGE_WEIGHT). Not in distill_job unless DISTILLSET_JUDGE_ENABLED; "
-        "run judge_job or materialize it here."
+        "quality_score (DISTILLSET_JUDGE_WEIGHT). OPTIONAL AND PAID: it calls the judge only when the judge "
+        "resource is enabled (DISTILLSET_JUDGE_ENABLED, or `enabled: true` in the launchpad) or in judge_job; "
+        "otherwise it judges nothing and keeps earlier judgments."
     ),
 )
-def judge_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource, teacher: TeacherResource) -> dg.MaterializeResult:
+def judge_scores(
+    context: dg.AssetExecutionContext, catalog_db: CatalogResource, teacher: TeacherResource, judge: JudgeResource
+) -> dg.MaterializeResult:
     model = context.partition_key
-    path = catalog_db.catalog_path
+    if not judge.enabled and context.run.tags.get(JUDGE_TAG) != "on":
+        kept = catalog_db.read("judge_scores", partition=model).height
+        context.log.info(f"judge_scores: the judge is off (DISTILLSET_JUDGE_ENABLED); {kept} earlier judgments kept, none paid")
+        return dg.MaterializeResult(
+            metadata={
+                "judge_enabled": dg.MetadataValue.bool(False),
+                "judgments_kept": dg.MetadataValue.int(kept),
+                "judge/requests_paid": dg.MetadataValue.int(0),
+            }
+        )
     teacher_settings = teacher.settings_for(model)
-    judge = JudgeSettings.from_env(teacher_settings)
-    settings = judge.generation_settings(teacher_settings)
-    answers = catalog.read_table(path, "deduplicated_generations", "WHERE teacher_model = ?", [model])
-    prompts = catalog.read_table(path, "prompt_pool")
+    judging = judge.settings().for_teacher(teacher_settings)
+    settings = judge_generation_settings(judging, teacher_settings)
+    answers = catalog_db.read("deduplicated_generations", partition=model)
+    prompts = catalog_db.read("prompt_pool")
     if answers.height and prompts.height:
         answers = answers.join(prompts.select("prompt_id", "reference"), on="prompt_id", how="left")
     with teacher.endpoint(settings) as endpoint:
-        context.log.info(f"judge {judge.model}: {answers.height} answers of {model}, endpoint {endpoint.description}")
+        context.log.info(f"judge {judging.model}: {answers.height} answers of {model}, endpoint {endpoint.description}")
         result = generate(
             judge_conversations(answers) if answers.height else [],
             settings,
@@ -55,7 +67,7 @@ def judge_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource,
             on_progress=lambda progress: context.log.info(f"judge: {progress}"),
         )
     scores = judge_scores_frame(model, answers, result.generations)
-    catalog.replace_partition(path, "judge_scores", scores, column="teacher_model", value=model)
+    catalog_db.write_partition("judge_scores", scores, model)
     unjudged = scores.filter(pl.col("judge_score").is_null())
     parse_failures = unjudged.filter(~pl.col("request_hash").is_in(_failed_hashes(result.generations)))
     stats = result.stats
@@ -67,9 +79,10 @@ def judge_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource,
         metadata={
             **table_metadata(scores, preview_columns=["prompt_id", "judge_score", "rationale", "error"]),
             **{f"judge/{k}": v for k, v in stats.as_metadata().items()},
-            "judge_model": dg.MetadataValue.text(judge.model),
-            "judge_weight": dg.MetadataValue.float(judge.weight),
-            "judge_min_score": dg.MetadataValue.text("unset" if judge.min_score is None else str(judge.min_score)),
+            "judge_enabled": dg.MetadataValue.bool(True),
+            "judge_model": dg.MetadataValue.text(judging.model),
+            "judge_weight": dg.MetadataValue.float(judging.weight),
+            "judge_min_score": dg.MetadataValue.text("unset" if judging.min_score is None else str(judging.min_score)),
             "simulated": dg.MetadataValue.bool(endpoint.simulated),
             "mean_judge_score": dg.MetadataValue.float(float(scores["judge_score"].mean() or 0.0) if scores.height else 0.0),
             "score_histogram": dg.MetadataValue.md(counts_markdown(score_histogram(scores), "score")),
@@ -90,15 +103,18 @@ def _failed_hashes(judgments: pl.DataFrame) -> list[str]:
     asset=judge_scores,
     description=f"At most {MAX_UNJUDGED_RATIO:.0%} of the answers lack a judgment (failed call or unparseable answer).",
 )
-def judge_scores_coverage(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    model = run_teacher_partition(context)
-    scores = catalog.read_table(catalog_db.catalog_path, "judge_scores", "WHERE teacher_model = ?", [model])
+def judge_scores_coverage(
+    context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, judge: JudgeResource
+) -> dg.AssetCheckResult:
+    scores = catalog_db.read("judge_scores", partition=run_teacher_partition(context))
+    if not scores.height and not judge.enabled and context.run.tags.get(JUDGE_TAG) != "on":
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"judge": "off: nothing to cover"})
     unjudged = scores.filter(pl.col("judge_score").is_null()).height if scores.height else 0
     ratio = unjudged / scores.height if scores.height else 1.0
     return dg.AssetCheckResult(
         passed=scores.height > 0 and ratio <= MAX_UNJUDGED_RATIO,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rows": scores.height, "unjudged": unjudged, "ratio": ratio, "limit": MAX_UNJUDGED_RATIO},
+        metadata={"unjudged": unjudged, "rows": scores.height, "ratio": ratio, "limit": MAX_UNJUDGED_RATIO},
     )
 
 

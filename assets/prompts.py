@@ -4,13 +4,13 @@
 import dagster as dg
 import polars as pl
 
+from assets.checks import ratio_check
 from assets.constants import CATALOG_POOL, OWNERS
 from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
 from assets.resources import CatalogResource, PromptSourceResource
-from distillset import catalog
 from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.curation.near_dedup import NearDupParams
-from distillset.curation.pool import cluster_size_histogram, build_prompt_pool
+from distillset.curation.pool import build_prompt_pool, cluster_size_histogram
 from distillset.prompts.files import RAW_PROMPTS_SCHEMA, read_prompts
 
 MAX_REJECTS_RATIO = 0.10
@@ -31,10 +31,13 @@ def raw_prompts(
     context: dg.AssetExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
 ) -> dg.MaterializeResult:
     result = read_prompts(
-        prompt_source.url, default_license=prompt_source.default_license, max_chars=prompt_source.max_prompt_chars
+        prompt_source.url,
+        default_license=prompt_source.default_license,
+        max_chars=prompt_source.max_prompt_chars,
+        storage_options=prompt_source.storage_options(),
     )
-    catalog.replace_table(catalog_db.catalog_path, "raw_prompts", result.prompts)
-    catalog.replace_partition(catalog_db.catalog_path, "rejects", result.rejects, column="stage", value="raw_prompts")
+    catalog_db.write("raw_prompts", result.prompts)
+    catalog_db.write_partition("rejects", result.rejects, "raw_prompts", column="stage")
     rows_seen = result.prompts.height + result.rejects.height
     context.log.info(
         f"raw_prompts: {result.prompts.height} prompts from {result.files.height} files, {result.rejects.height} rows rejected"
@@ -58,7 +61,7 @@ def raw_prompts(
 
 @dg.asset_check(asset=raw_prompts, description="The table has exactly the documented columns and types.")
 def raw_prompts_schema(catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    frame = catalog.read_table(catalog_db.catalog_path, "raw_prompts")
+    frame = catalog_db.read("raw_prompts")
     expected = list(RAW_PROMPTS_SCHEMA)
     return dg.AssetCheckResult(
         passed=frame.columns == expected,
@@ -68,23 +71,25 @@ def raw_prompts_schema(catalog_db: CatalogResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=raw_prompts, description="At least one prompt was read.")
 def raw_prompts_not_empty(catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    rows = catalog.read_table(catalog_db.catalog_path, "raw_prompts").height
+    rows = catalog_db.read("raw_prompts").height
     return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows})
 
 
-@dg.asset_check(
+def _rejects(catalog_db: CatalogResource, _partition: str | None) -> tuple[int, int]:
+    rejects = catalog_db.read("rejects", where="stage = 'raw_prompts'").height
+    return rejects, catalog_db.read("raw_prompts").height + rejects
+
+
+raw_prompts_rejects_ratio = ratio_check(
     asset=raw_prompts,
+    name="raw_prompts_rejects_ratio",
     description=f"Rejected rows stay under {MAX_REJECTS_RATIO:.0%} of the rows read (a few bad rows never fail a run; many mean a wrong file).",
+    limit=MAX_REJECTS_RATIO,
+    counts=_rejects,
+    labels=("rejects", "rows_read"),
+    partitioned=False,
+    empty_passes=True,
 )
-def raw_prompts_rejects_ratio(catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    rows = catalog.read_table(catalog_db.catalog_path, "raw_prompts").height
-    rejects = catalog.read_table(catalog_db.catalog_path, "rejects", "WHERE stage = 'raw_prompts'").height
-    ratio = rejects / (rows + rejects) if rows + rejects else 0.0
-    return dg.AssetCheckResult(
-        passed=ratio <= MAX_REJECTS_RATIO,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rejects": rejects, "rows": rows, "ratio": ratio, "limit": MAX_REJECTS_RATIO},
-    )
 
 
 @dg.asset(
@@ -102,12 +107,12 @@ def raw_prompts_rejects_ratio(catalog_db: CatalogResource) -> dg.AssetCheckResul
 def prompt_pool(
     context: dg.AssetExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
 ) -> dg.MaterializeResult:
-    prompts = catalog.read_table(catalog_db.catalog_path, "raw_prompts")
+    prompts = catalog_db.read("raw_prompts")
     benchmarks = default_benchmarks(prompt_source.extra_benchmarks)
     index = BenchmarkIndex.build(benchmarks, cache_dir=catalog_db.cache_dir / "decontam")
     pool, drops = build_prompt_pool(prompts, benchmarks=index, near_dup=NearDupParams())
-    catalog.replace_table(catalog_db.catalog_path, "prompt_pool", pool)
-    catalog.replace_table(catalog_db.catalog_path, "prompt_drops", drops)
+    catalog_db.write("prompt_pool", pool)
+    catalog_db.write("prompt_drops", drops)
     contaminated = drops.filter(pl.col("reason") == "contaminated")
     context.log.info(f"prompt_pool: {pool.height} prompts for the teacher, {drops.height} dropped {value_counts(drops, 'reason')}")
     return dg.MaterializeResult(
@@ -126,7 +131,7 @@ def prompt_pool(
 
 @dg.asset_check(asset=prompt_pool, blocking=True, description="The pool is not empty and has no duplicate prompt ids or texts.")
 def prompt_pool_unique(catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    pool = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
+    pool = catalog_db.read("prompt_pool")
     dup_ids = pool.height - pool["prompt_id"].n_unique() if pool.height else 0
     dup_texts = pool.height - pool["text_hash"].n_unique() if pool.height else 0
     return dg.AssetCheckResult(

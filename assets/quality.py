@@ -8,9 +8,10 @@ from assets.constants import CATALOG_POOL, OWNERS
 from assets.generations import deduplicated_generations
 from assets.metadata import counts_markdown, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
-from assets.resources import CatalogResource
-from distillset import catalog
-from distillset.quality.score import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
+from assets.resources import CatalogResource, QualityResource
+from distillset.quality.gates import evaluate_gates
+from distillset.quality.score import score_frame
+from distillset.quality.summary import quality_summary
 
 
 def scoring_input(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFrame:
@@ -34,13 +35,18 @@ def scoring_input(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFr
         "the list of failed rules."
     ),
 )
-def quality_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource) -> dg.MaterializeResult:
+def quality_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource, quality: QualityResource) -> dg.MaterializeResult:
     model = context.partition_key
-    generations = catalog.read_table(catalog_db.catalog_path, "deduplicated_generations", "WHERE teacher_model = ?", [model])
-    prompts = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
-    scores = score_frame(scoring_input(generations, prompts), thresholds=QualityThresholds.from_env(), key_column="prompt_id")
+    generations = catalog_db.read("deduplicated_generations", partition=model)
+    prompts = catalog_db.read("prompt_pool")
+    scores = score_frame(
+        scoring_input(generations, prompts),
+        thresholds=quality.threshold_settings(),
+        key_column="prompt_id",
+        extra_patterns=quality.extra_patterns(),
+    )
     scores = scores.with_columns(pl.lit(model).alias("teacher_model")).select("teacher_model", pl.exclude("teacher_model"))
-    catalog.replace_partition(catalog_db.catalog_path, "quality_scores", scores, column="teacher_model", value=model)
+    catalog_db.write_partition("quality_scores", scores, model)
     summary = quality_summary(scores)
     failed_counts = {rule: int(n) for rule, n in summary["failed_rules"].items() if n}
     context.log.info(f"quality_scores: {summary['passed']} of {summary['rows']} answers pass; failed rules {failed_counts}")
@@ -64,10 +70,9 @@ def quality_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResourc
         "training set from publishing."
     ),
 )
-def quality_gates(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    model = run_teacher_partition(context)
-    scores = catalog.read_table(catalog_db.catalog_path, "quality_scores", "WHERE teacher_model = ?", [model])
-    results = evaluate_gates(scores, QualityGates.from_env())
+def quality_gates(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, quality: QualityResource) -> dg.AssetCheckResult:
+    scores = catalog_db.read("quality_scores", partition=run_teacher_partition(context))
+    results = evaluate_gates(scores, quality.gate_settings())
     broken = [r for r in results if not r.passed]
     metadata: dict[str, object] = {
         f"{r.name}": dg.MetadataValue.text(

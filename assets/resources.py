@@ -1,20 +1,46 @@
 """The Dagster resources the assets use: thin wrappers that hand engine settings to the engine.
 
-Their configured instances are built from environment variables, through ``dg.EnvVar`` for
-anything secret, in ``orchestration/resources.py``; the classes live here because the assets
-that declare them must not import the orchestration layer.
+Their non-secret fields are config (generated from ``distillset.settings`` by
+``assets.settings_config``), so the launchpad shows and can override every value a run uses; their
+configured instances are built from the environment once, in ``orchestration/resources.py``, with
+secrets passed as ``dg.EnvVar`` so they never land in run config, logs or the UI. The classes live
+here because the assets that declare them must not import the orchestration layer.
 """
 
-
 import contextlib
-from pathlib import Path
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
-from distillset.config import CACHE_DIR, CATALOG_FILE, LEDGER_FILE, TeacherSettings
+from assets.settings_config import config_class, to_settings
+from distillset import catalog
+from distillset.settings import (
+    DEFAULT_HUB_AUTHOR,
+    DEFAULT_RELEASE_PATTERN,
+    JudgeSettings,
+    LicensePolicy,
+    PromptSettings,
+    PublishSettings,
+    QualityGates,
+    QualityThresholds,
+    SamplingSettings,
+    TeacherSettings,
+)
+from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, LEDGER_FILE
+from distillset.simulator.endpoint import open_endpoint
+from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.ledger import Ledger
-from distillset.teacher.generate import TeacherEndpoint, open_endpoint
+
+# Every partitioned table keys its partition by this column.
+PARTITION_COLUMN = "teacher_model"
+
+TeacherOptionsConfig = config_class(TeacherSettings, exclude=("base_url", "api_key", "model"))
+SamplingConfig = config_class(SamplingSettings)
+QualityThresholdsConfig = config_class(QualityThresholds)
+QualityGatesConfig = config_class(QualityGates)
+LicensePolicyConfig = config_class(LicensePolicy)
 
 
 class CatalogResource(dg.ConfigurableResource):
@@ -42,6 +68,31 @@ class CatalogResource(dg.ConfigurableResource):
         self.home_path.mkdir(parents=True, exist_ok=True)
         return Ledger(self.ledger_path)
 
+    def read(
+        self, table: str, *, partition: str | None = None, where: str = "", params: list | None = None, limit: int | None = None
+    ) -> pl.DataFrame:
+        """``table`` (one teacher partition of it when ``partition`` is given), optionally filtered
+        by a further ``where`` condition and cut to ``limit`` rows; empty when the table does not exist."""
+        conditions, values = [], []
+        if partition is not None:
+            conditions.append(f'"{PARTITION_COLUMN}" = ?')
+            values.append(partition)
+        if where:
+            conditions.append(where)
+            values += params or []
+        clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        if limit is not None:
+            clause += f" LIMIT {int(limit)}"
+        return catalog.read_table(self.catalog_path, table, clause, values)
+
+    def write(self, table: str, frame: pl.DataFrame) -> None:
+        """Replace an unpartitioned ``table`` with ``frame``."""
+        catalog.replace_table(self.catalog_path, table, frame)
+
+    def write_partition(self, table: str, frame: pl.DataFrame, partition: str, *, column: str = PARTITION_COLUMN) -> None:
+        """Replace the rows of one partition of ``table`` (``column = partition``) with ``frame``."""
+        catalog.replace_partition(self.catalog_path, table, frame, column=column, value=partition)
+
 
 class PromptSourceResource(dg.ConfigurableResource):
     """Where raw prompt files come from (``DISTILLSET_PROMPTS_URL``) and how they are judged."""
@@ -50,28 +101,91 @@ class PromptSourceResource(dg.ConfigurableResource):
     default_license: str = "unknown"
     max_prompt_chars: int = 100_000
     extra_benchmarks: str | None = None
+    s3_endpoint_url: str | None = None
+
+    def settings(self) -> PromptSettings:
+        return PromptSettings(url=self.url, default_license=self.default_license, max_prompt_chars=self.max_prompt_chars)
+
+    def storage_options(self) -> dict:
+        return {"endpoint_url": self.s3_endpoint_url} if self.s3_endpoint_url else {}
 
 
 class TeacherResource(dg.ConfigurableResource):
-    """The teacher endpoint. With no ``base_url`` the embedded simulator serves on loopback.
+    """The teacher endpoint and how to spend on it. With no ``base_url`` the embedded simulator serves.
 
-    Only the endpoint and its key are resource fields (the key through ``dg.EnvVar``, so it never
-    lands in run config); tuning knobs (concurrency, rate limits, sampling, prices, budget) are
-    read by the engine from ``TEACHER_*`` variables, see ``distillset.config.TeacherSettings``.
+    ``base_url`` and ``api_key`` come through ``dg.EnvVar`` (``TEACHER_BASE_URL``,
+    ``TEACHER_API_KEY``); concurrency, rate limits, retries, prices, budget (``options``) and
+    sampling (``sampling``) are config with defaults from the ``TEACHER_*`` variables.
     """
 
     base_url: str | None = None
     api_key: str | None = None
     simulator_latency_ms: float = 0.0
+    options: TeacherOptionsConfig = TeacherOptionsConfig()
+    sampling: SamplingConfig = SamplingConfig()
 
     def settings_for(self, model: str) -> TeacherSettings:
-        return TeacherSettings.from_env().with_overrides(base_url=self.base_url, api_key=self.api_key, model=model)
+        return to_settings(
+            TeacherSettings,
+            self.options,
+            base_url=self.base_url or None,
+            api_key=self.api_key or None,
+            model=model,
+            sampling=to_settings(SamplingSettings, self.sampling),
+        )
 
     @contextlib.contextmanager
     def endpoint(self, settings: TeacherSettings, answer_key: Mapping[str, str] | None = None) -> Iterator[TeacherEndpoint]:
         """The teacher endpoint for one step; the simulator, if it serves, knows ``answer_key``."""
         with open_endpoint(settings, latency_s=self.simulator_latency_ms / 1000.0, answer_key=answer_key) as endpoint:
             yield endpoint
+
+
+class QualityResource(dg.ConfigurableResource):
+    """The quality rules' thresholds, the gates and the user's extra refusal phrases."""
+
+    thresholds: QualityThresholdsConfig = QualityThresholdsConfig()
+    gates: QualityGatesConfig = QualityGatesConfig()
+    refusal_patterns: str | None = None
+
+    def threshold_settings(self) -> QualityThresholds:
+        return to_settings(QualityThresholds, self.thresholds)
+
+    def gate_settings(self) -> QualityGates:
+        return to_settings(QualityGates, self.gates)
+
+    def extra_patterns(self) -> Path | None:
+        return Path(self.refusal_patterns).expanduser() if self.refusal_patterns else None
+
+
+class JudgeResource(dg.ConfigurableResource):
+    """The optional LLM-as-judge: its model and endpoint (default: the teacher's), weight and cap.
+
+    ``enabled`` does not change the asset graph: it says which job the CLI and the release sensor
+    launch (``distill_with_judge_job`` rather than ``distill_job``).
+
+    ``base_url`` and ``api_key`` come through ``dg.EnvVar`` (``DISTILLSET_JUDGE_BASE_URL``,
+    ``DISTILLSET_JUDGE_API_KEY``).
+    """
+
+    enabled: bool = False
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    weight: float = 0.5
+    min_score: float | None = None
+    max_tokens: int = 256
+
+    def settings(self) -> JudgeSettings:
+        return JudgeSettings(
+            enabled=self.enabled,
+            model=self.model or None,
+            base_url=self.base_url or None,
+            api_key=self.api_key or None,
+            weight=self.weight,
+            min_score=self.min_score,
+            max_tokens=self.max_tokens,
+        )
 
 
 class TrainingSetStorageResource(dg.ConfigurableResource):
@@ -81,13 +195,36 @@ class TrainingSetStorageResource(dg.ConfigurableResource):
     name: str | None = None
     validation_fraction: float = 0.05
     formats: str = "openai"
+    stale_after_s: float = 6 * 3600.0
+    s3_endpoint_url: str | None = None
+    licenses: LicensePolicyConfig = LicensePolicyConfig()
+
+    def publish_settings(self) -> PublishSettings:
+        return PublishSettings(
+            storage_url=self.url,
+            training_set_name=self.name or None,
+            validation_fraction=self.validation_fraction,
+            export_formats=tuple(self.format_list()),
+            stale_after_s=self.stale_after_s,
+        )
 
     def set_name(self, teacher_model: str) -> str:
         """The training set's name: configured, else derived from the teacher model id."""
-        if self.name:
-            return self.name
-        slug = teacher_model.split("/")[-1].lower().replace(".", "-").replace("_", "-")
-        return f"distill-{slug}"
+        return self.publish_settings().set_name(teacher_model)
 
     def format_list(self) -> list[str]:
         return [f.strip() for f in self.formats.split(",") if f.strip()]
+
+    def license_policy(self) -> LicensePolicy:
+        return to_settings(LicensePolicy, self.licenses)
+
+    def storage_options(self) -> dict:
+        return {"endpoint_url": self.s3_endpoint_url} if self.s3_endpoint_url else {}
+
+
+class ReleaseSourceResource(dg.ConfigurableResource):
+    """Where the new-release sensor looks besides the teacher endpoint, and what it keeps."""
+
+    hub_url: str | None = None
+    hub_author: str = DEFAULT_HUB_AUTHOR
+    release_pattern: str = DEFAULT_RELEASE_PATTERN

@@ -4,20 +4,16 @@
 import dagster as dg
 import polars as pl
 
+from assets.checks import ratio_check
 from assets.constants import OWNERS
 from assets.metadata import counts_markdown, table_metadata, value_counts
-from assets.partitions import run_teacher_partition, teacher_partitions
+from assets.partitions import teacher_partitions
 from assets.prompts import prompt_pool
 from assets.resources import CatalogResource, TeacherResource
-from distillset import catalog
-from distillset.teacher.generate import Conversation, generate
+from distillset.teacher.generate import generate
+from distillset.teacher.rows import conversations_from_frame
 
 MAX_FAILURE_RATIO = 0.05
-
-
-def _conversations(pool: pl.DataFrame):
-    for row in pool.select("prompt_id", "system", "turns").iter_rows(named=True):
-        yield Conversation(prompt_id=row["prompt_id"], system=row["system"], turns=list(row["turns"]))
 
 
 def _reference_answers(pool: pl.DataFrame) -> dict[str, str]:
@@ -44,11 +40,11 @@ def teacher_generations(
 ) -> dg.MaterializeResult:
     model = context.partition_key
     settings = teacher.settings_for(model)
-    pool = catalog.read_table(catalog_db.catalog_path, "prompt_pool")
+    pool = catalog_db.read("prompt_pool")
     with teacher.endpoint(settings, answer_key=_reference_answers(pool)) as endpoint:
         context.log.info(f"teacher {model}: {pool.height} conversations, endpoint {endpoint.description}")
         result = generate(
-            _conversations(pool),
+            conversations_from_frame(pool),
             settings,
             endpoint,
             catalog_db.ledger(),
@@ -56,7 +52,7 @@ def teacher_generations(
             on_progress=lambda progress: context.log.info(str(progress)),
         )
     generations = result.generations
-    catalog.replace_partition(catalog_db.catalog_path, "teacher_generations", generations, column="teacher_model", value=model)
+    catalog_db.write_partition("teacher_generations", generations, model)
     failures = generations.filter(pl.col("status") != "ok")
     if result.stats.budget_exhausted:
         context.log.warning(result.stats.budget_message or "budget exhausted")
@@ -74,22 +70,19 @@ def teacher_generations(
     )
 
 
-@dg.asset_check(
+def _failed_calls(catalog_db: CatalogResource, model: str | None) -> tuple[int, int]:
+    rows = catalog_db.read("teacher_generations", partition=model)
+    return (rows.filter(pl.col("status") != "ok").height if rows.height else 0), rows.height
+
+
+teacher_generations_failure_ratio = ratio_check(
     asset=teacher_generations,
+    name="teacher_generations_failure_ratio",
     description=f"Failed teacher calls stay under {MAX_FAILURE_RATIO:.0%}; failed prompts are retried by the next run.",
+    limit=MAX_FAILURE_RATIO,
+    counts=_failed_calls,
+    labels=("failed", "rows"),
 )
-def teacher_generations_failure_ratio(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    model = run_teacher_partition(context)
-    rows = catalog.read_table(
-        catalog_db.catalog_path, "teacher_generations", "WHERE teacher_model = ?", [model]
-    )
-    failed = rows.filter(pl.col("status") != "ok").height if rows.height else 0
-    ratio = failed / rows.height if rows.height else 1.0
-    return dg.AssetCheckResult(
-        passed=rows.height > 0 and ratio <= MAX_FAILURE_RATIO,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rows": rows.height, "failed": failed, "ratio": ratio, "limit": MAX_FAILURE_RATIO},
-    )
 
 
 teacher_assets = [teacher_generations]

@@ -128,7 +128,7 @@ def run_raw(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
 
 
 def conversations(n: int):
-    from distillset.teacher.generate import Conversation
+    from distillset.teacher.rows import Conversation
 
     for i in range(n):
         yield Conversation(prompt_id=f"p{i}", system=None, turns=[prompt_text(i)])
@@ -136,9 +136,10 @@ def conversations(n: int):
 
 def run_generate(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
     """Requests per second and client CPU milliseconds per request (ledger writes included)."""
-    from distillset.config import TeacherSettings
+    from distillset.settings import TeacherSettings
     from distillset.teacher.ledger import Ledger
-    from distillset.teacher.generate import TeacherEndpoint, generate
+    from distillset.teacher.endpoints import TeacherEndpoint
+    from distillset.teacher.generate import generate
 
     settings = TeacherSettings(base_url=base_url, max_concurrency=concurrency)
     endpoint = TeacherEndpoint(base_url=base_url, api_key=None, simulated=False)
@@ -159,9 +160,10 @@ def _rss_mb() -> float:
 def memory_child(base_url: str, n: int) -> None:
     import threading
 
-    from distillset.config import TeacherSettings
+    from distillset.settings import TeacherSettings
     from distillset.teacher.ledger import Ledger
-    from distillset.teacher.generate import TeacherEndpoint, generate
+    from distillset.teacher.endpoints import TeacherEndpoint
+    from distillset.teacher.generate import generate
 
     settings = TeacherSettings(base_url=base_url, max_concurrency=64)
     endpoint = TeacherEndpoint(base_url=base_url, api_key=None, simulated=False)

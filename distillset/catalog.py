@@ -15,7 +15,7 @@ from typing import Iterator
 import duckdb
 import polars as pl
 
-from distillset.config import SQL_DIR
+from distillset.settings.paths import SQL_DIR
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 

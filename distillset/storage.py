@@ -2,8 +2,9 @@
 
 Everything else in the engine talks to storage through these few helpers, so the rules that make
 publishing safe (exclusive create, atomic local writes, fresh listings, checksums read back from
-the store) are written once. S3-compatible stores are reached through ``AWS_ENDPOINT_URL`` and the
-usual AWS variables; credentials are left to botocore's own chain and never copied anywhere.
+the store) are written once. S3-compatible stores are reached through an ``endpoint_url`` storage
+option (``Settings.storage_options()``, from ``AWS_ENDPOINT_URL``); credentials are left to
+botocore's own chain and never copied anywhere.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import duckdb
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from distillset.settings import s3_endpoint_url
+
 _READ_CHUNK = 8 * 2**20
 
 
@@ -28,13 +31,17 @@ def is_remote(url: str) -> bool:
 
 def _options_for(url: str, storage_options: dict | None) -> dict[str, Any]:
     options = dict(storage_options or {})
-    if url.startswith(("s3://", "s3a://")):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        # botocore reads AWS_ENDPOINT_URL itself, but fsspec caches filesystem instances by their
-        # arguments: passing the endpoint explicitly keeps a cached client from pointing at an
-        # old endpoint after the variable changes (tests, notebooks).
-        if endpoint and "endpoint_url" not in options and "endpoint_url" not in options.get("client_kwargs", {}):
-            options["endpoint_url"] = endpoint
+    if not url.startswith(("s3://", "s3a://")):
+        options.pop("endpoint_url", None)
+    else:
+        # The endpoint is always an explicit argument (Settings.storage_options, else the variable
+        # the settings read) rather than left to botocore's own reading of AWS_ENDPOINT_URL: fsspec
+        # caches filesystem instances by their arguments, and a cached client must not keep
+        # pointing at an old endpoint after it changes (tests, notebooks).
+        if not options.get("endpoint_url") and not options.get("client_kwargs", {}).get("endpoint_url"):
+            options.pop("endpoint_url", None)
+            if endpoint := s3_endpoint_url():
+                options["endpoint_url"] = endpoint
         # s3fs answers info()/open() from a cached parent listing when it has one, so a listing
         # made by one thread (or a cleanup's find()) hides a file another thread just wrote.
         # Publishing must see the store as it is: a few more HEAD requests are the price.
@@ -47,7 +54,8 @@ def filesystem(url: str, storage_options: dict | None = None) -> tuple[fsspec.Ab
 
     Args:
         url: A folder (``/data/sets``, ``file:///data/sets``) or ``s3://bucket/prefix``.
-        storage_options: Extra fsspec options (e.g. ``{"anon": True}``); never logged.
+        storage_options: fsspec options (``{"endpoint_url": ...}`` from ``Settings.storage_options()``,
+            ``{"anon": True}``...); never logged. Ignored for local folders.
 
     Returns:
         ``(fs, path)``; ``path`` is absolute for local folders.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Engine-only subcommands (distillset/cli/<module>.py), in the order --help lists them.
@@ -15,9 +16,14 @@ ENGINE_COMMANDS: list[str] = ["versions", "diff", "explain", "dedup", "decontam"
 
 
 def _run(args: argparse.Namespace) -> int:
+    from distillset.cli.common import settings_or_exit
     from orchestration.run import format_summary, run_flow
 
-    summary = run_flow(args.teacher, echo=lambda line: print(line, flush=True))
+    settings = settings_or_exit("run")
+    # Dagster's own machinery (compute logs, the run launcher) reads DAGSTER_HOME from the process
+    # environment; this entry point is the one place that sets it.
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home_path)
+    summary = run_flow(settings, args.teacher, echo=lambda line: print(line, flush=True))
     print(format_summary(summary), flush=True)
     return 0 if summary.success else 1
 

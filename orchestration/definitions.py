@@ -1,4 +1,9 @@
-"""The one Definitions object: every asset, check, job, schedule, sensor and resource."""
+"""The one Definitions object: every asset, check, job, schedule, sensor and resource.
+
+The settings are read from the environment once, here (``load_settings`` validates every variable
+and names each bad one); they only fill resource config defaults, the schedule's cron and the
+sensor's interval. The asset graph and the jobs are the same whatever the environment says.
+"""
 
 import dagster as dg
 
@@ -8,24 +13,31 @@ from assets.prompts import prompt_assets, prompt_checks
 from assets.quality import quality_assets, quality_checks
 from assets.teacher import teacher_assets, teacher_checks
 from assets.training_set import training_set_assets, training_set_checks
-from orchestration.jobs import distill_job, judge_job
+from distillset.settings import Settings, load_settings
+from orchestration.jobs import jobs
 from orchestration.resources import build_resources
-from orchestration.schedules import schedules
-from orchestration.sensors import sensors
+from orchestration.schedules import build_schedules
+from orchestration.sensors import build_release_sensor
 
-# The default flow. The optional LLM-as-judge stage (judge_assets) is in the graph and the UI
-# always, but distill_job leaves it out unless DISTILLSET_JUDGE_ENABLED (orchestration/jobs.py).
+# The flow; the optional LLM-as-judge stage (judge_assets) is always in the graph and in distill_job,
+# and pays a judge only when its resource is enabled (orchestration/jobs.py says why).
 all_assets = [*prompt_assets, *teacher_assets, *generation_assets, *quality_assets, *training_set_assets]
 all_asset_checks = [*prompt_checks, *teacher_checks, *generation_checks, *quality_checks, *training_set_checks]
 
-defs = dg.Definitions(
-    assets=[*all_assets, *judge_assets],
-    asset_checks=[*all_asset_checks, *judge_checks],
-    jobs=[distill_job, judge_job],
-    schedules=[*schedules],
-    sensors=[*sensors],
-    resources=build_resources(),
-    # The flow is a chain: one process per step would add start-up time and no parallelism.
-    # Parallelism comes from runs (one per teacher partition), which the run queue bounds.
-    executor=dg.in_process_executor,
-)
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The Definitions for one settings tree (tests build their own from a ``Settings``)."""
+    return dg.Definitions(
+        assets=[*all_assets, *judge_assets],
+        asset_checks=[*all_asset_checks, *judge_checks],
+        jobs=jobs,
+        schedules=build_schedules(settings.refresh),
+        sensors=[build_release_sensor(settings.refresh)],
+        resources=build_resources(settings),
+        # The flow is a chain: one process per step would add start-up time and no parallelism.
+        # Parallelism comes from runs (one per teacher partition), which the run queue bounds.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions(load_settings())

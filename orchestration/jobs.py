@@ -1,38 +1,39 @@
-"""Jobs: the whole flow for one teacher partition, and the optional judge stage on its own."""
+"""Jobs: the whole flow for one teacher partition, and the optional judge stage with what follows it.
+
+The asset graph and the jobs are the same whatever the environment says. ``judge_scores`` is always
+upstream of ``training_examples`` and always in ``distill_job``; whether it pays a judge is its
+resource's ``enabled`` config (default ``DISTILLSET_JUDGE_ENABLED``, overridable in the launchpad).
+Turned off, the step records that it judged nothing and leaves earlier judgments in place.
+(Leaving the asset out of ``distill_job`` instead would leave it never materialized, and the UI
+then asks "Are you sure?" before every launch of the flow.) ``judge_job`` runs the judge whatever
+that setting says, then rebuilds the training examples and the training set.
+"""
 
 import dagster as dg
 
-from distillset.quality.judge import judge_enabled
+from assets.constants import JUDGE_TAG
 
 JUDGE_ASSET = dg.AssetKey("judge_scores")
 
 # Partitioned by teacher release: the partitioning is inferred from the selected assets
-# (raw_prompts and prompt_pool are unpartitioned and run once per run). The LLM-as-judge stage
-# costs one judge call per answer, so it joins the flow only when DISTILLSET_JUDGE_ENABLED says so
-# (read when the code location loads); it stays in the asset graph either way.
-_distill_selection = dg.AssetSelection.all()
-if not judge_enabled():
-    _distill_selection = _distill_selection - dg.AssetSelection.assets(JUDGE_ASSET)
-
+# (raw_prompts and prompt_pool are unpartitioned and run once per run).
 distill_job = dg.define_asset_job(
     name="distill_job",
-    selection=_distill_selection,
+    selection=dg.AssetSelection.all(),
     description=(
-        "The whole flow, raw prompts to a published training set, for one teacher release "
-        "(with the LLM-as-judge stage only when DISTILLSET_JUDGE_ENABLED is true)."
+        "The whole flow, raw prompts to a published training set, for one teacher release. The optional "
+        "LLM-as-judge step pays a judge only when the judge resource is enabled (DISTILLSET_JUDGE_ENABLED)."
     ),
 )
 
-# With the judge enabled, training_examples (and so training_set) are downstream of judge_scores
-# and this job refreshes them too; without it, judge_scores is a leaf and the next distill_job run
-# blends the judgments in (assets/training_set.py explains why there is no edge then).
 judge_job = dg.define_asset_job(
     name="judge_job",
     selection=dg.AssetSelection.assets(JUDGE_ASSET).downstream(),
+    tags={JUDGE_TAG: "on"},
     description=(
-        "The optional LLM-as-judge stage for one teacher release (needs its deduplicated generations: "
-        "run distill_job first). With DISTILLSET_JUDGE_ENABLED it also rebuilds the training examples "
-        "and the training set; otherwise the next distill_job run blends the judgments into "
-        "quality_score (at no teacher cost: answers and judgments come from the ledger)."
+        "The optional LLM-as-judge stage for one teacher release (whatever DISTILLSET_JUDGE_ENABLED says), then "
+        "the training examples and the training set again; needs the deduplicated generations (run distill_job first)."
     ),
 )
+
+jobs = [distill_job, judge_job]

@@ -1,48 +1,100 @@
-"""The configured resources, built from environment variables (see README, "Configuration").
+"""The configured resources, built once from the settings tree (see README, "Configuration").
 
-Values are passed as ``dg.EnvVar`` when the variable is set, so Dagster resolves them in the
-process that runs the step and never writes them into run config, logs or the UI; unset
-variables fall back to the documented defaults.
+Every non-secret value becomes the *default* of a resource config field (``with_defaults``), so
+the launchpad shows it and a run may override any one field while the others keep the
+environment's values. Endpoint URLs and keys are ``dg.EnvVar`` defaults when their variable is
+set: Dagster resolves them in the process that runs the step and never writes them into run
+config, logs or the UI.
 """
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-from assets.resources import CatalogResource, PromptSourceResource, TeacherResource, TrainingSetStorageResource
-from distillset.config import Settings, env_float
+from assets.resources import (
+    CatalogResource,
+    JudgeResource,
+    LicensePolicyConfig,
+    PromptSourceResource,
+    QualityGatesConfig,
+    QualityResource,
+    QualityThresholdsConfig,
+    ReleaseSourceResource,
+    SamplingConfig,
+    TeacherOptionsConfig,
+    TeacherResource,
+    TrainingSetStorageResource,
+)
+from assets.settings_config import config_class, with_defaults
+from distillset.settings import LicensePolicy, QualityGates, QualityThresholds, SamplingSettings, Settings, TeacherSettings
 
 
-def _env_var(name: str, default=None):
-    """``dg.EnvVar(name)`` when the variable is set (resolved in the step's process), else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+def _secret(name: str, value: str | None):
+    """``dg.EnvVar(name)`` when the variable is set (resolved in the step's process), else None."""
+    return dg.EnvVar(name) if value else None
 
 
-# Numbers are read directly: Dagster's EnvVar resolves strings and ints only, and no number here is a
-# secret. `env_float` names the variable in its error.
+def _config(base: type[dg.Config], settings_cls: type, values, **kwargs) -> dg.Config:
+    """An instance of a subclass of ``base`` whose defaults are ``values``' fields."""
+    generated = config_class(settings_cls, defaults=values, **kwargs)
+    return with_defaults(base, **{name: getattr(values, name) for name in generated.model_fields})()
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
-    # The defaults are the engine's (distillset.config.Settings), so the CLI and Dagster agree.
-    defaults = Settings.from_env()
+def _resource(cls: type[dg.ConfigurableResource], **defaults) -> dg.ConfigurableResource:
+    return with_defaults(cls, **defaults)()
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource, from one settings tree (``distillset.settings.load_settings()``)."""
+    teacher, judge, publish = settings.teacher, settings.judge, settings.publish
     return {
-        "catalog_db": CatalogResource(home=_env_var("DISTILLSET_HOME", str(defaults.home))),
-        "prompt_source": PromptSourceResource(
-            url=_env_var("DISTILLSET_PROMPTS_URL", defaults.prompts_url),
-            default_license=_env_var("DISTILLSET_DEFAULT_LICENSE", defaults.default_license),
-            extra_benchmarks=_env_var("DISTILLSET_BENCHMARKS"),
+        "catalog_db": _resource(CatalogResource, home=str(settings.home)),
+        "prompt_source": _resource(
+            PromptSourceResource,
+            url=settings.prompts.url,
+            default_license=settings.prompts.default_license,
+            max_prompt_chars=settings.prompts.max_prompt_chars,
+            extra_benchmarks=settings.curation.benchmarks,
+            s3_endpoint_url=settings.s3_endpoint_url,
         ),
-        "teacher": TeacherResource(
-            base_url=_env_var("TEACHER_BASE_URL"),
-            api_key=_env_var("TEACHER_API_KEY"),
-            simulator_latency_ms=env_float("DISTILLSET_SIMULATOR_LATENCY_MS", 0.0),
+        "teacher": _resource(
+            TeacherResource,
+            base_url=_secret("TEACHER_BASE_URL", teacher.base_url),
+            api_key=_secret("TEACHER_API_KEY", teacher.api_key),
+            simulator_latency_ms=settings.simulator.latency_ms,
+            options=_config(TeacherOptionsConfig, TeacherSettings, teacher, exclude=("base_url", "api_key", "model")),
+            sampling=_config(SamplingConfig, SamplingSettings, teacher.sampling),
         ),
-        "training_storage": TrainingSetStorageResource(
-            url=_env_var("DISTILLSET_STORAGE_URL", defaults.storage_url),
-            name=_env_var("DISTILLSET_TRAINING_SET_NAME"),
-            validation_fraction=defaults.validation_fraction,
-            formats=_env_var("DISTILLSET_EXPORT_FORMATS", "openai"),
+        "quality": _resource(
+            QualityResource,
+            thresholds=_config(QualityThresholdsConfig, QualityThresholds, settings.quality.thresholds),
+            gates=_config(QualityGatesConfig, QualityGates, settings.gates),
+            refusal_patterns=str(settings.quality.refusal_patterns) if settings.quality.refusal_patterns else None,
+        ),
+        "judge": _resource(
+            JudgeResource,
+            enabled=judge.enabled,
+            model=judge.model,
+            base_url=_secret("DISTILLSET_JUDGE_BASE_URL", judge.base_url),
+            api_key=_secret("DISTILLSET_JUDGE_API_KEY", judge.api_key),
+            weight=judge.weight,
+            min_score=judge.min_score,
+            max_tokens=judge.max_tokens,
+        ),
+        "training_storage": _resource(
+            TrainingSetStorageResource,
+            url=settings.storage_url,
+            name=publish.training_set_name,
+            validation_fraction=publish.validation_fraction,
+            formats=",".join(publish.export_formats),
+            stale_after_s=publish.stale_after_s,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            licenses=_config(LicensePolicyConfig, LicensePolicy, settings.licenses),
+        ),
+        "release_source": _resource(
+            ReleaseSourceResource,
+            hub_url=settings.refresh.hub_url,
+            hub_author=settings.refresh.hub_author,
+            release_pattern=settings.refresh.release_pattern,
         ),
     }

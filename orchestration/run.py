@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from distillset.config import Settings, TeacherSettings
+from distillset.settings import Settings
 
 TEACHER_PARTITIONS = "teacher_models"
 # The instance configuration (pool limits, run queue) copied into a new DAGSTER_HOME. It lives here,
@@ -16,18 +15,16 @@ TEACHER_PARTITIONS = "teacher_models"
 INSTANCE_CONFIG = Path(__file__).parent / "dagster.yaml"
 
 
-def prepare_dagster_home(settings: Settings) -> Path:
-    """Use ``DAGSTER_HOME`` or ``$DISTILLSET_HOME/dagster``, with the project's ``dagster.yaml`` in it.
+def prepare_dagster_home(home: Path) -> Path:
+    """Create the Dagster home (``Settings.dagster_home_path``) with the project's ``dagster.yaml``.
 
     A persistent home keeps run history, partitions and asset metadata between runs, so the UI
     (``make ui``) shows what the command line did.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         shutil.copyfile(INSTANCE_CONFIG, config)
-    os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
@@ -90,7 +87,9 @@ def summarize(result, teacher_model: str) -> RunSummary:
                 line.notes.append(f"{metadata['failed_rows']} failed")
             if metadata.get("simulated"):
                 line.notes.append("SIMULATED teacher")
-        if asset == "judge_scores" and metadata.get("judge/requests_paid") is not None:
+        if asset == "judge_scores" and metadata.get("judge_enabled") is False:
+            line.notes.append("judge off (DISTILLSET_JUDGE_ENABLED): nothing judged, nothing paid")
+        elif asset == "judge_scores" and metadata.get("judge/requests_paid") is not None:
             line.notes.append(
                 f"{metadata['judge/requests_paid']} judge calls paid, {metadata.get('judge/cache_hits') or 0} reused"
             )
@@ -132,17 +131,16 @@ def format_summary(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def run_flow(teacher_model: str | None = None, *, echo: Callable[[str], None] = print) -> RunSummary:
-    """Register the teacher partition if new, then materialize the whole graph for it."""
-    settings = Settings.from_env()
-    model = teacher_model or TeacherSettings.from_env().model
-    dagster_home = prepare_dagster_home(settings)
+def run_flow(settings: Settings, teacher_model: str | None = None, *, echo: Callable[[str], None] = print) -> RunSummary:
+    """Register the teacher partition if new, then materialize the whole flow (``distill_job``) for it."""
+    import dagster as dg
 
-    import dagster as dg  # after DAGSTER_HOME is set: the instance reads it
+    from orchestration.definitions import build_definitions
 
-    from orchestration.definitions import defs
-
-    instance = dg.DagsterInstance.get()
+    model = teacher_model or settings.teacher.model
+    dagster_home = prepare_dagster_home(settings.dagster_home_path)
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
     if model not in instance.get_dynamic_partitions(TEACHER_PARTITIONS):
         instance.add_dynamic_partitions(TEACHER_PARTITIONS, [model])
         echo(f"registered teacher partition {model}")

@@ -9,15 +9,14 @@ the ledger is SQLite in WAL mode.
 
 from __future__ import annotations
 
-import os
 from datetime import timezone
 
 import dagster as dg
 
 from assets.partitions import teacher_partitions
+from distillset.settings import DEFAULT_NIGHTLY_CRON, RefreshSettings
 from orchestration.jobs import distill_job
 
-DEFAULT_NIGHTLY_CRON = "0 2 * * *"
 NIGHTLY_CRON_ENV = "DISTILLSET_NIGHTLY_CRON"
 SCHEDULE_NAME = "nightly_refresh_schedule"
 
@@ -43,13 +42,13 @@ def refresh_every_teacher(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
     ]
 
 
-def build_nightly_refresh_schedule(cron: str | None = None) -> dg.ScheduleDefinition:
-    """The nightly refresh on ``cron`` (default: ``DISTILLSET_NIGHTLY_CRON`` or ``0 2 * * *``), in UTC.
+def build_nightly_refresh_schedule(cron: str = DEFAULT_NIGHTLY_CRON) -> dg.ScheduleDefinition:
+    """The nightly refresh on ``cron`` (``DISTILLSET_NIGHTLY_CRON``, default ``0 2 * * *``), in UTC.
 
     Raises:
         ValueError: the cron string is not one Dagster accepts.
     """
-    cron = (cron or os.environ.get(NIGHTLY_CRON_ENV) or DEFAULT_NIGHTLY_CRON).strip()
+    cron = cron.strip()
     try:
         # Built with the decorator (not ScheduleDefinition) so tests can invoke it with a context.
         @dg.schedule(
@@ -72,6 +71,6 @@ def build_nightly_refresh_schedule(cron: str | None = None) -> dg.ScheduleDefini
         raise ValueError(f"{NIGHTLY_CRON_ENV}={cron!r} is not a valid cron string (e.g. {DEFAULT_NIGHTLY_CRON!r})") from exc
 
 
-nightly_refresh_schedule = build_nightly_refresh_schedule()
-
-schedules = [nightly_refresh_schedule]
+def build_schedules(refresh: RefreshSettings) -> list[dg.ScheduleDefinition]:
+    """The nightly refresh on ``refresh.nightly_cron``."""
+    return [build_nightly_refresh_schedule(refresh.nightly_cron)]

@@ -12,51 +12,27 @@ so a teacher added by ``distillset run`` or by hand never triggers a duplicate; 
 the first tick treats every matching id as new: turning the sensor on means "distill every
 release the endpoint serves and keep doing so".
 
-The API key is read from the environment at each tick and only sent to the endpoint; it never
-goes into the cursor, a log line or a skip reason.
+The endpoint and its key come from the ``teacher`` resource (``dg.EnvVar``, resolved at each tick)
+and the key is only sent to the endpoint; it never goes into the cursor, a log line or a skip
+reason.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import dagster as dg
 
 from assets.partitions import teacher_partitions
-from distillset.teacher.releases import (
-    DEFAULT_HUB_AUTHOR,
-    ReleaseSourceError,
-    discover_models,
-    match_releases,
-    release_pattern_from_env,
-)
+from assets.resources import ReleaseSourceResource, TeacherResource
+from distillset.settings import RefreshSettings
+from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 from orchestration.jobs import distill_job
 
 SENSOR_NAME = "new_teacher_release_sensor"
-INTERVAL_ENV = "DISTILLSET_RELEASE_SENSOR_INTERVAL_S"
-DEFAULT_INTERVAL_S = 3600
 HUB_URL_ENV = "DISTILLSET_RELEASE_HUB_URL"
-HUB_AUTHOR_ENV = "DISTILLSET_RELEASE_HUB_AUTHOR"
 # A tick runs inside the daemon's sensor budget (60 s by default); two sources at 10 s each fit.
 SOURCE_TIMEOUT_S = 10.0
-
-
-def interval_from_env() -> int:
-    """``DISTILLSET_RELEASE_SENSOR_INTERVAL_S`` (whole seconds, at least 30), or 3600.
-
-    Raises:
-        ValueError: the variable is not a whole number of at least 30 seconds.
-    """
-    raw = os.environ.get(INTERVAL_ENV) or str(DEFAULT_INTERVAL_S)
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r} is not a whole number of seconds") from None
-    # Dagster's daemon evaluates sensors every 30 s at most; a shorter interval would only mislead.
-    if seconds < 30:
-        raise ValueError(f"{INTERVAL_ENV}={seconds} is below 30 seconds, the daemon's shortest sensor interval")
-    return seconds
 
 
 def read_cursor(cursor: str | None) -> set[str]:
@@ -74,30 +50,33 @@ def write_cursor(seen: set[str]) -> str:
     return json.dumps({"seen": sorted(seen)})
 
 
-def find_new_releases(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+def find_new_releases(
+    context: dg.SensorEvaluationContext,
+    teacher: TeacherResource,
+    release_source: ReleaseSourceResource,
+) -> dg.SensorResult | dg.SkipReason:
     """One tick: discover, match, and turn every unseen release into a partition and a run."""
-    base_url = os.environ.get("TEACHER_BASE_URL") or None
-    hub_url = os.environ.get(HUB_URL_ENV) or None
+    base_url = teacher.base_url or None
+    hub_url = release_source.hub_url or None
     if not base_url and not hub_url:
         return dg.SkipReason(
             f"no release source: set TEACHER_BASE_URL (the teacher endpoint, whose /models is listed) "
             f"and/or {HUB_URL_ENV} (e.g. https://huggingface.co) in the environment `dagster dev` (`make ui`) or the code server runs in"
         )
-    try:
-        pattern = release_pattern_from_env()
-    except ValueError as exc:
-        return dg.SkipReason(str(exc))
+    pattern = release_source.release_pattern
     try:
         model_ids = discover_models(
             base_url,
-            os.environ.get("TEACHER_API_KEY") or None,
+            teacher.api_key or None,
             hub_url=hub_url,
-            hub_author=os.environ.get(HUB_AUTHOR_ENV) or DEFAULT_HUB_AUTHOR,
+            hub_author=release_source.hub_author,
             timeout_s=SOURCE_TIMEOUT_S,
         )
+        releases = match_releases(model_ids, pattern)
     except ReleaseSourceError as exc:
         return dg.SkipReason(f"could not list releases, will retry next tick: {exc}")
-    releases = match_releases(model_ids, pattern)
+    except ValueError as exc:
+        return dg.SkipReason(str(exc))
     acted_on = read_cursor(context.cursor)
     registered = set(context.instance.get_dynamic_partitions(teacher_partitions.name))
     new = [model for model in releases if model not in acted_on and model not in registered]
@@ -120,18 +99,22 @@ def find_new_releases(context: dg.SensorEvaluationContext) -> dg.SensorResult | 
     )
 
 
-new_teacher_release_sensor = dg.SensorDefinition(
-    name=SENSOR_NAME,
-    job=distill_job,
-    evaluation_fn=find_new_releases,
-    minimum_interval_seconds=interval_from_env(),
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
-        "Lists TEACHER_BASE_URL's /models (and DISTILLSET_RELEASE_HUB_URL's listing, if set); every "
-        "release matching DISTILLSET_RELEASE_PATTERN not seen before becomes a teacher partition and a "
-        "run of distill_job in the same tick. The first tick treats every match as new. Stopped until "
-        "you turn it on."
-    ),
-)
+def build_release_sensor(refresh: RefreshSettings) -> dg.SensorDefinition:
+    """The new-release sensor, polling every ``refresh.sensor_interval_s`` seconds."""
 
-sensors = [new_teacher_release_sensor]
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=distill_job,
+        minimum_interval_seconds=refresh.sensor_interval_s,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            "Lists TEACHER_BASE_URL's /models (and DISTILLSET_RELEASE_HUB_URL's listing, if set); every "
+            "release matching DISTILLSET_RELEASE_PATTERN not seen before becomes a teacher partition and a "
+            "run of distill_job in the same tick. The first tick treats every match as new. Stopped until you "
+            "turn it on."
+        ),
+    )
+    def new_teacher_release_sensor(context: dg.SensorEvaluationContext, teacher: TeacherResource, release_source: ReleaseSourceResource):
+        return find_new_releases(context, teacher, release_source)
+
+    return new_teacher_release_sensor

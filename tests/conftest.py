@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 
 _CONFIGURATION_PREFIXES = ("DISTILLSET_", "TEACHER_")
 

@@ -16,6 +16,7 @@ def materialize_flow(
 
     ``definitions`` defaults to every asset and asset check of ``orchestration.definitions``.
     """
+    from distillset.settings import load_settings
     from orchestration.definitions import all_asset_checks, all_assets
     from orchestration.resources import build_resources
 
@@ -23,7 +24,7 @@ def materialize_flow(
         instance.add_dynamic_partitions("teacher_models", [model])
     return dg.materialize(
         list(definitions) if definitions is not None else [*all_assets, *all_asset_checks],
-        resources=build_resources(),
+        resources=build_resources(load_settings()),
         partition_key=model,
         instance=instance,
         raise_on_error=False,

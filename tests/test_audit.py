@@ -19,7 +19,10 @@ import pytest
 from test_publish import FIELDS, make_examples
 
 from distillset import catalog, ids
-from distillset.audit import lineage as audit
+from distillset.audit.diff import diff
+from distillset.audit.explain import explain
+from distillset.audit.versions import versions
+from distillset.publish.reader import training_set_names
 from distillset.cli import diff as diff_command
 from distillset.cli import explain as explain_command
 from distillset.cli import versions as versions_command
@@ -83,29 +86,29 @@ def world(tmp_path):
 
 
 def test_versions_lists_counts_and_simulated(world):
-    rows = audit.versions(world["storage_url"], "tutor")
+    rows = versions(world["storage_url"], "tutor")
     assert [(r.version, r.train, r.validation, r.simulated, r.parent_version) for r in rows] == [
         ("v0001", 2, 1, True, None), ("v0002", 1, 1, True, "v0001")]
     assert rows[0].content_hash != rows[1].content_hash
-    assert audit.training_set_names(world["storage_url"]) == ["tutor"]
+    assert training_set_names(world["storage_url"]) == ["tutor"]
 
 
 def test_diff_shows_added_and_removed_with_reasons(world):
     p, rows = world["p"], world["rows"]
-    result = audit.diff(world["storage_url"], "tutor", "v0001", "v0002", world["catalog"])
+    result = diff(world["storage_url"], "tutor", "v0001", "v0002", world["catalog"])
     assert [a["example_id"] for a in result.added] == [rows[3]["example_id"]]
     assert result.added[0]["excerpt"] == "Question 3: what is 3 + 3?"
     removed = {r["prompt_id"]: r for r in result.removed}
     assert set(removed) == {p[2], p[3]} and result.unchanged == 1
     assert "near_duplicate" in removed[p[2]]["reason"] and p[1] in removed[p[2]]["reason"]
     assert "is_refusal" in removed[p[3]]["reason"]
-    without_catalog = audit.diff(world["storage_url"], "tutor", "v0001", "latest", world["tmp"] / "missing.duckdb")
+    without_catalog = diff(world["storage_url"], "tutor", "v0001", "latest", world["tmp"] / "missing.duckdb")
     assert all("unknown" in r["reason"] for r in without_catalog.removed)
 
 
 def test_explain_a_kept_example_gives_the_whole_chain(world):
     row = world["rows"][0]
-    result = audit.explain(world["catalog"], world["storage_url"], row["example_id"])
+    result = explain(world["catalog"], world["storage_url"], row["example_id"])
     assert (result.kind, result.status, result.prompt_id) == ("example", "kept", row["prompt_id"])
     assert result.source == {"source_file": SOURCE, "source_line": 1, "source_sha256": SOURCE_SHA, "license": "MIT", "source_format": "plain"}
     assert result.prompt["turns"] == ["Question 0"]
@@ -118,22 +121,22 @@ def test_explain_a_kept_example_gives_the_whole_chain(world):
 
 def test_explain_says_why_examples_and_prompts_were_dropped(world):
     p, rows = world["p"], world["rows"]
-    near = audit.explain(world["catalog"], world["storage_url"], rows[1]["example_id"])
+    near = explain(world["catalog"], world["storage_url"], rows[1]["example_id"])
     assert near.status == "dropped" and [v["version"] for v in near.versions] == ["v0001"]
     assert any("near_duplicate" in r and p[1] in r for r in near.reasons)
 
-    refused = audit.explain(world["catalog"], world["storage_url"], p[3])
+    refused = explain(world["catalog"], world["storage_url"], p[3])
     assert (refused.kind, refused.status) == ("prompt", "dropped")
     assert any("is_refusal" in r for r in refused.reasons)
 
-    duplicate = audit.explain(world["catalog"], world["storage_url"], p[5])
+    duplicate = explain(world["catalog"], world["storage_url"], p[5])
     assert duplicate.status == "dropped" and duplicate.prompt_drops[0]["duplicate_of"] == p[1]
     assert duplicate.generations == [] and duplicate.versions == []
 
-    rejected = audit.explain(world["catalog"], world["storage_url"], p[6])
+    rejected = explain(world["catalog"], world["storage_url"], p[6])
     assert rejected.status == "dropped" and any("invalid_json" in r for r in rejected.reasons)
 
-    unknown = audit.explain(world["catalog"], world["storage_url"], "does-not-exist")
+    unknown = explain(world["catalog"], world["storage_url"], "does-not-exist")
     assert (unknown.kind, unknown.status) == ("unknown", "unknown")
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 

@@ -16,9 +16,9 @@ import pytest
 from flow_helpers import materialize_flow, step_failures
 from s3_server import FAKE_SECRET_ACCESS_KEY, moto_endpoint, s3_url  # noqa: F401 (fixtures)
 
-from distillset.audit.lineage import explain
-from distillset.config import DATA_DIR
-from distillset.publish.protocol import list_versions, read_examples, verify_version
+from distillset.audit.explain import explain
+from distillset.settings.paths import DATA_DIR
+from distillset.publish.reader import list_versions, read_examples, verify_version
 
 
 @pytest.fixture

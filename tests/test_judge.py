@@ -18,21 +18,23 @@ import polars as pl
 import pytest
 
 from distillset import ids
-from distillset.config import TeacherSettings
+from distillset.settings import JudgeSettings, SettingsError, TeacherSettings, load_settings
 from distillset.training.examples import build_training_examples
 from distillset.quality.judge import (
     JUDGE_RUBRIC,
-    JudgeSettings,
     combine_scores,
     judge_conversations,
-    judge_enabled,
+    judge_generation_settings,
     judge_scores_frame,
     parse_judgment,
     score_histogram,
 )
 from distillset.teacher.ledger import Ledger
-from distillset.simulator.server import DEFAULT_MODELS, JUDGE_RUBRIC_MARKER, REFUSAL_EN, TeacherSimulator, compose_answer
-from distillset.teacher.generate import TeacherEndpoint, generate
+from distillset.quality.judge import JUDGE_RUBRIC_MARKER
+from distillset.simulator.answers import REFUSAL_EN, compose_answer
+from distillset.simulator.server import DEFAULT_MODELS, TeacherSimulator
+from distillset.teacher.endpoints import TeacherEndpoint
+from distillset.teacher.generate import generate
 
 MODEL = DEFAULT_MODELS[0]
 
@@ -120,7 +122,7 @@ def test_combine_scores_on_columns_matches_the_scalar_form():
 
 def test_settings_default_to_the_teacher_and_read_overrides(monkeypatch):
     teacher = TeacherSettings(base_url="https://teacher.example/v1", api_key="teacher-key", model="meta-llama/Llama-3.3-70B-Instruct")
-    judge = JudgeSettings.from_env(teacher)
+    judge = load_settings().judge.for_teacher(teacher)
     assert (judge.model, judge.base_url, judge.api_key, judge.weight, judge.min_score) == (
         teacher.model, teacher.base_url, "teacher-key", 0.5, None,
     )
@@ -130,35 +132,37 @@ def test_settings_default_to_the_teacher_and_read_overrides(monkeypatch):
     monkeypatch.setenv("DISTILLSET_JUDGE_BASE_URL", "https://judge.example/v1")
     monkeypatch.setenv("DISTILLSET_JUDGE_WEIGHT", "0.25")
     monkeypatch.setenv("DISTILLSET_JUDGE_MIN_SCORE", "6")
-    judge = JudgeSettings.from_env(teacher)
+    judge = load_settings().judge.for_teacher(teacher)
     assert (judge.model, judge.base_url, judge.weight, judge.min_score) == ("judge-model", "https://judge.example/v1", 0.25, 6.0)
     assert judge.api_key is None, "the teacher's key must not go to another endpoint"
     monkeypatch.setenv("DISTILLSET_JUDGE_API_KEY", "judge-key")
-    assert JudgeSettings.from_env(teacher).api_key == "judge-key"
+    assert load_settings().judge.for_teacher(teacher).api_key == "judge-key"
 
-    sampling = judge.generation_settings(teacher)
-    assert (sampling.model, sampling.temperature, sampling.base_url, sampling.system_prompt) == ("judge-model", 0.0, judge.base_url, None)
-    assert sampling.max_concurrency == teacher.max_concurrency
+    settings = judge_generation_settings(judge, teacher)
+    assert (settings.model, settings.sampling.temperature, settings.base_url, settings.sampling.system_prompt) == (
+        "judge-model", 0.0, judge.base_url, None,
+    )
+    assert settings.max_concurrency == teacher.max_concurrency
 
 
 def test_settings_reject_bad_values(monkeypatch):
     monkeypatch.setenv("DISTILLSET_JUDGE_WEIGHT", "1.5")
-    with pytest.raises(ValueError, match="DISTILLSET_JUDGE_WEIGHT"):
-        JudgeSettings.from_env(TeacherSettings())
+    with pytest.raises(SettingsError, match="DISTILLSET_JUDGE_WEIGHT"):
+        load_settings()
     monkeypatch.setenv("DISTILLSET_JUDGE_WEIGHT", "0.5")
     monkeypatch.setenv("DISTILLSET_JUDGE_MIN_SCORE", "42")
-    with pytest.raises(ValueError, match="DISTILLSET_JUDGE_MIN_SCORE"):
-        JudgeSettings.from_env(TeacherSettings())
+    with pytest.raises(SettingsError, match="DISTILLSET_JUDGE_MIN_SCORE"):
+        load_settings()
 
 
 def test_judge_enabled_reads_yes_no_words(monkeypatch):
-    assert judge_enabled() is False
+    assert load_settings().judge.enabled is False
     for raw, expected in (("true", True), ("1", True), ("YES", True), ("off", False), ("0", False)):
         monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", raw)
-        assert judge_enabled() is expected
+        assert load_settings().judge.enabled is expected
     monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "maybe")
-    with pytest.raises(ValueError, match="DISTILLSET_JUDGE_ENABLED"):
-        judge_enabled()
+    with pytest.raises(SettingsError, match="DISTILLSET_JUDGE_ENABLED"):
+        load_settings()
 
 
 # ----- judgments over HTTP, through the ledger -----
@@ -201,7 +205,7 @@ def test_conversations_carry_the_rubric_the_context_and_the_answer_to_rate():
 def test_judgments_through_the_simulator_are_paid_once_and_parse(tmp_path):
     rows = _answered_rows()
     teacher = TeacherSettings(model=MODEL, max_concurrency=4)
-    settings = JudgeSettings.from_env(teacher).generation_settings(teacher)
+    settings = judge_generation_settings(JudgeSettings(), teacher)
     ledger = Ledger(tmp_path / "ledger.sqlite")
     with TeacherSimulator([MODEL]) as sim:
         endpoint = TeacherEndpoint(base_url=sim.base_url, api_key=None, simulated=True)

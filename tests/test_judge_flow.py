@@ -3,9 +3,9 @@
 Protects: materializing the graph with `judge_scores` fills the judge table (one judgment per
 deduplicated answer, parsed, from the simulated judge), `training_examples.quality_score` becomes
 the documented blend of the heuristic score and the judgment, a second materialization pays the
-judge for nothing (every judgment comes from the ledger), and `distill_job` leaves the judge out
-unless DISTILLSET_JUDGE_ENABLED (with no edge that would make the UI wait on it) while `judge_job`
-runs it.
+judge for nothing (every judgment comes from the ledger); the graph is the same whatever
+DISTILLSET_JUDGE_ENABLED says: `distill_job` leaves the judge out, `distill_with_judge_job` and
+`judge_job` run it before the training examples, and the setting only picks the job a launcher runs.
 """
 
 from __future__ import annotations
@@ -27,18 +27,15 @@ def prompts_dir(sample_prompts_dir):
 
 
 def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    """The whole graph as DISTILLSET_JUDGE_ENABLED=true builds it: training_examples after the judge."""
+    """The whole graph with the judge (what distill_with_judge_job runs): training_examples after it."""
     from assets.judge import judge_assets, judge_checks
-    from assets.training_set import training_examples_asset
     from orchestration.definitions import all_asset_checks, all_assets
 
-    assets = [a for a in all_assets if a.key != dg.AssetKey("training_examples")]
-    return materialize_flow(
-        instance, [*assets, training_examples_asset(after_judge=True), *judge_assets, *all_asset_checks, *judge_checks]
-    )
+    return materialize_flow(instance, [*all_assets, *judge_assets, *all_asset_checks, *judge_checks])
 
 
-def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free(distillset_home, prompts_dir):
+def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free(distillset_home, prompts_dir, monkeypatch):
+    monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "true")
     instance = dg.DagsterInstance.ephemeral()
     first = _materialize(instance)
     assert first.success, step_failures(first)
@@ -90,27 +87,38 @@ def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free
     assert last_metadata(second, "training_set")["published_new_version"] is False
 
 
-def test_distill_job_leaves_the_judge_out_unless_enabled_and_judge_job_runs_it(monkeypatch):
-    import importlib
+def test_the_judge_pays_only_when_enabled_and_the_environment_never_changes_the_jobs(distillset_home, prompts_dir, monkeypatch):
+    from assets.training_set import training_examples
+    from distillset.settings import load_settings
+    from orchestration.definitions import build_definitions
 
-    import orchestration.jobs as jobs
-    from assets.training_set import training_examples, training_examples_asset
-    from orchestration.definitions import defs
+    def jobs_of(defs) -> dict[str, set[str]]:
+        return {
+            name: {key.to_user_string() for key in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
+            for name in ("distill_job", "judge_job")
+        }
 
-    graph = defs.resolve_asset_graph()
+    off = jobs_of(build_definitions(load_settings()))
+    assert {"judge_scores", "training_examples", "training_set"} <= off["distill_job"]
+    assert off["judge_job"] == {"judge_scores", "training_examples", "training_set"}
+    # The judge always runs before the examples it is blended into.
+    assert dg.AssetKey("judge_scores") in training_examples.dependency_keys
+    monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "true")
+    assert jobs_of(build_definitions(load_settings())) == off, "the environment must not change the jobs"
+    monkeypatch.delenv("DISTILLSET_JUDGE_ENABLED")
 
-    def assets_of(job) -> set[str]:
-        return {key.to_user_string() for key in job.selection.resolve(graph)}
+    # Off (the default), the judge step pays nothing and writes no judgment.
+    with dg.instance_for_test() as instance:
+        result = _materialize(instance)
+        assert result.success, step_failures(result)
+        metadata = last_metadata(result, "judge_scores")
+        assert metadata["judge_enabled"] is False and metadata["judge/requests_paid"] == 0
+        assert last_metadata(result, "training_examples")["judge_scores_used"] is False
 
-    # Off (the default): the judge is in the graph, out of distill_job, and nothing waits on it.
-    assert "judge_scores" in {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert "judge_scores" not in assets_of(jobs.distill_job) and "training_set" in assets_of(jobs.distill_job)
-    assert assets_of(jobs.judge_job) == {"judge_scores"}
-    assert dg.AssetKey("judge_scores") not in training_examples.dependency_keys
-    assert dg.AssetKey("judge_scores") in training_examples_asset(after_judge=True).dependency_keys
-    try:
-        monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "true")
-        assert "judge_scores" in assets_of(importlib.reload(jobs).distill_job)
-    finally:
-        monkeypatch.delenv("DISTILLSET_JUDGE_ENABLED", raising=False)
-        importlib.reload(jobs)
+        # judge_job judges whatever the setting says, then rebuilds what depends on the judgments.
+        judged = build_definitions(load_settings()).resolve_job_def("judge_job").execute_in_process(
+            instance=instance, partition_key=MODEL, raise_on_error=False
+        )
+        assert judged.success, step_failures(judged)
+        assert last_metadata(judged, "judge_scores")["judge/requests_paid"] > 0
+        assert last_metadata(judged, "training_examples")["judge_scores_used"] is True

@@ -15,11 +15,11 @@ from distillset.publish.licenses import (
     PERMISSIVE,
     TERMS_UNKNOWN,
     UNKNOWN,
-    LicensePolicy,
     classify_source_license,
     license_report,
     teacher_terms,
 )
+from distillset.settings import LicensePolicy, SettingsError, load_settings
 
 SOURCES = {"prompts/gsm8k.jsonl": "MIT", "prompts/mt_bench.jsonl": "Apache-2.0"}
 
@@ -90,7 +90,7 @@ def test_policy_from_env(monkeypatch):
     monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_NON_COMMERCIAL", "true")
     monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_TEACHER_FORBIDS_TRAINING", "0")
     monkeypatch.delenv("DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN", raising=False)
-    assert LicensePolicy.from_env() == LicensePolicy(block_non_commercial=True, block_teacher_forbids_training=False, block_unknown=False)
+    assert load_settings().licenses == LicensePolicy(block_non_commercial=True, block_teacher_forbids_training=False, block_unknown=False)
     monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN", "maybe")
-    with pytest.raises(ValueError, match="DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN"):
-        LicensePolicy.from_env()
+    with pytest.raises(SettingsError, match="DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN"):
+        load_settings()

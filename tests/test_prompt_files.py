@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from distillset import ids
-from distillset.config import DEFAULT_PROMPTS_URL
+from distillset.settings.paths import DEFAULT_PROMPTS_URL
 from distillset.prompts.files import REJECTS_SCHEMA, RAW_PROMPTS_SCHEMA, PromptReadResult, read_prompts
 from distillset.prompts.formats import prompt_text
 

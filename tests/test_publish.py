@@ -22,15 +22,10 @@ import pytest
 
 from distillset import ids
 from distillset.publish import protocol as publish
-from distillset.publish.protocol import (
-    LicenseBlockedError,
-    assign_split,
-    list_versions,
-    publish_training_set,
-    read_examples,
-    read_manifest,
-    verify_version,
-)
+from distillset.publish.protocol import LicenseBlockedError, publish_training_set
+from distillset.publish.reader import list_versions, read_examples, read_manifest, verify_version
+from distillset.publish.rows import EXAMPLE_COLUMNS, content_hash
+from distillset.training.split import assign_split
 
 LLAMA = "meta-llama/Llama-3.1-405B-Instruct"
 
@@ -65,7 +60,7 @@ def make_examples(count: int, *, variant: str = "", teacher: str = LLAMA, licens
             "simulated": simulated,
         })
     frame = pl.DataFrame(rows)
-    return frame.with_columns(assign_split(frame["example_id"], 0.25)).select(publish.EXAMPLE_COLUMNS)
+    return frame.with_columns(assign_split(frame["example_id"], 0.25)).select(EXAMPLE_COLUMNS)
 
 
 FIELDS = {"counts": {"raw_prompts": 40, "prompt_pool": 30}, "drops": {"exact_duplicate": 10},
@@ -98,7 +93,7 @@ def test_publish_reads_back_with_checksums_and_lineage(tmp_path):
 
     back = read_examples(str(tmp_path), "math", "v0001")
     assert back.sort("example_id")["example_id"].to_list() == examples.sort("example_id")["example_id"].to_list()
-    assert set(publish.EXAMPLE_COLUMNS) <= set(back.columns)
+    assert set(EXAMPLE_COLUMNS) <= set(back.columns)
 
     manifest = read_manifest(str(tmp_path), "math")
     assert manifest["content_hash"] == result.content_hash
@@ -172,10 +167,9 @@ def test_crashed_publisher_leftovers_are_cleaned_once_stale(tmp_path, monkeypatc
     fresh = publish_training_set(str(tmp_path), "math", make_examples(6), manifest_fields=FIELDS)
     assert fresh.version == "v0002" and len(list((tmp_path / "math").glob(".staging-*"))) == 1
 
-    monkeypatch.setattr(publish, "STALE_CLAIM_AFTER_S", 0.0)
-    again = publish_training_set(str(tmp_path), "other", make_examples(3), manifest_fields=FIELDS)
+    again = publish_training_set(str(tmp_path), "other", make_examples(3), manifest_fields=FIELDS, stale_after_s=0.0)
     assert again.version == "v0001"
-    after = publish_training_set(str(tmp_path), "math", make_examples(7), manifest_fields=FIELDS)
+    after = publish_training_set(str(tmp_path), "math", make_examples(7), manifest_fields=FIELDS, stale_after_s=0.0)
     assert after.version == "v0003" and after.parent_version == "v0002"
     assert not list((tmp_path / "math").glob(".staging-*")) and not list((tmp_path / "math" / ".claims").glob("*"))
     assert not (tmp_path / "math" / "v0001").exists(), "the stale claim on v0001 is released, never half-published"
@@ -201,7 +195,7 @@ def check_race(storage_url: str, frames: list[pl.DataFrame], results: list[publi
     assert [v.version for v in versions] == sorted({v.version for v in versions})
     for info in versions:
         assert verify_version(storage_url, "race", info.version) == [], "a file was overwritten or lost"
-    expected_hashes = {publish.content_hash(f, ["openai"]) for f in frames}
+    expected_hashes = {content_hash(f, ["openai"]) for f in frames}
     assert {v.content_hash for v in versions} == expected_hashes
     if results:
         assert {r.content_hash for r in results} == expected_hashes

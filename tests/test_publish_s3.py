@@ -14,9 +14,10 @@ import pytest
 from s3_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, moto_endpoint, s3_url  # noqa: F401 - pytest fixtures
 from test_publish import FIELDS, _race, check_race, make_examples
 
-from distillset import storage
+from distillset import ids, storage
 from distillset.publish import protocol as publish
-from distillset.publish.protocol import list_versions, publish_training_set, read_examples, read_manifest, verify_version
+from distillset.publish.protocol import publish_training_set
+from distillset.publish.reader import list_versions, read_examples, read_manifest, verify_version
 
 
 def _objects(url: str) -> dict[str, bytes]:
@@ -34,7 +35,7 @@ def test_publish_read_back_and_unchanged(s3_url):
     objects = _objects(s3_url)
     prefix = s3_url.removeprefix("s3://").split("/", 1)[1] + "/math/v0001/"
     for name, info in result.files.items():
-        assert publish.sha256_hex(objects[prefix + name]) == info["sha256"]
+        assert ids.sha256_hex(objects[prefix + name]) == info["sha256"]
     assert verify_version(s3_url, "math", "v0001") == []
     assert read_examples(s3_url, "math", "v0001").sort("example_id")["example_id"].to_list() == examples.sort("example_id")["example_id"].to_list()
     assert read_manifest(s3_url, "math")["files"] == result.files
@@ -84,8 +85,7 @@ def test_crashed_publisher_leftovers_are_cleaned_once_stale(s3_url, monkeypatch)
     fresh = publish_training_set(s3_url, "math", make_examples(5), manifest_fields=FIELDS)
     assert fresh.version == "v0002", "a fresh claim may belong to a live publisher: left alone"
 
-    monkeypatch.setattr(publish, "STALE_CLAIM_AFTER_S", 0.0)
-    result = publish_training_set(s3_url, "math", make_examples(6), manifest_fields=FIELDS)
+    result = publish_training_set(s3_url, "math", make_examples(6), manifest_fields=FIELDS, stale_after_s=0.0)
     assert (result.version, result.parent_version) == ("v0003", "v0002")
     assert not [k for k in _objects(s3_url) if "/math/v0001/" in k], "the stale half version is removed"
     assert [v.version for v in list_versions(s3_url, "math")] == ["v0002", "v0003"]

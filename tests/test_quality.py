@@ -12,15 +12,11 @@ from __future__ import annotations
 import pytest
 import polars as pl
 
-from distillset.quality.score import (
-    QUALITY_RULES,
-    GateResult,
-    QualityGates,
-    QualityThresholds,
-    evaluate_gates,
-    quality_summary,
-    score_frame,
-)
+from distillset.quality.gates import GateResult, evaluate_gates
+from distillset.quality.rules import QUALITY_RULES
+from distillset.quality.score import score_frame
+from distillset.quality.summary import quality_summary
+from distillset.settings import QualityGates, QualityThresholds, SettingsError, load_settings
 
 CLEAN = "Paris is the capital of France, and it is known for the Louvre and the Eiffel Tower."
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -87,7 +83,7 @@ def test_thresholds_change_verdicts_and_disabled_rules_do_not_fail():
     assert lenient.get_column("is_refusal").to_list() == [False, True]
     assert lenient.get_column("failed_rules").to_list() == [[], []]
     assert lenient.get_column("score").to_list() == [1.0, 1.0]
-    with pytest.raises(ValueError, match="unknown quality rule"):
+    with pytest.raises(ValueError, match="DISTILLSET_QUALITY_DISABLED_RULES.*unknown value"):
         score_frame(frame, thresholds=QualityThresholds(disabled_rules=("nonsense",)), extra_patterns=None)
 
 
@@ -97,15 +93,17 @@ def test_thresholds_and_gates_from_env(monkeypatch):
     monkeypatch.setenv("DISTILLSET_QUALITY_DISABLED_RULES", "pii, broken_table")
     monkeypatch.setenv("DISTILLSET_GATE_MAX_REFUSAL_RATE", "0.2")
     monkeypatch.setenv("DISTILLSET_GATE_MIN_VERIFIABLE_ROWS", "3")
-    thresholds = QualityThresholds.from_env()
+    settings = load_settings()
+    thresholds = settings.quality.thresholds
     assert (thresholds.max_chars, thresholds.min_length_ratio) == (500, 0.1)
     assert thresholds.disabled_rules == ("pii", "broken_table")
     assert thresholds.min_chars == QualityThresholds().min_chars
-    gates = QualityGates.from_env()
+    gates = settings.gates
     assert (gates.max_refusal_rate, gates.min_verifiable_rows) == (0.2, 3)
+    assert gates.max_truncation_rate == QualityGates().max_truncation_rate
     monkeypatch.setenv("DISTILLSET_QUALITY_MAX_CHARS", "lots")
-    with pytest.raises(ValueError, match="DISTILLSET_QUALITY_MAX_CHARS"):
-        QualityThresholds.from_env()
+    with pytest.raises(SettingsError, match="DISTILLSET_QUALITY_MAX_CHARS"):
+        load_settings()
 
 
 def test_user_patterns_extend_the_table(tmp_path, monkeypatch):
@@ -126,7 +124,9 @@ def test_user_patterns_extend_the_table(tmp_path, monkeypatch):
     assert with_argument.get_column("failed_rules").to_list() == [["refusal"], ["names_teacher"]]
 
     monkeypatch.setenv("DISTILLSET_REFUSAL_PATTERNS", str(extra))
-    from_env = score_frame(frame, thresholds=QualityThresholds())
+    settings = load_settings()
+    assert settings.quality.refusal_patterns == extra
+    from_env = score_frame(frame, thresholds=QualityThresholds(), extra_patterns=settings.quality.refusal_patterns)
     assert from_env.get_column("failed_rules").to_list() == [["refusal"], ["names_teacher"]]
 
 
@@ -217,9 +217,9 @@ def test_gates_and_summary_accept_a_table_that_does_not_exist_yet():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"max_chars": -1}, "max_chars must not be negative"),
-        ({"repetition_max_ratio": 1.5}, "repetition_max_ratio is a share"),
-        ({"loop_tail_chars": 0}, "loop_tail_chars must be at least 1"),
+        ({"max_chars": -1}, "DISTILLSET_QUALITY_MAX_CHARS=-1 must be at least 0"),
+        ({"repetition_max_ratio": 1.5}, "DISTILLSET_QUALITY_REPETITION_MAX_RATIO=1.5 must be at most 1"),
+        ({"loop_tail_chars": 0}, "DISTILLSET_QUALITY_LOOP_TAIL_CHARS=0 must be at least 1"),
     ],
 )
 def test_invalid_thresholds_are_refused(changes, message):

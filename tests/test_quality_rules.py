@@ -11,7 +11,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from distillset.quality.score import QUALITY_RULES, QualityThresholds, score_frame
+from distillset.quality.rules import QUALITY_RULES
+from distillset.quality.score import score_frame
+from distillset.settings import QualityThresholds
 
 LONG_EN_LIST = "Here is a plan for learning Python in a month:\n\n" + "\n".join(
     f"{n}. Week {n}: {topic}." for n, topic in enumerate(

@@ -16,13 +16,8 @@ import threading
 import pytest
 from aiohttp import web
 
-from distillset.teacher.releases import (
-    DEFAULT_RELEASE_PATTERN,
-    ReleaseSourceError,
-    discover_models,
-    match_releases,
-    release_pattern_from_env,
-)
+from distillset.settings import DEFAULT_RELEASE_PATTERN, SettingsError, load_settings
+from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 from distillset.simulator.server import TeacherSimulator
 
 SECRET = "sk-test-never-print-me-1234"
@@ -164,12 +159,12 @@ def test_match_releases_deduplicates_sorts_and_honours_a_custom_pattern():
 
 def test_release_pattern_comes_from_the_environment_and_is_validated(monkeypatch):
     monkeypatch.delenv("DISTILLSET_RELEASE_PATTERN", raising=False)
-    assert release_pattern_from_env() == DEFAULT_RELEASE_PATTERN
+    assert load_settings().refresh.release_pattern == DEFAULT_RELEASE_PATTERN
     monkeypatch.setenv("DISTILLSET_RELEASE_PATTERN", r"^meta-llama/Llama-4")
-    assert release_pattern_from_env() == r"^meta-llama/Llama-4"
+    assert load_settings().refresh.release_pattern == r"^meta-llama/Llama-4"
     monkeypatch.setenv("DISTILLSET_RELEASE_PATTERN", r"(unclosed")
-    with pytest.raises(ValueError, match="DISTILLSET_RELEASE_PATTERN"):
-        release_pattern_from_env()
+    with pytest.raises(SettingsError, match="DISTILLSET_RELEASE_PATTERN"):
+        load_settings()
 
 
 def test_unreachable_endpoint_raises_without_the_key():

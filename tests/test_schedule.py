@@ -13,7 +13,10 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from orchestration.schedules import build_nightly_refresh_schedule, nightly_refresh_schedule
+from distillset.settings import SettingsError, load_settings
+from orchestration.schedules import build_nightly_refresh_schedule, build_schedules
+
+nightly_refresh_schedule = build_nightly_refresh_schedule()
 
 TEACHERS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-4-Scout-17B-16E-Instruct"]
 NIGHT = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
@@ -64,10 +67,10 @@ def test_defaults_stopped_nightly_in_utc_on_distill_job():
 
 def test_the_cron_comes_from_the_environment_and_is_validated(monkeypatch):
     monkeypatch.setenv("DISTILLSET_NIGHTLY_CRON", "30 4 * * 1-5")
-    assert build_nightly_refresh_schedule().cron_schedule == "30 4 * * 1-5"
+    assert {s.cron_schedule for s in build_schedules(load_settings().refresh)} == {"30 4 * * 1-5"}
     monkeypatch.setenv("DISTILLSET_NIGHTLY_CRON", "every night")
     with pytest.raises(ValueError, match="DISTILLSET_NIGHTLY_CRON"):
-        build_nightly_refresh_schedule()
+        build_schedules(load_settings().refresh)
 
 
 def test_the_project_definitions_carry_the_schedule_on_distill_job():

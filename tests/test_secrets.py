@@ -12,7 +12,7 @@ from __future__ import annotations
 import dagster as dg
 from flow_helpers import materialize_flow, step_failures
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 from distillset.simulator.server import TeacherSimulator
 
 SECRET = "sk-test-SECRET-must-never-be-written-7f3a9c"

@@ -18,7 +18,12 @@ import dagster as dg
 import pytest
 
 from distillset.simulator.server import TeacherSimulator
-from orchestration.sensors import new_teacher_release_sensor, read_cursor
+from distillset.settings import SettingsError, load_settings
+from assets.resources import ReleaseSourceResource
+from orchestration.resources import build_resources
+from orchestration.sensors import build_release_sensor, read_cursor
+
+new_teacher_release_sensor = build_release_sensor(load_settings({}).refresh)
 
 DEFAULT_TEACHER = "meta-llama/Llama-3.1-405B-Instruct"
 SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
@@ -42,7 +47,9 @@ def instance():
 
 
 def _tick(instance: dg.DagsterInstance, cursor: str | None = None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name=new_teacher_release_sensor.name)
+    # The resources a deployment builds from its environment (the fixtures set TEACHER_BASE_URL...).
+    resources = {k: v for k, v in build_resources(load_settings()).items() if k in ("teacher", "release_source")}
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name=new_teacher_release_sensor.name, resources=resources)
     return new_teacher_release_sensor(context)
 
 
@@ -94,8 +101,15 @@ def test_the_release_pattern_comes_from_the_environment(simulator, instance, mon
     monkeypatch.setenv("DISTILLSET_RELEASE_PATTERN", r"^meta-llama/Llama-4")
     assert [r.partition_key for r in _tick(instance).run_requests] == [SCOUT]
     monkeypatch.setenv("DISTILLSET_RELEASE_PATTERN", r"(broken")
-    skipped = _tick(instance)
-    assert isinstance(skipped, dg.SkipReason) and "DISTILLSET_RELEASE_PATTERN" in skipped.skip_message
+    with pytest.raises(SettingsError, match="DISTILLSET_RELEASE_PATTERN"):
+        load_settings()  # a deployment refuses to load with a broken pattern, naming the variable
+    monkeypatch.delenv("DISTILLSET_RELEASE_PATTERN")
+    # A broken pattern given in the launchpad (resource config) skips the tick with the reason.
+    resources = {k: v for k, v in build_resources(load_settings()).items() if k in ("teacher",)}
+    resources["release_source"] = ReleaseSourceResource(release_pattern=r"(broken")
+    context = dg.build_sensor_context(instance=instance, sensor_name=new_teacher_release_sensor.name, resources=resources)
+    skipped = new_teacher_release_sensor(context)
+    assert isinstance(skipped, dg.SkipReason) and "(broken" in skipped.skip_message
 
 
 def test_an_unreachable_endpoint_skips_the_tick_with_the_reason(instance, monkeypatch):
@@ -144,14 +158,12 @@ def test_the_sensor_is_stopped_until_turned_on_and_polls_hourly_by_default():
 
 
 def test_the_interval_is_read_from_the_environment(monkeypatch):
-    from orchestration.sensors import interval_from_env
-
     monkeypatch.setenv("DISTILLSET_RELEASE_SENSOR_INTERVAL_S", "600")
-    assert interval_from_env() == 600
+    assert build_release_sensor(load_settings().refresh).minimum_interval_seconds == 600
     for bad in ("ten", "5"):
         monkeypatch.setenv("DISTILLSET_RELEASE_SENSOR_INTERVAL_S", bad)
-        with pytest.raises(ValueError, match="DISTILLSET_RELEASE_SENSOR_INTERVAL_S"):
-            interval_from_env()
+        with pytest.raises(SettingsError, match="DISTILLSET_RELEASE_SENSOR_INTERVAL_S"):
+            load_settings()
 
 
 def test_an_unreadable_cursor_counts_as_empty_and_registered_partitions_still_count(simulator, instance):

@@ -24,15 +24,9 @@ from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from distillset import ids
 from distillset.cli import simulator as simulator_command
-from distillset.simulator.server import (
-    DEFAULT_MODELS,
-    REFUSAL_EN,
-    SYSTEM_FINGERPRINT,
-    SimulatorFaults,
-    TeacherSimulator,
-    compose_answer,
-    count_tokens,
-)
+from distillset.simulator.answers import REFUSAL_EN, compose_answer, count_tokens
+from distillset.simulator.faults import SimulatorFaults
+from distillset.simulator.server import DEFAULT_MODELS, SYSTEM_FINGERPRINT, TeacherSimulator
 
 MODEL = DEFAULT_MODELS[0]
 PROJECT = Path(__file__).resolve().parent.parent

@@ -16,19 +16,16 @@ import polars as pl
 import pytest
 
 from distillset import ids
-from distillset.config import TeacherSettings
+from distillset.settings import SamplingSettings, TeacherSettings
 from distillset.teacher.ledger import Ledger
 from distillset.teacher.rate_limit import RateLimiter, TokenBucket, estimate_tokens
 from distillset.teacher.retry import RetryPolicy
 from distillset.simulator.server import TeacherSimulator
-from distillset.teacher.generate import (
-    GENERATIONS_SCHEMA,
-    Conversation,
-    GenerationProgress,
-    TeacherEndpoint,
-    generate,
-    open_endpoint,
-)
+from distillset.simulator.endpoint import open_endpoint
+from distillset.teacher.accounting import GenerationProgress
+from distillset.teacher.endpoints import TeacherEndpoint
+from distillset.teacher.generate import generate
+from distillset.teacher.rows import GENERATIONS_SCHEMA, Conversation
 
 PROJECT = Path(__file__).resolve().parent.parent
 FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
@@ -103,12 +100,12 @@ def test_second_run_pays_nothing(sim, ledger):
 
 def test_changed_sampling_parameter_repays_exactly_the_changed_requests(sim, ledger):
     convs = conversations(12)
-    _run(convs, TeacherSettings(temperature=0.7), sim, ledger)
+    _run(convs, TeacherSettings(sampling=SamplingSettings(temperature=0.7)), sim, ledger)
     before = sim.stats()["completions_by_hash"]
 
-    hotter = TeacherSettings(temperature=0.9)
+    hotter = TeacherSettings(sampling=SamplingSettings(temperature=0.9))
     mixed = _run(convs[:5], hotter, sim, ledger)
-    _run(convs, TeacherSettings(temperature=0.7), sim, ledger)  # unchanged: still free
+    _run(convs, TeacherSettings(sampling=SamplingSettings(temperature=0.7)), sim, ledger)  # unchanged: still free
     after = sim.stats()["completions_by_hash"]
 
     new_keys = {k for k in after if k not in before}
@@ -145,7 +142,7 @@ def test_multi_turn_has_one_ledger_key_per_turn_and_feeds_the_first_answer(sim, 
 
 def test_truncated_turn_marks_the_conversation_length(sim, ledger):
     convs = [Conversation("t0", None, ["Explain the history of bridges in detail.", "Continue please."])]
-    row = _run(convs, TeacherSettings(max_tokens=5), sim, ledger).generations.row(0, named=True)
+    row = _run(convs, TeacherSettings(sampling=SamplingSettings(max_tokens=5)), sim, ledger).generations.row(0, named=True)
     assert row["status"] == "ok"
     assert row["finish_reason"] == "length"
     assert row["completion_tokens"] == 10

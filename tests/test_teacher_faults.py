@@ -21,11 +21,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distillset.config import TeacherSettings
+from distillset.settings import SamplingSettings, TeacherSettings
 from distillset.teacher.ledger import Ledger
 from distillset.teacher.retry import MAX_RETRY_AFTER_S, RetryPolicy
-from distillset.simulator.server import SimulatorFaults, TeacherSimulator
-from distillset.teacher.generate import Conversation, TeacherEndpoint, generate
+from distillset.simulator.faults import SimulatorFaults
+from distillset.simulator.server import TeacherSimulator
+from distillset.teacher.endpoints import TeacherEndpoint
+from distillset.teacher.generate import generate
+from distillset.teacher.rows import Conversation
 
 PROJECT = Path(__file__).resolve().parent.parent
 FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
@@ -115,7 +118,7 @@ def test_429_is_retried_and_retry_after_is_honoured(tmp_path):
 @pytest.mark.parametrize(
     ("settings_change", "server_key", "client_key", "status"),
     [
-        ({"max_tokens": 100_000}, None, None, 400),  # beyond the context limit: a 400
+        ({"sampling": SamplingSettings(max_tokens=100_000)}, None, None, 400),  # beyond the context limit: a 400
         ({}, SECRET, "sk-test-WRONG-456", 401),
         ({"model": "meta-llama/Not-A-Model"}, None, None, 404),
     ],
@@ -139,9 +142,11 @@ _KILLED_RUN_SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {project!r})
-    from distillset.config import TeacherSettings
+    from distillset.settings import TeacherSettings
     from distillset.teacher.ledger import Ledger
-    from distillset.teacher.generate import Conversation, TeacherEndpoint, generate
+    from distillset.teacher.endpoints import TeacherEndpoint
+    from distillset.teacher.generate import generate
+    from distillset.teacher.rows import Conversation
     convs = [Conversation(f"p{{i}}", None, [f"Tell me about mountain range number {{i}}."]) for i in range({n})]
     endpoint = TeacherEndpoint(base_url={base_url!r}, api_key=None, simulated=True)
     generate(convs, TeacherSettings(max_concurrency={concurrency}), endpoint, Ledger({ledger!r}))

@@ -10,7 +10,7 @@ turns them on. Screenshots (automation page, asset graph, launch dialog, succeed
 to DISTILLSET_SCREENSHOT_DIR (or the test's tmp_path) for a human to look at.
 
 Needs Chromium at /usr/bin/chromium (`apt-get install -y chromium`). It is the one slow test, by
-nature: a real Dagster deployment starts (~30 s), then the run executes 17 steps (7 assets, 10
+nature: a real Dagster deployment starts (~30 s), then the run executes 19 steps (8 assets, 11
 checks), each in its own subprocess; three to four minutes in all.
 """
 
@@ -32,7 +32,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from distillset.config import DEFAULT_TEACHER_MODEL, PROJECT_ROOT
+from distillset.settings import DEFAULT_TEACHER_MODEL
+from distillset.settings.paths import PROJECT_ROOT
 from orchestration.run import INSTANCE_CONFIG
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +52,7 @@ STAGES = [
     "teacher_generations",
     "deduplicated_generations",
     "quality_scores",
+    "judge_scores",
     "training_examples",
     "training_set",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from distillset.config import default_home
+from distillset.cli.common import settings_or_exit
 from distillset.curation.decontam import BenchmarkIndex, DecontamParams, default_benchmarks, parse_benchmark_spec
 from distillset.cli.tables import TableError, read_table, row_ids, texts_of, write_table
 
@@ -39,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         params = DecontamParams(word_ngram=args.word_ngram, char_ngram=args.char_ngram)
         frame = read_table(args.input, args.text_field)
-        benchmarks = default_benchmarks() + parse_benchmark_spec(",".join(args.benchmark))
-        cache_dir = args.cache_dir or default_home() / "cache" / "decontam"
+        settings = settings_or_exit(NAME)
+        benchmarks = default_benchmarks(settings.curation.benchmarks) + parse_benchmark_spec(",".join(args.benchmark))
+        cache_dir = args.cache_dir or settings.cache_dir / "decontam"
         index = BenchmarkIndex.build(benchmarks, params=params, cache_dir=cache_dir)
         hits = index.find(row_ids(frame), texts_of(frame, args.text_field))
     except (TableError, ValueError) as exc:

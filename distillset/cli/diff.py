@@ -6,8 +6,8 @@ import argparse
 import dataclasses
 import json
 
-from distillset.audit import lineage as audit
-from distillset.config import Settings
+from distillset.audit.diff import diff
+from distillset.cli.common import settings_or_exit
 
 NAME = "diff"
 HELP = "show the examples added and removed between two versions of a training set, with removal reasons"
@@ -23,9 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = settings_or_exit(NAME)
     try:
-        result = audit.diff(args.storage_url or settings.storage_url, args.name, args.old, args.new, args.catalog or settings.catalog_path)
+        result = diff(
+            args.storage_url or settings.storage_url, args.name, args.old, args.new, args.catalog or settings.catalog_path,
+            storage_options=settings.storage_options(),
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}")
         return 2

@@ -6,8 +6,8 @@ import argparse
 import dataclasses
 import json
 
-from distillset.audit import lineage as audit
-from distillset.config import Settings
+from distillset.audit.explain import Explanation, explain
+from distillset.cli.common import settings_or_exit
 
 NAME = "explain"
 HELP = "trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it was dropped"
@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def format_explanation(e: audit.Explanation) -> str:
+def format_explanation(e: Explanation) -> str:
     """The explanation as the indented chain a person reads top to bottom."""
     lines = [f"{e.kind} {e.query}: {e.status.upper()}"]
     if e.prompt_id and e.prompt_id != e.query:
@@ -52,8 +52,11 @@ def format_explanation(e: audit.Explanation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    result = audit.explain(args.catalog or settings.catalog_path, args.storage_url or settings.storage_url, args.id)
+    settings = settings_or_exit(NAME)
+    result = explain(
+        args.catalog or settings.catalog_path, args.storage_url or settings.storage_url, args.id,
+        storage_options=settings.storage_options(),
+    )
     if args.json:
         print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
     else:

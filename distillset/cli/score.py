@@ -18,7 +18,10 @@ from pathlib import Path
 import polars as pl
 
 from distillset.jsonl import iter_json_objects
-from distillset.quality.score import QualityGates, QualityThresholds, evaluate_gates, quality_summary, score_frame
+from distillset.cli.common import settings_or_exit
+from distillset.quality.gates import evaluate_gates
+from distillset.quality.score import score_frame
+from distillset.quality.summary import quality_summary
 
 NAME = "score"
 HELP = "score teacher answers (JSONL/Parquet) with the quality rules and write them with their signals"
@@ -47,18 +50,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(NAME)
     try:
         _check_paths(args.input, args.out)
         rows = _read(args.input)
         scoring = _scoring_frame(rows)
         scores = score_frame(
-            scoring, thresholds=QualityThresholds.from_env(), key_column=_KEY, extra_patterns=args.extra_patterns
+            scoring,
+            thresholds=settings.quality.thresholds,
+            key_column=_KEY,
+            extra_patterns=args.extra_patterns or settings.quality.refusal_patterns,
         )
         _write(rows, scores.drop(_KEY), args.out)
     except (InputError, FileNotFoundError, ValueError) as exc:
         print(f"distillset score: {exc}", file=sys.stderr)
         return 2
-    gates = evaluate_gates(scores, QualityGates.from_env())
+    gates = evaluate_gates(scores, settings.gates)
     _print_summary(quality_summary(scores), gates, args.out)
     return 1 if args.fail_on_gates and not all(g.passed for g in gates) else 0
 

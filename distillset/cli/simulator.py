@@ -7,7 +7,8 @@ import os
 import signal
 import threading
 
-from distillset.simulator.server import DEFAULT_MODELS, SimulatorFaults, TeacherSimulator
+from distillset.simulator.faults import SimulatorFaults
+from distillset.simulator.server import DEFAULT_MODELS, TeacherSimulator
 
 NAME = "simulator"
 HELP = "serve the deterministic OpenAI-compatible teacher simulator on loopback until Ctrl-C"

@@ -6,8 +6,8 @@ import argparse
 import dataclasses
 import json
 
-from distillset.audit import lineage as audit
-from distillset.config import Settings
+from distillset.audit.versions import versions
+from distillset.cli.common import settings_or_exit
 
 NAME = "versions"
 HELP = "list the published versions of a training set (created, train/validation counts, content hash, simulated)"
@@ -20,8 +20,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    storage_url = args.storage_url or Settings.from_env().storage_url
-    rows = audit.versions(storage_url, args.name)
+    settings = settings_or_exit(NAME)
+    storage_url = args.storage_url or settings.storage_url
+    rows = versions(storage_url, args.name, settings.storage_options())
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
         return 0 if rows else 1

@@ -54,7 +54,7 @@ import numpy as np
 import polars as pl
 
 from distillset import ids as id_rules
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 from distillset.jsonl import iter_json_objects
 from distillset.curation.shingles import CJK_CHARS, cjk_mask, normalize, shingle_hashes, split_units
 
@@ -133,15 +133,14 @@ def default_benchmarks(extra: str | None = None) -> list[Benchmark]:
     """The shipped benchmarks (``data/benchmarks/benchmarks.json``) plus the ``extra`` spec.
 
     Args:
-        extra: a ``DISTILLSET_BENCHMARKS``-style spec; ``None`` reads that variable.
+        extra: a ``DISTILLSET_BENCHMARKS``-style spec (``settings.curation.benchmarks``), or None.
     """
     registry = json.loads(REGISTRY_PATH.read_text(encoding="utf-8"))
     benchmarks = [
         Benchmark(name, BENCHMARKS_DIR / entry["file"], tuple(entry["text_fields"]), entry["license"])
         for name, entry in registry.items()
     ]
-    spec = extra if extra is not None else os.environ.get("DISTILLSET_BENCHMARKS", "")
-    return benchmarks + parse_benchmark_spec(spec)
+    return benchmarks + parse_benchmark_spec(extra or "")
 
 
 def read_benchmark_rows(path: Path, fields: Sequence[str] | None) -> pl.DataFrame:

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import json
 import statistics
+import string
+from pathlib import Path
 from typing import Sequence
 
 SIMULATED_BANNER = "**SIMULATED: not real teacher output.**"
+_TEMPLATE = Path(__file__).with_name("card_template.md")
 _HISTOGRAM_BINS = 10
 
 
-def quality_summary(scores: Sequence[float | None]) -> dict | None:
-    """Quantiles and a 10-bin histogram over [0, 1] of the quality scores (None when no score)."""
+def score_distribution(scores: Sequence[float | None]) -> dict | None:
+    """Quantiles and a 10-bin histogram over [0, 1] of the given quality scores (None when none).
+
+    The card shows the distribution of the published rows' ``quality_score`` unless the caller
+    passes the scored set's summary (``distillset.quality.summary.quality_summary``) as ``quality``.
+    """
     values = sorted(float(s) for s in scores if s is not None)
     if not values:
         return None
@@ -76,7 +83,7 @@ def _loading(file_urls: dict[str, str], remote: bool) -> list[str]:
 
 
 def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict | None = None, remote: bool = False) -> str:
-    """The Markdown dataset card.
+    """The Markdown dataset card: ``card_template.md`` filled with the manifest's sections.
 
     Args:
         manifest: the version's manifest (``files`` may lack ``README.md``: the card is written
@@ -89,11 +96,38 @@ def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict
     context = dict(card_context or {})
     teacher = manifest["teacher"]
     licenses = manifest.get("licenses") or {}
-    terms = licenses.get("teacher") or {}
-    counts = manifest["counts"]
-    lines: list[str] = []
+    description = context.get("description") or manifest.get("description") or (
+        f"A supervised fine-tuning set distilled from the teacher `{teacher.get('model')}`: "
+        "each example is a prompt from the sources below and the teacher's answer, in OpenAI chat format "
+        "(multi-turn conversations stay multi-turn)."
+    )
+    sections = {
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "parent": manifest.get("parent_version") or "none",
+        "created_at": manifest["created_at"],
+        "content_hash": manifest["content_hash"],
+        "warnings": _block(_warnings(teacher, licenses)),
+        "description": description,
+        "how": _block(_how_it_was_made(manifest)),
+        "counts": _block(_counts(manifest["counts"])),
+        "quality": _block(_quality(context)),
+        "licenses": _block(_licenses(licenses)),
+        "files": _block(_table([(n, i["size"], f"`{i['sha256']}`") for n, i in sorted(manifest["files"].items())], ("file", "bytes", "sha256"))),
+        "loading": "\n".join(_loading(file_urls, remote)),
+    }
+    return string.Template(_TEMPLATE.read_text(encoding="utf-8")).substitute(sections)
 
-    lines += [f"# {manifest['name']} {manifest['version']}", ""]
+
+def _block(lines: list[str]) -> str:
+    """Lines as one block ending with a newline (empty when there are none)."""
+    return "".join(line + "\n" for line in lines)
+
+
+def _warnings(teacher: dict, licenses: dict) -> list[str]:
+    """What a reader who sees only the top of the card must learn, each followed by a blank line."""
+    lines: list[str] = []
+    terms = licenses.get("teacher") or {}
     if teacher.get("simulated"):
         lines += [
             SIMULATED_BANNER + " The answers were produced by distillset's embedded teacher simulator,"
@@ -112,23 +146,12 @@ def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict
         ]
     elif terms.get("allows_training") == "terms unknown":
         lines += [f"> **Warning: the terms of the teacher `{teacher.get('model')}` are unknown.** Check them before training.", ""]
+    return lines
 
-    description = context.get("description") or manifest.get("description")
-    lines += [
-        "## What it is",
-        "",
-        description
-        or (
-            f"A supervised fine-tuning set distilled from the teacher `{teacher.get('model')}`: "
-            "each example is a prompt from the sources below and the teacher's answer, in OpenAI chat format "
-            "(multi-turn conversations stay multi-turn)."
-        ),
-        "",
-        f"- Version: `{manifest['version']}` (parent: `{manifest.get('parent_version') or 'none'}`), created {manifest['created_at']}",
-        f"- Content hash: `{manifest['content_hash']}`",
-        "",
-        "## How it was made",
-        "",
+
+def _how_it_was_made(manifest: dict) -> list[str]:
+    teacher = manifest["teacher"]
+    lines = [
         f"- Teacher: `{teacher.get('model')}` ({teacher.get('endpoint_kind')} endpoint)",
         "- Sampling: " + (f"`{json.dumps(teacher['sampling'], sort_keys=True)}`" if teacher.get("sampling") else "not recorded"),
         f"- Code: distillset {manifest['code'].get('version')}"
@@ -138,53 +161,58 @@ def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict
         lines.append(f"- Config hash: `{manifest['config_hash']}`")
     if manifest.get("dagster_run_id"):
         lines.append(f"- Dagster run: `{manifest['dagster_run_id']}`")
-    lines.append("")
+    return lines
 
-    lines += ["## Counts", ""]
-    lines += _table([(split, n) for split, n in sorted(counts["splits"].items())] + [("total", counts["examples"])], ("split", "examples"))
+
+def _counts(counts: dict) -> list[str]:
+    lines = _table([(split, n) for split, n in sorted(counts["splits"].items())] + [("total", counts["examples"])], ("split", "examples"))
     if counts.get("stages"):
         lines += ["", *_table(list(counts["stages"].items()), ("stage", "rows"))]
     if counts.get("drops"):
         lines += ["", *_table(list(_flatten(counts["drops"]).items()), ("dropped because", "rows"))]
-    lines.append("")
+    return lines
 
-    quality = context.get("quality") or quality_summary(context.get("quality_scores") or [])
+
+def _quality(context: dict) -> list[str]:
+    """The quality section with its heading and a trailing blank line, or nothing."""
+    quality = context.get("quality") or score_distribution(context.get("quality_scores") or [])
     failed_rules = {k: v for k, v in (context.get("failed_rules") or (quality or {}).get("failed_rules") or {}).items() if v}
-    if quality and (quality.get("count") or failed_rules):
-        lines += ["## Quality", ""]
-        if quality.get("count") and quality.get("min") is not None:
-            lines += _table(
-                [(quality["count"], *(f"{quality[k]:.3f}" for k in ("min", "p25", "median", "p75", "max")))],
-                ("scored", "min", "p25", "median", "p75", "max"),
-            )
-        if quality.get("pass_rate") is not None:
-            lines += ["", f"Share of scored answers passing every rule: {quality['pass_rate']:.1%}"]
-        accuracy = (quality.get("verifiable") or {}).get("accuracy")
-        if accuracy is not None:
-            lines += ["", f"Accuracy on verifiable answers (e.g. GSM8K): {accuracy:.1%}"]
-        if quality.get("histogram"):
-            bins = len(quality["histogram"])
-            lines += ["", *_table([(f"{i / bins:.1f}-{(i + 1) / bins:.1f}", n) for i, n in enumerate(quality["histogram"])], ("score", "examples"))]
-        if failed_rules:
-            lines += ["", *_table(sorted(failed_rules.items(), key=lambda item: (-item[1], item[0])), ("failed rule (dropped)", "rows"))]
-        lines.append("")
+    if not (quality and (quality.get("count") or failed_rules)):
+        return []
+    lines = ["## Quality", ""]
+    if quality.get("count") and quality.get("min") is not None:
+        lines += _table(
+            [(quality["count"], *(f"{quality[k]:.3f}" for k in ("min", "p25", "median", "p75", "max")))],
+            ("scored", "min", "p25", "median", "p75", "max"),
+        )
+    if quality.get("pass_rate") is not None:
+        lines += ["", f"Share of scored answers passing every rule: {quality['pass_rate']:.1%}"]
+    accuracy = (quality.get("verifiable") or {}).get("accuracy")
+    if accuracy is not None:
+        lines += ["", f"Accuracy on verifiable answers (e.g. GSM8K): {accuracy:.1%}"]
+    if quality.get("histogram"):
+        bins = len(quality["histogram"])
+        lines += ["", *_table([(f"{i / bins:.1f}-{(i + 1) / bins:.1f}", n) for i, n in enumerate(quality["histogram"])], ("score", "examples"))]
+    if failed_rules:
+        lines += ["", *_table(sorted(failed_rules.items(), key=lambda item: (-item[1], item[0])), ("failed rule (dropped)", "rows"))]
+    return lines + [""]
 
-    lines += ["## Licenses", ""]
+
+def _licenses(licenses: dict) -> list[str]:
+    terms = licenses.get("teacher") or {}
+    lines = []
     if terms:
-        lines.append(f"- Teacher terms: {terms.get('license') or 'terms unknown'}: training on outputs {terms.get('allows_training')}. {terms.get('note', '')}".rstrip())
+        lines.append(
+            f"- Teacher terms: {terms.get('license') or 'terms unknown'}: training on outputs {terms.get('allows_training')}. "
+            f"{terms.get('note', '')}".rstrip()
+        )
     for attribution in licenses.get("attribution") or []:
         lines.append(f"- Attribution required: **{attribution}**")
-    for source, info in sources.items():
+    for source, info in (licenses.get("sources") or {}).items():
         lines.append(f"- Source `{source}`: {info.get('license')} ({info.get('category', 'unknown').replace('_', '-')})")
     for warning in licenses.get("warnings") or []:
         lines.append(f"- Note: {warning}")
-    lines += ["", "This summary is not legal advice; read the licenses linked from the manifest.", ""]
-
-    lines += ["## Files", ""]
-    lines += _table([(name, info["size"], f"`{info['sha256']}`") for name, info in sorted(manifest["files"].items())], ("file", "bytes", "sha256"))
-    lines += [""]
-    lines += _loading(file_urls, remote)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _flatten(drops: dict, prefix: str = "") -> dict[str, object]:

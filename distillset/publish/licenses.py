@@ -3,14 +3,14 @@
 Two questions decide whether a set may be published and used: may the source prompts be used
 (commercially?), and do the teacher's terms allow training another model on its answers? The
 teacher terms live in ``data/teacher_terms.json`` (first matching model-id pattern wins); source
-licenses are classified from their SPDX-like ids. What blocks publication is a policy read from
-the environment:
+licenses are classified from their SPDX-like ids. What blocks publication is a
+:class:`~distillset.settings.LicensePolicy` (``settings.licenses``):
 
-- ``DISTILLSET_LICENSE_POLICY_BLOCK_NON_COMMERCIAL`` (default ``false``): block sources under a
-  non-commercial or research-only license (otherwise: a warning on the card).
-- ``DISTILLSET_LICENSE_POLICY_BLOCK_TEACHER_FORBIDS_TRAINING`` (default ``true``): block when the
-  teacher's terms forbid or restrict training other models on its outputs.
-- ``DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN`` (default ``false``): block sources with an unknown
+- ``block_non_commercial`` (``DISTILLSET_LICENSE_POLICY_BLOCK_NON_COMMERCIAL``, default ``false``):
+  block sources under a non-commercial or research-only license (otherwise: a warning on the card).
+- ``block_teacher_forbids_training`` (``..._BLOCK_TEACHER_FORBIDS_TRAINING``, default ``true``):
+  block when the teacher's terms forbid or restrict training other models on its outputs.
+- ``block_unknown`` (``..._BLOCK_UNKNOWN``, default ``false``): block sources with an unknown
   license and teachers whose terms are unknown.
 
 This is a summary to make risks visible, not legal advice.
@@ -21,12 +21,12 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from distillset.config import DATA_DIR
+from distillset.settings import LicensePolicy
+from distillset.settings.paths import DATA_DIR
 
 TEACHER_TERMS_PATH = DATA_DIR / "teacher_terms.json"
 
@@ -47,8 +47,6 @@ _SHARE_ALIKE_IDS = {
     "agpl-3.0", "gfdl", "gfdl-1.3",
 }
 _NON_COMMERCIAL = re.compile(r"(^|[-_ ])nc([-_ ]|$)|non[-_ ]?commercial|research[-_ ]?only|academic[-_ ]?only|not for commercial")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 def classify_source_license(license_id: str | None) -> str:
@@ -127,36 +125,6 @@ def teacher_terms(model: str, registry_path: Path | None = None) -> TeacherTerms
     )
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False if value else default
-    raise ValueError(f"{name}={raw!r} is not a boolean (use true/false)")
-
-
-@dataclass(frozen=True)
-class LicensePolicy:
-    """Which license findings block publication (the others become warnings)."""
-
-    block_non_commercial: bool = False
-    block_teacher_forbids_training: bool = True
-    block_unknown: bool = False
-
-    @classmethod
-    def from_env(cls) -> "LicensePolicy":
-        """Read ``DISTILLSET_LICENSE_POLICY_*`` (see the module docstring)."""
-        return cls(
-            block_non_commercial=_env_bool("DISTILLSET_LICENSE_POLICY_BLOCK_NON_COMMERCIAL", False),
-            block_teacher_forbids_training=_env_bool("DISTILLSET_LICENSE_POLICY_BLOCK_TEACHER_FORBIDS_TRAINING", True),
-            block_unknown=_env_bool("DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN", False),
-        )
-
-
 @dataclass
 class LicenseReport:
     """The licenses of one training set and what they imply."""
@@ -195,12 +163,12 @@ def license_report(
     Args:
         source_licenses: source_file -> license id, as recorded in ``raw_prompts.license``.
         teacher_model: the teacher's model id (``meta-llama/Llama-3.1-405B-Instruct``).
-        policy: what blocks; ``LicensePolicy.from_env()`` when omitted.
+        policy: what blocks; the default policy when omitted.
 
     Returns:
         A report whose ``blocking`` list is empty when publication is allowed.
     """
-    policy = policy or LicensePolicy.from_env()
+    policy = policy or LicensePolicy()
     terms = teacher_terms(teacher_model)
     report = LicenseReport(
         teacher=terms,
@@ -232,3 +200,22 @@ def license_report(
         elif info["category"] == SHARE_ALIKE:
             report.warnings.append(f"source {source} is under a share-alike license ({info['license']}): derived data must keep it.")
     return report
+
+
+def version_licenses(
+    source_licenses: dict[str, str], teacher_models: list[str], policy: LicensePolicy | None = None
+) -> tuple[dict, list[str]]:
+    """The manifest's ``licenses`` for a version answered by ``teacher_models``, and what blocks it.
+
+    Returns:
+        ``(licenses, blocking)``: the first teacher's report as a dict (other teachers' terms under
+        ``other_teachers``, warnings and attributions merged), and every blocking message.
+    """
+    reports = [license_report(source_licenses, model, policy) for model in teacher_models]
+    blocking = [message for report in reports for message in report.blocking]
+    licenses = reports[0].to_dict()
+    if len(reports) > 1:
+        licenses["other_teachers"] = [r.to_dict()["teacher"] for r in reports[1:]]
+        licenses["warnings"] = sorted({w for r in reports for w in r.warnings})
+        licenses["attribution"] = sorted({a for r in reports for a in r.attribution})
+    return licenses, blocking

@@ -18,12 +18,12 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
-import os
 import re
 import subprocess
 from typing import Any
 
-from distillset.config import PROJECT_ROOT
+from distillset.settings import secret_values
+from distillset.settings.paths import PROJECT_ROOT
 from distillset.ids import canonical_json, sha256_hex
 
 MANIFEST_FORMAT_VERSION = 1
@@ -37,18 +37,12 @@ _SECRET_KEY = re.compile(
     r"(^|[_-])(api[_-]?key|secret|secret[_-]access[_-]key|password|passwd|credentials?|authorization|session[_-]token|access[_-]key([_-]id)?)($|[_-])",
     re.IGNORECASE,
 )
-_SECRET_ENV = ("TEACHER_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "OPENAI_API_KEY")
 MASK = "***"
-
-
-def _secret_values() -> list[str]:
-    # Short values (e.g. "test") would mask ordinary words; real credentials are long.
-    return [v for name in _SECRET_ENV if (v := os.environ.get(name)) and len(v) >= 8]
 
 
 def scrub_secrets(value: Any, secrets: list[str] | None = None) -> Any:
     """``value`` with secret-named keys removed and known secret values masked (recursively)."""
-    secrets = _secret_values() if secrets is None else secrets
+    secrets = secret_values() if secrets is None else secrets
     if isinstance(value, dict):
         return {k: scrub_secrets(v, secrets) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
     if isinstance(value, (list, tuple)):

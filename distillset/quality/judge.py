@@ -16,30 +16,29 @@ where ``heuristic`` is the 0..1 score of ``quality_scores``, ``judge`` the 1..10
 ``DISTILLSET_JUDGE_WEIGHT``. A missing judgment (a failed call, an unparseable answer, a row not
 judged yet) keeps the heuristic score.
 
-Configuration (:class:`JudgeSettings`): ``DISTILLSET_JUDGE_ENABLED``, ``DISTILLSET_JUDGE_MODEL``,
-``DISTILLSET_JUDGE_BASE_URL``, ``DISTILLSET_JUDGE_API_KEY``, ``DISTILLSET_JUDGE_WEIGHT``,
-``DISTILLSET_JUDGE_MIN_SCORE``, ``DISTILLSET_JUDGE_MAX_TOKENS``.
+Configuration: :class:`distillset.settings.JudgeSettings` (``settings.judge``, the
+``DISTILLSET_JUDGE_*`` variables).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import polars as pl
 
-from distillset.config import TeacherSettings, env_float, env_int, env_str
-from distillset.simulator.server import JUDGE_ANSWER_HEADING, JUDGE_RUBRIC_MARKER
-from distillset.teacher.generate import Conversation
+from distillset.settings import JudgeSettings, TeacherSettings
+from distillset.settings.tree import JUDGE_MAX_SCORE as MAX_SCORE
+from distillset.settings.tree import JUDGE_MIN_SCORE as MIN_SCORE
+from distillset.teacher.rows import Conversation
 
-MIN_SCORE = 1
-MAX_SCORE = 10
-DEFAULT_WEIGHT = 0.5
-# A score and one or two sentences fit easily; the cap bounds what a chatty judge costs.
-DEFAULT_JUDGE_MAX_TOKENS = 256
+# The judge protocol: a judge request's system prompt carries this marker, and the answer to rate
+# follows JUDGE_ANSWER_HEADING in its user message (the simulator answers such requests as a judge).
+JUDGE_RUBRIC_MARKER = "[distillset judge rubric v1]"
+JUDGE_ANSWER_HEADING = "[ANSWER TO RATE]"
 # The conversation shown to the judge is cut to this many characters per message: a judge paid to
 # read a 30 000-character answer in full costs more than the answer did.
 MAX_MESSAGE_CHARS = 12_000
@@ -67,89 +66,22 @@ Output format (strict): reply with one JSON object and nothing else, exactly
 {{"score": <an integer from 1 to 10>, "rationale": "<one or two sentences explaining the score>"}}"""
 """The judge's system prompt: the rubric, its score bands and the output format."""
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*")
 
 Number = TypeVar("Number", float, pl.Expr)
 
 
-def judge_enabled() -> bool:
-    """``DISTILLSET_JUDGE_ENABLED``: whether ``distill_job`` includes the judge stage (default: no).
-
-    Raises:
-        ValueError: the variable is set to something other than a yes/no word.
-    """
-    raw = (env_str("DISTILLSET_JUDGE_ENABLED") or "false").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"DISTILLSET_JUDGE_ENABLED={raw!r} is not one of {sorted(_TRUE | _FALSE)}")
-
-
-@dataclass(frozen=True)
-class JudgeSettings:
-    """Which model judges, where, and how its judgment weighs in the final score.
-
-    Attributes:
-        model: the judge model id (default: the teacher model of the partition).
-        base_url: its OpenAI-compatible endpoint; None starts the embedded simulator.
-        api_key: the endpoint's key (never logged).
-        weight: share of the judgment in the final score, in [0, 1].
-        min_score: examples judged below this (on the 1-10 scale) are not published; None keeps all.
-        max_tokens: the judge's answer length cap.
-    """
-
-    model: str
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    weight: float = DEFAULT_WEIGHT
-    min_score: float | None = None
-    max_tokens: int = DEFAULT_JUDGE_MAX_TOKENS
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.weight <= 1.0:
-            raise ValueError(f"DISTILLSET_JUDGE_WEIGHT must be in [0, 1], got {self.weight}")
-        if self.min_score is not None and not MIN_SCORE <= self.min_score <= MAX_SCORE:
-            raise ValueError(f"DISTILLSET_JUDGE_MIN_SCORE must be in [{MIN_SCORE}, {MAX_SCORE}], got {self.min_score}")
-        if self.max_tokens < 1:
-            raise ValueError(f"DISTILLSET_JUDGE_MAX_TOKENS must be at least 1, got {self.max_tokens}")
-
-    @classmethod
-    def from_env(cls, teacher: TeacherSettings | None = None) -> "JudgeSettings":
-        """The judge of ``teacher`` (default ``TeacherSettings.from_env()``), overridden by
-        ``DISTILLSET_JUDGE_*`` variables.
-
-        The teacher's key is reused only with the teacher's endpoint: a judge on another endpoint
-        (``DISTILLSET_JUDGE_BASE_URL``) gets ``DISTILLSET_JUDGE_API_KEY`` or no key, so the teacher's
-        key is never sent to a host it was not issued for.
-        """
-        teacher = teacher or TeacherSettings.from_env()
-        base_url = env_str("DISTILLSET_JUDGE_BASE_URL")
-        own_endpoint = base_url is not None and base_url != teacher.base_url
-        return cls(
-            model=env_str("DISTILLSET_JUDGE_MODEL", teacher.model),
-            base_url=base_url if base_url is not None else teacher.base_url,
-            api_key=env_str("DISTILLSET_JUDGE_API_KEY", None if own_endpoint else teacher.api_key),
-            weight=env_float("DISTILLSET_JUDGE_WEIGHT", DEFAULT_WEIGHT),
-            min_score=env_float("DISTILLSET_JUDGE_MIN_SCORE", None),
-            max_tokens=env_int("DISTILLSET_JUDGE_MAX_TOKENS", DEFAULT_JUDGE_MAX_TOKENS),
-        )
-
-    def generation_settings(self, teacher: TeacherSettings) -> TeacherSettings:
-        """Settings for ``distillset.teacher.generate.generate``: the judge model and endpoint, deterministic
-        sampling, and the teacher's concurrency, rate limits, retries, timeout and budget."""
-        return teacher.with_overrides(
-            base_url=self.base_url,
-            api_key=self.api_key,
-            model=self.model,
-            temperature=0.0,
-            top_p=1.0,
-            max_tokens=self.max_tokens,
-            seed=None,
-            system_prompt=None,
-        )
+def judge_generation_settings(judge: JudgeSettings, teacher: TeacherSettings) -> TeacherSettings:
+    """Settings for ``distillset.teacher.generate.generate`` that ask ``judge`` (resolved with
+    ``judge.for_teacher(teacher)``): the judge model and endpoint, deterministic sampling, and the
+    teacher's concurrency, rate limits, retries, timeout and budget."""
+    judge = judge.for_teacher(teacher)
+    return teacher.with_overrides(
+        base_url=judge.base_url,
+        api_key=judge.api_key,
+        model=judge.model,
+        sampling=dataclasses.replace(teacher.sampling, temperature=0.0, top_p=1.0, max_tokens=judge.max_tokens, seed=None, system_prompt=None),
+    )
 
 
 def _clip(text: str) -> str:

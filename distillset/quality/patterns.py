@@ -1,7 +1,8 @@
 """The refusal / deflection / self-identification phrase table.
 
 The shipped table is ``data/quality/refusal_patterns.csv``; users add phrases with one more CSV of
-the same columns, named by ``DISTILLSET_REFUSAL_PATTERNS`` or passed as ``extra_patterns``. A
+the same columns (``settings.quality.refusal_patterns``, from ``DISTILLSET_REFUSAL_PATTERNS``),
+passed as ``extra``. A
 pattern is a literal phrase, case-insensitive, whose spaces match any whitespace (see
 ``sql/quality/pattern_regex.sql``).
 """
@@ -9,24 +10,16 @@ pattern is a literal phrase, case-insensitive, whose spaces match any whitespace
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import polars as pl
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 
 SHIPPED_PATTERNS = DATA_DIR / "quality" / "refusal_patterns.csv"
 PATTERN_KINDS = ("refusal", "deflection", "self_identification")
 REQUIRED_COLUMNS = ("pattern", "language", "kind")
 OPTIONAL_COLUMNS = ("added", "note")
-PATTERNS_ENV = "DISTILLSET_REFUSAL_PATTERNS"
-
-
-def extra_patterns_from_env() -> Path | None:
-    """The user's extra pattern CSV named by ``DISTILLSET_REFUSAL_PATTERNS``, if any."""
-    raw = os.environ.get(PATTERNS_ENV)
-    return Path(raw).expanduser() if raw else None
 
 
 def read_pattern_csv(path: Path) -> list[dict]:

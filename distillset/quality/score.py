@@ -9,9 +9,9 @@ and finally ``score.sql``, which joins them and returns one row of signals, ``sc
 and ``failed_rules`` per input row. Every rule is vectorized SQL (regexes, list
 functions): no Python runs per row.
 
-Configuration: thresholds from ``DISTILLSET_QUALITY_*`` (:class:`QualityThresholds`), gate limits
-from ``DISTILLSET_GATE_*`` (:class:`QualityGates`), extra refusal phrases from the CSV named by
-``DISTILLSET_REFUSAL_PATTERNS`` (same columns as ``data/quality/refusal_patterns.csv``).
+Configuration: the thresholds (``settings.quality.thresholds``, :class:`QualityThresholds`) and an
+optional CSV of extra refusal phrases (``settings.quality.refusal_patterns``, same columns as
+``data/quality/refusal_patterns.csv``) are arguments.
 """
 
 from __future__ import annotations
@@ -23,20 +23,8 @@ import duckdb
 import polars as pl
 
 from distillset.catalog import load_sql
-from distillset.quality.thresholds import QUALITY_RULES, QualityGates, QualityThresholds
-from distillset.quality.gates import GateResult, evaluate_gates, quality_summary
-from distillset.quality.patterns import extra_patterns_from_env, load_patterns
-
-__all__ = [
-    "QUALITY_RULES",
-    "QUALITY_SQL_STEPS",
-    "GateResult",
-    "QualityGates",
-    "QualityThresholds",
-    "evaluate_gates",
-    "quality_summary",
-    "score_frame",
-]
+from distillset.quality.patterns import load_patterns
+from distillset.settings import QualityThresholds
 
 # Signal tables first (each reads only quality_input and the parameters), score.sql last.
 QUALITY_SQL_STEPS: tuple[str, ...] = (
@@ -67,10 +55,9 @@ def score_frame(
     Args:
         frame: ``key_column`` (unique, not null), ``prompt_text``, ``response`` and optionally
             ``reference`` and ``finish_reason`` (missing optional columns count as NULL).
-        thresholds: rule thresholds; ``QualityThresholds.from_env()`` when omitted.
+        thresholds: rule thresholds; the defaults when omitted.
         key_column: the column that identifies a row; returned unchanged.
-        extra_patterns: a CSV of extra refusal phrases; ``DISTILLSET_REFUSAL_PATTERNS`` when
-            omitted.
+        extra_patterns: a CSV of extra refusal phrases, or None.
 
     Returns:
         ``key_column``, one column per signal, ``score``, ``passed`` and ``failed_rules``, one row
@@ -79,9 +66,9 @@ def score_frame(
     Raises:
         ValueError: a required column is missing, or the key is null or not unique.
     """
-    thresholds = thresholds or QualityThresholds.from_env()
+    thresholds = thresholds or QualityThresholds()
     quality_input = _quality_input(frame, key_column)
-    patterns = load_patterns(extra_patterns if extra_patterns is not None else extra_patterns_from_env())
+    patterns = load_patterns(extra_patterns)
     parameters = thresholds.sql_parameters()
 
     con = duckdb.connect()

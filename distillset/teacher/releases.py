@@ -18,20 +18,14 @@ API keys are sent as ``Authorization: Bearer`` headers and never appear in an er
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Iterable
 
-DEFAULT_RELEASE_PATTERN = r"(?i)^meta-llama/(meta-)?llama-[0-9][^/]*instruct"
-"""Llama instruct releases as Meta names them on the hub: ``meta-llama/Llama-3.1-405B-Instruct``,
-``meta-llama/Meta-Llama-3-70B-Instruct``, ``meta-llama/Llama-4-Scout-17B-16E-Instruct``; base
-models (``meta-llama/Llama-3.1-8B``), guard models and other authors' models do not match."""
+from distillset.settings import DEFAULT_HUB_AUTHOR, DEFAULT_RELEASE_PATTERN
 
-RELEASE_PATTERN_ENV = "DISTILLSET_RELEASE_PATTERN"
-DEFAULT_HUB_AUTHOR = "meta-llama"
 # The hub lists newest first and one page of this size covers every repository an author such as
 # meta-llama has ever published, so a new release is always on the one page read (no pagination).
 HUB_PAGE_SIZE = 1000
@@ -49,22 +43,11 @@ class ReleaseSourceError(RuntimeError):
     """
 
 
-def release_pattern_from_env() -> str:
-    """``DISTILLSET_RELEASE_PATTERN``, or :data:`DEFAULT_RELEASE_PATTERN`; validated.
-
-    Raises:
-        ValueError: the variable is not a valid regular expression.
-    """
-    pattern = os.environ.get(RELEASE_PATTERN_ENV) or DEFAULT_RELEASE_PATTERN
-    _compile(pattern)
-    return pattern
-
-
 def _compile(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"{RELEASE_PATTERN_ENV}={pattern!r} is not a valid regular expression: {exc}") from exc
+        raise ValueError(f"release pattern {pattern!r} is not a valid regular expression: {exc}") from exc
 
 
 def match_releases(model_ids: Iterable[str], pattern: str = DEFAULT_RELEASE_PATTERN) -> list[str]:

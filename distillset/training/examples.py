@@ -6,7 +6,7 @@ import polars as pl
 
 from distillset.ids import example_id
 from distillset.quality.judge import combine_scores
-from distillset.publish.protocol import assign_split
+from distillset.training.split import assign_split
 
 TRAINING_EXAMPLES_COLUMNS = [
     "example_id",
@@ -85,13 +85,3 @@ def _apply_judgments(
     return judged.select(
         "prompt_id", combine_scores(pl.col("quality_score"), pl.col("judge_score"), weight).alias("quality_score")
     )
-
-
-def split_overlap(examples: pl.DataFrame) -> dict[str, int]:
-    """How many example ids, prompt ids and conversations appear in both train and validation."""
-    train = examples.filter(pl.col("split") == "train")
-    validation = examples.filter(pl.col("split") == "validation")
-    return {
-        column: len(set(train[column].to_list()) & set(validation[column].to_list()))
-        for column in ("example_id", "prompt_id", "messages_json")
-    }

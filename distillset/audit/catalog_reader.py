@@ -1,0 +1,99 @@
+"""Read-only queries on the catalog for the audit commands, and small text helpers they share.
+
+A missing catalog file or table reads as empty, so ``explain`` and ``diff`` still answer from the
+published versions alone. Filters run in DuckDB so explaining one id never loads whole tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from distillset import catalog, ids
+
+EXCERPT_CHARS = 80
+
+
+def first_user_turn(messages_json: str | None, limit: int = EXCERPT_CHARS) -> str:
+    """The first user message of a conversation, cut to ``limit`` characters on one line."""
+    try:
+        messages = json.loads(messages_json or "[]")
+    except ValueError:
+        return "(unreadable messages)"
+    for message in messages if isinstance(messages, list) else []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = " ".join(str(message.get("content", "")).split())
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+    return ""
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+class CatalogReader:
+    """Read-only queries on the catalog over one connection; a missing file or table reads as empty.
+
+    Filters run in DuckDB so explaining one id does not load whole tables into memory.
+    """
+
+    def __init__(self, path: Path | str | None):
+        self.path = Path(path) if path else None
+        self._stack = contextlib.ExitStack()
+        self._con = None
+        self._columns: dict[str, set[str]] = {}
+
+    def __enter__(self) -> "CatalogReader":
+        if self.path is not None and self.path.exists():
+            self._con = self._stack.enter_context(catalog.connect(self.path, read_only=True))
+            for table, column in self._con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall():
+                self._columns.setdefault(table, set()).add(column)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stack.close()
+        self._con = None
+
+    def has_rows(self, name: str) -> bool:
+        if self._con is None or name not in self._columns:
+            return False
+        return self._con.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() is not None
+
+    def rows(self, name: str, **equal: Any) -> list[dict]:
+        if self._con is None or name not in self._columns or not set(equal) <= self._columns[name]:
+            return []
+        where = " AND ".join(f'"{column}" = ?' for column in equal)
+        query = f'SELECT * FROM "{name}"' + (f" WHERE {where}" if where else "")
+        return [plain(row) for row in self._con.execute(query, list(equal.values())).pl().to_dicts()]
+
+
+def drop_sentence(stage: str, drop: dict) -> str:
+    """``prompt dropped as near_duplicate of p1 (similarity 0.91): detail`` for a drop row."""
+    sentence = f"{stage} dropped as {drop.get('reason')}"
+    if drop.get("duplicate_of"):
+        sentence += f" of {drop['duplicate_of']}"
+    if drop.get("similarity") is not None:
+        sentence += f" (similarity {drop['similarity']:.2f})"
+    if drop.get("detail"):
+        sentence += f": {drop['detail']}"
+    return sentence
+
+
+def rejects_for(cat: CatalogReader, prompt_id: str) -> list[dict]:
+    """The rejected source rows whose file and line would have made ``prompt_id``."""
+    # Rejected rows have no prompt_id column: recompute it from the row's file hash and line.
+    return [
+        row
+        for row in cat.rows("rejects")
+        if row.get("source_sha256") and row.get("source_line") is not None
+        and ids.prompt_id(row["source_sha256"], int(row["source_line"])) == prompt_id
+    ]

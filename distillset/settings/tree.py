@@ -1,0 +1,393 @@
+"""The settings tree: every knob of distillset, typed, with its environment variable and bounds.
+
+``Settings`` is the root; each stage reads its own section (``settings.teacher``,
+``settings.quality.thresholds``, ``settings.publish``...). Engine functions take these dataclasses
+(or plain values from them) as arguments; only :func:`distillset.settings.load_settings` and the
+command-line entry read the environment. The Dagster resources mirror the non-secret fields as
+config (visible and overridable in the launchpad) and pass secrets through ``dg.EnvVar``.
+
+Every dataclass validates itself on construction (:func:`~distillset.settings.fields.validate`),
+so a bad value fails before anything is paid for, with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from distillset.settings.fields import setting, validate
+from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, DAGSTER_DIR, DEFAULT_PROMPTS_URL, LEDGER_FILE, TRAINING_SETS_DIR
+
+DEFAULT_TEACHER_MODEL = "meta-llama/Llama-3.1-405B-Instruct"
+DEFAULT_RELEASE_PATTERN = r"(?i)^meta-llama/(meta-)?llama-[0-9][^/]*instruct"
+"""Llama instruct releases as Meta names them on the hub: ``meta-llama/Llama-3.1-405B-Instruct``,
+``meta-llama/Meta-Llama-3-70B-Instruct``, ``meta-llama/Llama-4-Scout-17B-16E-Instruct``; base
+models (``meta-llama/Llama-3.1-8B``), guard models and other authors' models do not match."""
+DEFAULT_NIGHTLY_CRON = "0 2 * * *"
+DEFAULT_HUB_AUTHOR = "meta-llama"
+JUDGE_MIN_SCORE = 1
+JUDGE_MAX_SCORE = 10
+# A training set name becomes a folder under the storage URL: no separators, no dot-dot.
+TRAINING_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _quality_rules():
+    from distillset.quality.rules import QUALITY_RULES
+
+    return QUALITY_RULES
+
+
+def _export_formats():
+    from distillset.publish.exports import FORMATS
+
+    return FORMATS
+
+
+def _training_set_name(value: str) -> str | None:
+    if TRAINING_SET_NAME.match(value) and ".." not in value:
+        return None
+    return "must be letters, digits, '.', '_' or '-' (at most 128, no '..'): it becomes a folder name"
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """The sampling parameters; all of them are part of every request's ledger key."""
+
+    temperature: float = setting(0.7, env="TEACHER_TEMPERATURE", ge=0, le=2, help="sampling temperature")
+    top_p: float = setting(0.95, env="TEACHER_TOP_P", gt=0, le=1, help="nucleus sampling")
+    max_tokens: int = setting(1024, env="TEACHER_MAX_TOKENS", ge=1, help="answer length cap (tokens)")
+    seed: int | None = setting(None, env="TEACHER_SEED", help="sampling seed, for endpoints that honour it")
+    system_prompt: str | None = setting(None, env="TEACHER_SYSTEM_PROMPT", help="system prompt for prompts that bring none")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def params(self) -> dict:
+        """The parameters sent with every request (the system prompt travels in the messages)."""
+        params = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            params["seed"] = self.seed
+        return params
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    """How to reach the teacher and how to spend on it.
+
+    ``base_url=None`` means: start the embedded simulator on loopback and mark everything it
+    answers as simulated.
+    """
+
+    base_url: str | None = setting(None, env="TEACHER_BASE_URL", rule="http_url", help="OpenAI-compatible endpoint, ending in /v1")
+    api_key: str | None = setting(None, env="TEACHER_API_KEY", secret=True, help="the endpoint's key")
+    model: str = setting(DEFAULT_TEACHER_MODEL, env="TEACHER_MODEL", help="the teacher `distillset run` uses")
+    max_concurrency: int = setting(64, env="TEACHER_MAX_CONCURRENCY", ge=1, help="requests in flight")
+    requests_per_minute: float | None = setting(None, env="TEACHER_REQUESTS_PER_MINUTE", gt=0, help="client-side limit")
+    tokens_per_minute: float | None = setting(None, env="TEACHER_TOKENS_PER_MINUTE", gt=0, help="client-side limit")
+    timeout_s: float = setting(120.0, env="TEACHER_TIMEOUT_S", gt=0, help="per request")
+    max_retries: int = setting(6, env="TEACHER_MAX_RETRIES", ge=0, help="per request")
+    price_input_per_mtok: float = setting(0.0, env="TEACHER_PRICE_INPUT_PER_MTOK", ge=0, help="USD per million prompt tokens")
+    price_output_per_mtok: float = setting(0.0, env="TEACHER_PRICE_OUTPUT_PER_MTOK", ge=0, help="USD per million answer tokens")
+    budget_tokens: int | None = setting(None, env="TEACHER_BUDGET_TOKENS", ge=0, help="per-run token cap")
+    budget_usd: float | None = setting(None, env="TEACHER_BUDGET_USD", ge=0, help="per-run dollar cap")
+    sampling: SamplingSettings = dataclasses.field(default_factory=SamplingSettings)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def simulated(self) -> bool:
+        return self.base_url is None
+
+    def sampling_params(self) -> dict:
+        """The sampling parameters that determine an answer (part of every request hash)."""
+        return self.sampling.params()
+
+    def with_overrides(self, **changes) -> "TeacherSettings":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    """Where raw prompt files come from and how they are read."""
+
+    url: str = setting(DEFAULT_PROMPTS_URL, env="DISTILLSET_PROMPTS_URL", rule="location", help="folder or s3://bucket/prefix of prompt files")
+    default_license: str = setting("unknown", env="DISTILLSET_DEFAULT_LICENSE", help="license of files with no sidecar")
+    max_prompt_chars: int = setting(100_000, env="DISTILLSET_MAX_PROMPT_CHARS", ge=1, help="longer prompts are rejected")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class CurationSettings:
+    """Decontamination and deduplication before and after the teacher."""
+
+    benchmarks: str | None = setting(
+        None, env="DISTILLSET_BENCHMARKS", help="extra decontamination sets: path, name=path, name=path:field, comma-separated"
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def _q(default, name: str, **bounds):
+    return setting(default, env=f"DISTILLSET_QUALITY_{name.upper()}", **bounds)
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Thresholds of the SQL quality rules (``sql/quality/*.sql`` explain each rule).
+
+    Every field reads ``DISTILLSET_QUALITY_<FIELD NAME IN CAPITALS>``.
+
+    Attributes:
+        min_chars: an answer shorter than this (characters, trimmed) is ``too_short``.
+        max_chars: an answer longer than this is ``too_long``.
+        ratio_min_prompt_chars: from this prompt length on, and when the row has no reference, an
+            answer under ``min_length_ratio`` times the prompt length is ``too_short``.
+        min_length_ratio: see ``ratio_min_prompt_chars``.
+        refusal_head_chars: a refusal phrase opening a sentence within this many first characters
+            is a refusal.
+        refusal_short_chars: in an answer this short, an unquoted refusal phrase anywhere is one.
+        repetition_max_ratio: repeated-line or repeated 4-gram share above this is ``repetitive``.
+        repetition_min_lines: fewer (long enough) lines than this: the line ratio is not judged.
+        repetition_min_line_chars: shorter lines ("```", "}") are ignored by the line ratio.
+        repetition_min_ngrams: fewer 4-grams than this: the n-gram ratio is not judged.
+        repetition_max_tokens: only the first tokens are read for 4-grams (bounds the cost).
+        loop_tail_chars: the length of the answer's tail looked for as a loop.
+        loop_min_repeats: the tail repeating this many times is a looping tail.
+        loop_window_chars: the tail is counted in this many last characters.
+        language_min_units: answers with fewer script units (CJK characters + Latin words) are not
+            judged for language.
+        language_min_share: an answer whose share of the prompt's script is under this mismatches.
+        numeric_tolerance: relative tolerance of the verifiable answer comparison.
+        disabled_rules: rule names (see ``QUALITY_RULES``) that never fail a row; from the
+            environment as a comma-separated list.
+    """
+
+    min_chars: int = _q(2, "min_chars", ge=0)
+    max_chars: int = _q(32_000, "max_chars", ge=0)
+    ratio_min_prompt_chars: int = _q(1_000, "ratio_min_prompt_chars", ge=0)
+    min_length_ratio: float = _q(0.05, "min_length_ratio", ge=0, le=1)
+    refusal_head_chars: int = _q(200, "refusal_head_chars", ge=1)
+    refusal_short_chars: int = _q(300, "refusal_short_chars", ge=0)
+    repetition_max_ratio: float = _q(0.5, "repetition_max_ratio", ge=0, le=1)
+    repetition_min_lines: int = _q(4, "repetition_min_lines", ge=0)
+    repetition_min_line_chars: int = _q(8, "repetition_min_line_chars", ge=0)
+    repetition_min_ngrams: int = _q(20, "repetition_min_ngrams", ge=1)
+    repetition_max_tokens: int = _q(4_000, "repetition_max_tokens", ge=1)
+    loop_tail_chars: int = _q(50, "loop_tail_chars", ge=1)
+    loop_min_repeats: int = _q(3, "loop_min_repeats", ge=0)
+    loop_window_chars: int = _q(1_000, "loop_window_chars", ge=0)
+    language_min_units: int = _q(10, "language_min_units", ge=0)
+    language_min_share: float = _q(0.3, "language_min_share", ge=0, le=1)
+    numeric_tolerance: float = _q(1e-6, "numeric_tolerance", ge=0)
+    disabled_rules: tuple[str, ...] = _q((), "disabled_rules", choices=_quality_rules)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "disabled_rules", tuple(self.disabled_rules))
+        validate(self)
+
+    def sql_parameters(self) -> dict:
+        """The thresholds as named SQL parameters (``$min_chars``...)."""
+        params = dataclasses.asdict(self)
+        params["disabled_rules"] = list(self.disabled_rules)
+        return params
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """The quality rules' thresholds and the user's extra refusal phrases."""
+
+    thresholds: QualityThresholds = dataclasses.field(default_factory=QualityThresholds)
+    refusal_patterns: Path | None = setting(
+        None, env="DISTILLSET_REFUSAL_PATTERNS", help="CSV of extra refusal phrases (columns of data/quality/refusal_patterns.csv)"
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def _g(default, name: str, **bounds):
+    return setting(default, env=f"DISTILLSET_GATE_{name.upper()}", **bounds)
+
+
+@dataclass(frozen=True)
+class QualityGates:
+    """Limits a scored generation set must meet before it may become a training set.
+
+    Every field reads ``DISTILLSET_GATE_<FIELD NAME IN CAPITALS>``.
+
+    Attributes:
+        max_refusal_rate: share of refusals (and deflections) allowed; one refusal in twenty
+            already teaches a student to refuse.
+        max_truncation_rate: share of answers cut by the token limit allowed.
+        min_verifiable_accuracy: share of correct answers among the rows with a numeric
+            reference whose answer was found (correct / (correct + incorrect)).
+        min_verifiable_rows: the accuracy gate only judges from this many such rows on; below, a
+            few rows would make it flip on noise.
+        min_pass_rate: share of rows passing every rule; under it the teacher or the prompts are
+            broken, not a few answers.
+    """
+
+    max_refusal_rate: float = _g(0.05, "max_refusal_rate", ge=0, le=1)
+    max_truncation_rate: float = _g(0.05, "max_truncation_rate", ge=0, le=1)
+    min_verifiable_accuracy: float = _g(0.5, "min_verifiable_accuracy", ge=0, le=1)
+    min_verifiable_rows: int = _g(10, "min_verifiable_rows", ge=0)
+    min_pass_rate: float = _g(0.5, "min_pass_rate", ge=0, le=1)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class LicensePolicy:
+    """Which license findings block publication (the others become warnings)."""
+
+    block_non_commercial: bool = setting(False, env="DISTILLSET_LICENSE_POLICY_BLOCK_NON_COMMERCIAL")
+    block_teacher_forbids_training: bool = setting(True, env="DISTILLSET_LICENSE_POLICY_BLOCK_TEACHER_FORBIDS_TRAINING")
+    block_unknown: bool = setting(False, env="DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """Where and how training set versions are published."""
+
+    storage_url: str | None = setting(
+        None, env="DISTILLSET_STORAGE_URL", rule="location", help="folder or s3://bucket/prefix (default $DISTILLSET_HOME/training_sets)"
+    )
+    training_set_name: str | None = setting(None, env="DISTILLSET_TRAINING_SET_NAME", check=_training_set_name)
+    validation_fraction: float = setting(0.05, env="DISTILLSET_VALIDATION_FRACTION", ge=0, le=1)
+    export_formats: tuple[str, ...] = setting(("openai",), env="DISTILLSET_EXPORT_FORMATS", choices=_export_formats)
+    stale_after_s: float = setting(6 * 3600.0, env="DISTILLSET_PUBLISH_STALE_AFTER_S", rule="duration", gt=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "export_formats", tuple(self.export_formats))
+        validate(self)
+
+    def set_name(self, teacher_model: str) -> str:
+        """The training set's name: configured, else derived from the teacher model id."""
+        if self.training_set_name:
+            return self.training_set_name
+        slug = teacher_model.split("/")[-1].lower().replace(".", "-").replace("_", "-")
+        return f"distill-{slug}"
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """The nightly schedule and the new-release sensor."""
+
+    nightly_cron: str = setting(DEFAULT_NIGHTLY_CRON, env="DISTILLSET_NIGHTLY_CRON", help="cron string, UTC")
+    release_pattern: str = setting(DEFAULT_RELEASE_PATTERN, env="DISTILLSET_RELEASE_PATTERN", rule="regex")
+    hub_url: str | None = setting(None, env="DISTILLSET_RELEASE_HUB_URL", rule="http_url")
+    hub_author: str = setting(DEFAULT_HUB_AUTHOR, env="DISTILLSET_RELEASE_HUB_AUTHOR")
+    # Dagster's daemon evaluates sensors every 30 s at most; a shorter interval would only mislead.
+    sensor_interval_s: int = setting(3600, env="DISTILLSET_RELEASE_SENSOR_INTERVAL_S", ge=30)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Which model judges, where, and how its judgment weighs in the final score.
+
+    ``model``, ``base_url`` and ``api_key`` left unset take the teacher's (see :meth:`for_teacher`).
+    """
+
+    enabled: bool = setting(False, env="DISTILLSET_JUDGE_ENABLED", help="run the judge stage in the default flow")
+    model: str | None = setting(None, env="DISTILLSET_JUDGE_MODEL", help="default: the teacher model")
+    base_url: str | None = setting(None, env="DISTILLSET_JUDGE_BASE_URL", rule="http_url", help="default: TEACHER_BASE_URL")
+    api_key: str | None = setting(None, env="DISTILLSET_JUDGE_API_KEY", secret=True)
+    weight: float = setting(0.5, env="DISTILLSET_JUDGE_WEIGHT", ge=0, le=1)
+    min_score: float | None = setting(None, env="DISTILLSET_JUDGE_MIN_SCORE", ge=JUDGE_MIN_SCORE, le=JUDGE_MAX_SCORE)
+    # A score and one or two sentences fit easily; the cap bounds what a chatty judge costs.
+    max_tokens: int = setting(256, env="DISTILLSET_JUDGE_MAX_TOKENS", ge=1)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def for_teacher(self, teacher: TeacherSettings) -> "JudgeSettings":
+        """The judge of ``teacher``: its model and endpoint unless set here.
+
+        The teacher's key is reused only with the teacher's endpoint: a judge on another endpoint
+        gets its own key or none, so the teacher's key is never sent to a host it was not issued for.
+        """
+        own_endpoint = self.base_url is not None and self.base_url != teacher.base_url
+        return dataclasses.replace(
+            self,
+            model=self.model or teacher.model,
+            base_url=self.base_url if self.base_url is not None else teacher.base_url,
+            api_key=self.api_key if self.api_key is not None else (None if own_endpoint else teacher.api_key),
+        )
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    """The embedded teacher simulator (serves when ``TEACHER_BASE_URL`` is unset)."""
+
+    latency_ms: float = setting(0.0, env="DISTILLSET_SIMULATOR_LATENCY_MS", ge=0, help="latency per answer")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def _default_home() -> Path:
+    return (Path.cwd() / ".distillset").resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the flow needs (README, "Configuration")."""
+
+    home: Path = setting(default_factory=_default_home, env="DISTILLSET_HOME", help="catalog, ledger, caches, Dagster home")
+    dagster_home: Path | None = setting(None, env="DAGSTER_HOME", help="default $DISTILLSET_HOME/dagster")
+    s3_endpoint_url: str | None = setting(
+        None, env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), rule="http_url", help="S3-compatible store"
+    )
+    teacher: TeacherSettings = dataclasses.field(default_factory=TeacherSettings)
+    prompts: PromptSettings = dataclasses.field(default_factory=PromptSettings)
+    curation: CurationSettings = dataclasses.field(default_factory=CurationSettings)
+    quality: QualitySettings = dataclasses.field(default_factory=QualitySettings)
+    gates: QualityGates = dataclasses.field(default_factory=QualityGates)
+    licenses: LicensePolicy = dataclasses.field(default_factory=LicensePolicy)
+    publish: PublishSettings = dataclasses.field(default_factory=PublishSettings)
+    refresh: RefreshSettings = dataclasses.field(default_factory=RefreshSettings)
+    judge: JudgeSettings = dataclasses.field(default_factory=JudgeSettings)
+    simulator: SimulatorSettings = dataclasses.field(default_factory=SimulatorSettings)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+        validate(self)
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / CATALOG_FILE
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.home / LEDGER_FILE
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / CACHE_DIR
+
+    @property
+    def storage_url(self) -> str:
+        """``DISTILLSET_STORAGE_URL``, or ``$DISTILLSET_HOME/training_sets``."""
+        return self.publish.storage_url or str(self.home / TRAINING_SETS_DIR)
+
+    @property
+    def dagster_home_path(self) -> Path:
+        """``DAGSTER_HOME``, or ``$DISTILLSET_HOME/dagster``."""
+        return Path(self.dagster_home or self.home / DAGSTER_DIR).expanduser().resolve()
+
+    def storage_options(self) -> dict:
+        """fsspec options for S3 (the endpoint only; credentials stay with botocore's own chain)."""
+        return {"endpoint_url": self.s3_endpoint_url} if self.s3_endpoint_url else {}

@@ -1,0 +1,113 @@
+"""What a generation run did and spent: counters, progress snapshots and the budget check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from distillset.settings import TeacherSettings
+
+
+@dataclass
+class GenerationStats:
+    """What one ``generate`` call did and spent.
+
+    Tokens and cost count paid requests only. ``failures`` counts requests that failed after
+    their retries (or at once for 400/401/403/404/422); conversations skipped because the budget
+    ran out are not failures of the endpoint and are described by ``budget_message``.
+    """
+
+    conversations: int = 0
+    requests_needed: int = 0
+    cache_hits: int = 0
+    requests_paid: int = 0
+    failures: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_cost_usd: float = 0.0
+    budget_exhausted: bool = False
+    budget_message: str | None = None
+    elapsed_s: float = 0.0
+
+    def as_metadata(self) -> dict:
+        """Plain values for asset metadata (no secrets: there are none here)."""
+        return {
+            "conversations": self.conversations,
+            "requests_needed": self.requests_needed,
+            "cache_hits": self.cache_hits,
+            "requests_paid": self.requests_paid,
+            "failures": self.failures,
+            "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "estimated_cost_usd": round(self.estimated_cost_usd, 6),
+            "budget_exhausted": self.budget_exhausted,
+            "budget_message": self.budget_message or "",
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+    def record_paid(self, settings: TeacherSettings, prompt_tokens: int, completion_tokens: int) -> None:
+        """Count one paid answer and its estimated cost."""
+        self.requests_paid += 1
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.estimated_cost_usd += (
+            prompt_tokens * settings.price_input_per_mtok + completion_tokens * settings.price_output_per_mtok
+        ) / 1_000_000
+
+    def budget_message_for(self, settings: TeacherSettings) -> str | None:
+        """None while the budget allows another request; otherwise why not (and the budget is marked
+        exhausted, so the same message is returned from then on)."""
+        if self.budget_exhausted:
+            return self.budget_message
+        spent_tokens = self.prompt_tokens + self.completion_tokens
+        reached = None
+        if settings.budget_tokens is not None and spent_tokens >= settings.budget_tokens:
+            reached = f"{spent_tokens} tokens spent of a {settings.budget_tokens}-token budget"
+        elif settings.budget_usd is not None and self.estimated_cost_usd >= settings.budget_usd:
+            reached = f"${self.estimated_cost_usd:.4f} spent of a ${settings.budget_usd:.4f} budget"
+        if reached is None:
+            return None
+        self.budget_exhausted = True
+        self.budget_message = (
+            f"budget exhausted: {reached} after {self.requests_paid} paid requests; "
+            "conversations not yet answered were not generated this run (rerun with a larger budget to continue)"
+        )
+        return self.budget_message
+
+
+@dataclass
+class GenerationProgress:
+    """A snapshot for progress logs (``total`` is None while the input length is unknown)."""
+
+    done: int
+    total: int | None
+    answers_per_s: float
+    tokens_per_s: float
+    retries: int
+    failures: int
+    eta_s: float | None
+
+    def __str__(self) -> str:
+        total = "?" if self.total is None else str(self.total)
+        eta = "?" if self.eta_s is None else f"{self.eta_s:.0f}s"
+        return (
+            f"{self.done}/{total} conversations, {self.answers_per_s:.1f} answers/s, "
+            f"{self.tokens_per_s:.0f} tokens/s, {self.retries} retries, {self.failures} failed, eta {eta}"
+        )
+
+
+def progress(stats: GenerationStats, done: int, total: int | None, elapsed_s: float) -> GenerationProgress:
+    """The progress snapshot after ``elapsed_s`` seconds with ``done`` conversations finished."""
+    elapsed = max(elapsed_s, 1e-9)
+    rate = done / elapsed
+    eta = max(0.0, (total - done) / rate) if total is not None and rate > 0 else None
+    return GenerationProgress(
+        done=done,
+        total=total,
+        answers_per_s=rate,
+        tokens_per_s=(stats.prompt_tokens + stats.completion_tokens) / elapsed,
+        retries=stats.retries,
+        failures=stats.failures,
+        eta_s=eta,
+    )

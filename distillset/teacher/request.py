@@ -1,0 +1,134 @@
+"""One teacher request: sent, retried when worth it, rate-limited, and recorded in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from openai import AsyncOpenAI
+
+from distillset import ids
+from distillset.settings import TeacherSettings
+from distillset.teacher.accounting import GenerationStats
+from distillset.teacher.endpoints import TeacherEndpoint
+from distillset.teacher.ledger import LedgerAnswer, LedgerWriter
+from distillset.teacher.rate_limit import RateLimiter, estimate_tokens
+from distillset.teacher.retry import EmptyAnswerError, RetryPolicy, classify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """The answer to one turn, or why there is none."""
+
+    answer: LedgerAnswer | None = None
+    error: str | None = None
+
+
+class RequestSender:
+    """Sends requests for one run: one client, one rate limiter, one ledger writer, one set of stats.
+
+    The API key is handed to the SDK client and nowhere else: errors are built from status codes
+    and server messages with the key redacted; the ledger stores the endpoint's scheme and host.
+    """
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        settings: TeacherSettings,
+        endpoint: TeacherEndpoint,
+        writer: LedgerWriter,
+        stats: GenerationStats,
+        *,
+        run_id: str,
+        retry_policy: RetryPolicy,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.endpoint = endpoint
+        self.writer = writer
+        self.stats = stats
+        self.run_id = run_id
+        self.retry_policy = retry_policy
+        self.sampling = settings.sampling_params()
+        self.sampling_json = ids.canonical_json(self.sampling)
+        self.address = endpoint.public_address
+        self.limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
+        self.rng = random.Random()
+
+    def redact(self, text: str) -> str:
+        key = self.endpoint.api_key
+        if key and key in text:
+            text = text.replace(key, "***")
+        return text
+
+    async def send(self, messages: list[dict], key: str) -> TurnOutcome:
+        """Send one request, retrying what is worth retrying; record the answer or the failure."""
+        settings = self.settings
+        estimated = estimate_tokens(messages, settings.sampling.max_tokens) if self.limiter.tokens is not None else 0
+        attempts = 0
+        for retry_index in range(settings.max_retries + 1):
+            await self.limiter.acquire(estimated)
+            attempts += 1
+            started = time.perf_counter()
+            try:
+                response = await self.client.chat.completions.create(model=settings.model, messages=messages, **self.sampling)
+                if isinstance(response, str):
+                    # The SDK returns raw text when the body is not labelled JSON.
+                    raise EmptyAnswerError("response body is not a chat completion")
+                choice = response.choices[0] if response.choices else None
+                content = choice.message.content if choice is not None and choice.message is not None else None
+                if not content or not content.strip():
+                    raise EmptyAnswerError("empty answer content")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # classified below; unknown ones fail this request, not the run
+                self.limiter.correct(estimated, 0)
+                problem = classify(exc)
+                if problem is None:
+                    reason, status, retriable, retry_after = f"unexpected {type(exc).__name__}: {exc}", None, False, None
+                else:
+                    reason, status, retriable, retry_after = problem.reason, problem.status_code, problem.retriable, problem.retry_after_s
+                reason = self.redact(reason)
+                if retriable and retry_index < settings.max_retries:
+                    self.stats.retries += 1
+                    delay = self.retry_policy.delay(retry_index, retry_after, self.rng)
+                    log.debug("retrying request %s in %.2fs after: %s", key[:12], delay, reason)
+                    await asyncio.sleep(delay)
+                    continue
+                error = f"{reason} (after {attempts} attempt{'s' if attempts != 1 else ''})"
+                self.stats.failures += 1
+                self.writer.add_failure(key, settings.model, error, status_code=status, attempts=attempts)
+                log.info("request %s failed: %s", key[:12], error)
+                return TurnOutcome(error=error)
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            usage = response.usage
+            prompt_tokens = int(usage.prompt_tokens) if usage is not None else 0
+            completion_tokens = int(usage.completion_tokens) if usage is not None else 0
+            self.limiter.correct(estimated, prompt_tokens + completion_tokens)
+            answer = LedgerAnswer(
+                request_hash=key,
+                model=settings.model,
+                messages_json=ids.canonical_json(messages),
+                sampling_json=self.sampling_json,
+                content=content,
+                finish_reason=choice.finish_reason,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                latency_ms=latency_ms,
+                attempts=attempts,
+                response_id=response.id,
+                endpoint=self.address,
+                simulated=self.endpoint.simulated,
+                created_at=datetime.now(timezone.utc),
+                run_id=self.run_id,
+            )
+            self.writer.add_answer(answer)
+            self.stats.record_paid(settings, prompt_tokens, completion_tokens)
+            return TurnOutcome(answer=answer)
+        raise AssertionError("unreachable: the retry loop always returns")

@@ -1,0 +1,129 @@
+"""The ``teacher_generations`` rows: one per conversation, in input order, as compact frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import polars as pl
+
+from distillset import ids
+from distillset.teacher.ledger import LedgerAnswer
+
+# Finished rows become a polars frame every this many rows, so output memory is compact strings.
+FRAME_CHUNK = 1024
+
+GENERATIONS_SCHEMA: dict[str, pl.DataType] = {
+    "teacher_model": pl.String,
+    "prompt_id": pl.String,
+    "status": pl.String,
+    "messages_json": pl.String,
+    "response": pl.String,
+    "finish_reason": pl.String,
+    "request_hash": pl.String,
+    "request_hashes": pl.List(pl.String),
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "latency_ms": pl.Float64,
+    "attempts": pl.Int64,
+    "response_id": pl.String,
+    "simulated": pl.Boolean,
+    "sampling_json": pl.String,
+    "generated_at": pl.Datetime("us", "UTC"),
+    "error": pl.String,
+}
+"""The ``teacher_generations`` columns of ``docs/engine.md``, in order."""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One prompt to answer, from the ``prompt_pool`` table."""
+
+    prompt_id: str
+    system: str | None
+    turns: list[str]
+
+
+def conversations_from_frame(frame: pl.DataFrame) -> Iterator[Conversation]:
+    """Conversations from rows with ``prompt_id``, ``system`` and ``turns`` (the prompt_pool layout)."""
+    for row in frame.select("prompt_id", "system", "turns").iter_rows():
+        yield Conversation(prompt_id=row[0], system=row[1], turns=list(row[2] or []))
+
+
+def generation_row(
+    *,
+    model: str,
+    prompt_id: str,
+    messages: list[dict],
+    hashes: list[str],
+    answers: list[LedgerAnswer],
+    error: str | None,
+    simulated: bool,
+    sampling_json: str,
+) -> tuple:
+    """One ``teacher_generations`` row (a tuple in ``GENERATIONS_SCHEMA`` order)."""
+    last = answers[-1] if answers and error is None else None
+    finish_reason = None
+    if last is not None:
+        finish_reason = "length" if any(a.finish_reason == "length" for a in answers) else last.finish_reason
+    return (
+        model,
+        prompt_id,
+        "ok" if error is None else "failed",
+        _conversation_json(messages, last),
+        last.content if last is not None else None,
+        finish_reason,
+        hashes[-1] if hashes else "",
+        hashes,
+        sum(a.prompt_tokens for a in answers),
+        sum(a.completion_tokens for a in answers),
+        float(sum(a.latency_ms for a in answers)),
+        sum(a.attempts for a in answers),
+        last.response_id if last is not None else None,
+        simulated,
+        sampling_json,
+        last.created_at if last is not None else None,
+        error,
+    )
+
+
+def _conversation_json(messages: list[dict], last: LedgerAnswer | None) -> str:
+    """Canonical JSON of the whole conversation. For a finished one it extends the last turn's
+    stored request JSON (same key, same messages) by the answer instead of re-encoding it all."""
+    if last is None:
+        return ids.canonical_json(messages) if messages else "[]"
+    return f"{last.messages_json[:-1]},{ids.canonical_json(messages[-1])}]"
+
+
+class RowCollector:
+    """Puts rows that finish out of order back in input order, and packs them into frames.
+
+    The reorder buffer holds about as many rows as there are workers; finished rows become a
+    frame every ``FRAME_CHUNK`` rows.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[int, tuple] = {}
+        self._next = 0
+        self._buffer: list[tuple] = []
+        self._frames: list[pl.DataFrame] = []
+
+    def add(self, index: int, row: tuple) -> None:
+        self._pending[index] = row
+        while self._next in self._pending:
+            self._buffer.append(self._pending.pop(self._next))
+            self._next += 1
+        if len(self._buffer) >= FRAME_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._frames.append(pl.DataFrame(self._buffer, schema=GENERATIONS_SCHEMA, orient="row"))
+            self._buffer = []
+
+    def frame(self) -> pl.DataFrame:
+        """Every row added, in input order (all indexes up to the last must have been added)."""
+        self._flush()
+        if self._pending:
+            raise AssertionError(f"{len(self._pending)} generation rows were never placed in order")
+        return pl.concat(self._frames, how="vertical") if self._frames else pl.DataFrame(schema=GENERATIONS_SCHEMA)
