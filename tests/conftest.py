@@ -9,6 +9,9 @@ import pytest
 
 from distillset.settings.paths import DATA_DIR
 
+# moto's S3 server fixtures (moto_endpoint, s3_url) for the tests that need a real S3 endpoint.
+pytest_plugins = ["helpers.s3"]
+
 _CONFIGURATION_PREFIXES = ("DISTILLSET_", "TEACHER_")
 
 

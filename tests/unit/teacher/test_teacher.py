@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -26,8 +25,8 @@ from distillset.teacher.accounting import GenerationProgress
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.generate import generate
 from distillset.teacher.rows import GENERATIONS_SCHEMA, Conversation
+from helpers.paths import PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
 FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
 
 

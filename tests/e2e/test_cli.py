@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from distillset.settings.paths import DATA_DIR
+from helpers.paths import PROJECT
 
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 
@@ -26,7 +27,7 @@ def _distillset(*args: str, env: dict[str, str], timeout: float = 300) -> subpro
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=Path(__file__).parent.parent,
+        cwd=PROJECT,
     )
 
 
@@ -100,7 +101,7 @@ def test_overlapping_runs_for_two_teachers_both_publish(tmp_path):
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "orchestration.cli", "run", *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parent.parent,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT,
         )
         for args in ([], ["--teacher", other])
     ]

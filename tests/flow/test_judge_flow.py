@@ -14,7 +14,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 import pytest
-from flow_helpers import MODEL, last_metadata, materialize_flow, step_failures
+from helpers.flow import MODEL, last_metadata, materialize_flow, step_failures
 
 from distillset.quality.judge import combine_scores
 

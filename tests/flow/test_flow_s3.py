@@ -13,8 +13,8 @@ import json
 import boto3
 import dagster as dg
 import pytest
-from flow_helpers import materialize_flow, step_failures
-from s3_server import FAKE_SECRET_ACCESS_KEY, moto_endpoint, s3_url  # noqa: F401 (fixtures)
+from helpers.flow import materialize_flow, step_failures
+from helpers.s3 import FAKE_SECRET_ACCESS_KEY
 
 from distillset.audit.explain import explain
 from distillset.settings.paths import DATA_DIR

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from distillset.settings import SettingsError, load_settings
+from distillset.settings import load_settings
 from orchestration.schedules import build_nightly_refresh_schedule, build_schedules
 
 nightly_refresh_schedule = build_nightly_refresh_schedule()

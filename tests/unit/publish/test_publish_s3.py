@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from s3_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, moto_endpoint, s3_url  # noqa: F401 - pytest fixtures
-from test_publish import FIELDS, _race, check_race, make_examples
+from helpers.s3 import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
+from helpers.publish import FIELDS, check_race, make_examples, race
 
 from distillset import ids, storage
 from distillset.publish import protocol as publish
@@ -94,7 +94,7 @@ def test_crashed_publisher_leftovers_are_cleaned_once_stale(s3_url, monkeypatch)
 
 def test_racing_publishers_on_s3(s3_url):
     frames = [make_examples(4 + i) for i in range(3)]
-    results = _race(s3_url, frames)
+    results = race(s3_url, frames)
     assert all(r.published for r in results)
     check_race(s3_url, frames, results)
 

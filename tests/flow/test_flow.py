@@ -15,11 +15,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from flow_helpers import last_metadata, step_failures
-from flow_helpers import materialize_flow as _materialize
+from helpers.flow import last_metadata, step_failures
+from helpers.flow import materialize_flow as _materialize
+from helpers.paths import FIXTURES
 
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture

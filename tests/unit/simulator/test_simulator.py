@@ -16,7 +16,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import openai
 import pytest
@@ -27,9 +26,9 @@ from distillset.cli import simulator as simulator_command
 from distillset.simulator.answers import REFUSAL_EN, compose_answer, count_tokens
 from distillset.simulator.faults import SimulatorFaults
 from distillset.simulator.server import DEFAULT_MODELS, SYSTEM_FINGERPRINT, TeacherSimulator
+from helpers.paths import PROJECT
 
 MODEL = DEFAULT_MODELS[0]
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _client(sim: TeacherSimulator, api_key: str = "not-needed") -> openai.OpenAI:

@@ -21,8 +21,8 @@ import pytest
 
 from distillset import ids
 from distillset.teacher.ledger import Ledger, LedgerAnswer
+from helpers.paths import PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 def make_answer(n: int, *, content: str | None = None, run_id: str | None = "run-a") -> LedgerAnswer:

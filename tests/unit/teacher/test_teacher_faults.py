@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -29,8 +28,8 @@ from distillset.simulator.server import TeacherSimulator
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.generate import generate
 from distillset.teacher.rows import Conversation
+from helpers.paths import PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
 FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
 SECRET = "sk-test-SECRET-123"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 import dagster as dg
-from flow_helpers import materialize_flow, step_failures
+from helpers.flow import materialize_flow, step_failures
 
 from distillset.settings.paths import DATA_DIR
 from distillset.simulator.server import TeacherSimulator

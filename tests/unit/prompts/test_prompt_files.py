@@ -24,9 +24,11 @@ from distillset import ids
 from distillset.settings.paths import DEFAULT_PROMPTS_URL
 from distillset.prompts.files import REJECTS_SCHEMA, RAW_PROMPTS_SCHEMA, PromptReadResult, read_prompts
 from distillset.prompts.formats import prompt_text
+from helpers.paths import FIXTURES as HELPER_FIXTURES
+from helpers.paths import PROJECT
 
-FIXTURES = Path(__file__).parent / "fixtures" / "prompts"
-SAMPLE_PROMPTS = Path(__file__).resolve().parent.parent / "data" / "sample_prompts"
+FIXTURES = HELPER_FIXTURES / "prompts"
+SAMPLE_PROMPTS = PROJECT / "data" / "sample_prompts"
 INGESTED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 FIXTURE_MAX_CHARS = 300
 

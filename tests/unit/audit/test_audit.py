@@ -16,7 +16,7 @@ import json
 
 import polars as pl
 import pytest
-from test_publish import FIELDS, make_examples
+from helpers.publish import FIELDS, make_examples
 
 from distillset import catalog, ids
 from distillset.audit.diff import diff

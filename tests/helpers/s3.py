@@ -1,7 +1,7 @@
 """A real S3 endpoint for tests: moto's threaded server on 127.0.0.1, one fresh bucket per test.
 
-Import the fixtures into a test module (``from s3_server import moto_endpoint, s3_url``); the
-project's ``conftest.py`` belongs to someone else.
+The fixtures (``moto_endpoint``, ``s3_url``) are registered for every test by ``tests/conftest.py``
+(``pytest_plugins``); the fake credentials are importable for assertions.
 """
 
 from __future__ import annotations

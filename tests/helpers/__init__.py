@@ -1,0 +1,1 @@
+"""What the tests share: flow runs, S3 fixtures, example frames, paths."""
