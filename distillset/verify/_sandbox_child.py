@@ -72,7 +72,7 @@ _AF_UNIX = 1
 _COMMON_MODULES = (
     "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal", "enum",
     "fractions", "functools", "hashlib", "heapq", "itertools", "json", "math", "numbers", "operator",
-    "random", "re", "statistics", "string", "struct", "textwrap", "typing", "unicodedata",
+    "random", "re", "socket", "statistics", "string", "struct", "textwrap", "typing", "unicodedata",
 )  # fmt: skip
 
 
@@ -119,7 +119,11 @@ class _Libc:
             _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
 
         class Data(ctypes.Structure):
-            _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32))
+            _fields_ = (
+                ("effective", ctypes.c_uint32),
+                ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32),
+            )
 
         header, data = Header(_LINUX_CAPABILITY_VERSION_3, 0), (Data * 2)()
         return self._libc.capset(ctypes.byref(header), ctypes.byref(data)) == 0

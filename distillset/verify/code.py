@@ -132,7 +132,9 @@ def _humaneval_code(code: str, task: VerifiableTask) -> str:
 def build_program(code: str, task: VerifiableTask) -> Program:
     """The file the sandbox runs: the code with the task's tests (layout in the module docstring)."""
     if task.test_code:
-        return _join([(_humaneval_code(code, task), False), (task.test_code, True), (f"check({task.entry_point})", True)])
+        return _join(
+            [(_humaneval_code(code, task), False), (task.test_code, True), (f"check({task.entry_point})", True)]
+        )
     return _join([(task.test_setup, False), (code, False), *((test, True) for test in task.tests)])
 
 
@@ -171,6 +173,16 @@ def verdict_from_result(program: Program, result: SandboxResult) -> Verdict:
     return _code_verdict(WRONG, "tests_failed", _failure_detail(program, result))
 
 
+def _syntax_problem(source: str) -> str | None:
+    try:
+        compile(source, "main.py", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"does not compile ({type(exc).__name__})"
+    return None
+
+
 def verify_code(answer: str, task: VerifiableTask, limits: SandboxLimits = DEFAULT_LIMITS) -> Verdict:
     """Run the answer's code with the task's tests in the sandbox.
 
@@ -190,18 +202,12 @@ def verify_code(answer: str, task: VerifiableTask, limits: SandboxLimits = DEFAU
     code = extract_code(answer, wanted)
     if code is None:
         return _code_verdict(WRONG, "no_code_block", "no Python code found in the answer")
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        where = f"line {exc.lineno}: " if isinstance(exc, SyntaxError) and exc.lineno else ""
-        message = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
-        return _code_verdict(WRONG, "syntax_error", f"{where}{message}")
+    # A HumanEval body ("    return x") only parses under the prompt's signature: check the program.
+    problem = _syntax_problem(code) if not task.test_code else None
     program = build_program(code, task)
-    try:
-        compile(program.source, "main.py", "exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        line = getattr(exc, "lineno", None)
-        return _code_verdict(WRONG, "syntax_error", f"the program with its tests does not compile (line {line}: {exc})")
+    problem = problem or _syntax_problem(program.source)
+    if problem:
+        return _code_verdict(WRONG, "syntax_error", problem)
     try:
         result = run_python(program.source, limits)
     except OSError as exc:

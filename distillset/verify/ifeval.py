@@ -26,7 +26,14 @@ from distillset.verify.ifeval_checks import CHECKERS, UnsupportedInstruction, ch
 from distillset.verify.task import VerifiableTask
 from distillset.verify.verdict import CORRECT, UNVERIFIABLE, WRONG, Verdict
 
-__all__ = ["CHECKERS", "UnsupportedInstruction", "check_instructions", "ifeval_scores", "loose_variants", "verify_ifeval"]
+__all__ = [
+    "CHECKERS",
+    "UnsupportedInstruction",
+    "check_instructions",
+    "ifeval_scores",
+    "loose_variants",
+    "verify_ifeval",
+]
 
 
 def loose_variants(response: str) -> list[str]:

@@ -71,11 +71,14 @@ def split_sentences(text: str) -> list[str]:
         last_word = before.rsplit(None, 1)[-1].lower().strip("(\"'") if before.strip() else ""
         following = text[end : end + 2]
         is_dot = match.group() == "."
-        if is_dot and (
-            last_word in _ABBREVIATIONS
-            or re.fullmatch(r"[a-z]", last_word)  # an initial: "J. Smith"
-            or re.fullmatch(r"(?:[a-z]\.)+[a-z]", last_word)  # an acronym: "U.S.A."
-            or (following[:1].isdigit() and before[-1:].isdigit())  # a decimal: "3.14"
+        if (
+            is_dot
+            and (
+                last_word in _ABBREVIATIONS
+                or re.fullmatch(r"[a-z]", last_word)  # an initial: "J. Smith"
+                or re.fullmatch(r"(?:[a-z]\.)+[a-z]", last_word)  # an acronym: "U.S.A."
+                or (following[:1].isdigit() and before[-1:].isdigit())  # a decimal: "3.14"
+            )
         ):
             continue
         if is_dot and following[:1] and not following[:1].isspace() and following[:1] not in "\"'”’)]":
