@@ -56,7 +56,7 @@ def _kwargs_list(instruction_ids: Sequence[str], kwargs: Sequence[Mapping[str, A
 
 def check_instructions(
     response: str,
-    instruction_ids: Sequence[str],
+    instruction_id_list: Sequence[str],
     kwargs: Sequence[Mapping[str, Any] | None] | None = None,
     loose: bool = False,
 ) -> list[bool]:
@@ -64,7 +64,7 @@ def check_instructions(
 
     Args:
         response: the model's response.
-        instruction_ids: IFEval ids, e.g. ``["punctuation:no_comma", "length_constraints:number_words"]``.
+        instruction_id_list: IFEval ids, e.g. ``["punctuation:no_comma", "length_constraints:number_words"]``.
         kwargs: one dict of arguments per id (``None`` values are ignored); None means no arguments.
         loose: apply the loose test instead of the strict one.
 
@@ -75,14 +75,14 @@ def check_instructions(
         UnsupportedInstruction: an id without a checker, or arguments its checker cannot take.
         ValueError: ``kwargs`` does not have one entry per id.
     """
-    arguments = _kwargs_list(instruction_ids, kwargs)
+    arguments = _kwargs_list(instruction_id_list, kwargs)
     candidates = [v for v in (loose_variants(response) if loose else [response]) if v.strip()]
-    unknown = [i for i in instruction_ids if i not in CHECKERS]
+    unknown = [i for i in instruction_id_list if i not in CHECKERS]
     if unknown:
         raise UnsupportedInstruction(f"no checker for instruction {unknown[0]!r}")
     return [
         any(check_one(candidate, instruction_id, instruction_kwargs) for candidate in candidates)
-        for instruction_id, instruction_kwargs in zip(instruction_ids, arguments)
+        for instruction_id, instruction_kwargs in zip(instruction_id_list, arguments)
     ]
 
 

@@ -12,42 +12,55 @@ runs the program as ``__main__``). Never inside the calling process, and never t
   ``-I`` ignores ``PYTHON*`` variables, the user site and the current directory;
 * the work directory is the child's cwd and is removed afterwards, whatever happened;
 * wall time: past ``timeout_s`` the whole process group is killed (SIGKILL);
-* ``RLIMIT_CORE`` 0, ``RLIMIT_AS`` (``memory_bytes``), ``RLIMIT_CPU`` (``cpu_s``),
-  ``RLIMIT_FSIZE`` (``file_bytes``, which also caps stdout and stderr, written to files),
-  ``RLIMIT_NOFILE``; only the first ``output_bytes`` of stdout and the last of stderr are read back;
+* ``RLIMIT_CORE`` 0, ``RLIMIT_AS`` (``memory_bytes``), ``RLIMIT_CPU`` (``cpu_s``: SIGXCPU, then
+  SIGKILL one second later), ``RLIMIT_FSIZE`` (``file_bytes``, which also caps stdout and stderr,
+  written to files), ``RLIMIT_NOFILE``; only the first ``output_bytes`` of stdout and the last of
+  stderr are read back;
 * ``PR_SET_NO_NEW_PRIVS`` (set-uid programs gain nothing);
-* an audit hook in the child refusing network sockets (all but ``AF_UNIX``), name resolution,
-  ``exec``/``spawn``/``subprocess``/``os.system``, and loading ``ctypes``, ``cffi`` or
-  ``_posixsubprocess``. It is in-process: native code that calls libc directly is not stopped by
-  it, which is why the kernel layers below come first where the machine allows them;
-* after the run: the process group is killed, then every process left of the sandbox (same uid
-  when it had its own, else same session) is killed until none is found.
+* an audit hook in the child (``audit_hook``, on by default) refusing network sockets (all but
+  ``AF_UNIX``), name resolution, ``exec``/``spawn``/``subprocess``/``os.system``, and loading
+  ``ctypes``, ``cffi`` or ``_posixsubprocess``. It is in-process: native code that calls libc
+  directly is not stopped by it, which is why the kernel layers below come first where the
+  machine allows them;
+* after the run: the process group is killed, then every live process left of the sandbox (same
+  uid when it had its own, else same session) is killed until none is found.
 
 **As root** (CI and this project's machines), additionally:
 
-* new network, mount and PID namespaces: no network device but a downed loopback (no connection
-  anywhere, no name resolution); a size-limited tmpfs (``disk_bytes``) over the work directory,
-  ``/tmp``, ``/var/tmp`` and ``/dev/shm``, private to the run; the program is PID 1 of its
-  namespace, so when it ends or is killed the kernel kills every process it started, including
-  any that called ``setsid``;
+* new network, mount and PID namespaces: no network device but a downed loopback, so no
+  connection anywhere, 127.0.0.1 included (names resolve only from ``/etc/hosts``, and the audit
+  hook refuses even that); a size-limited tmpfs (``disk_bytes``) over the work directory,
+  ``/tmp``, ``/var/tmp`` and ``/dev/shm``, private to the run; a fresh ``/proc`` showing only the
+  run's processes; the program runs under a PID 1 of its own that reaps orphans, and when the
+  program ends or is killed the kernel kills every process it started, ``setsid`` or not;
 * privileges dropped to a uid/gid of its own (``user``; by default a random uid in
   ``UID_RANGE``, not in ``/etc/passwd``) with no supplementary groups, so ``RLIMIT_NPROC``
-  (``max_processes``) applies and is not shared with anything else, and the program can write
-  only its tmpfs places (and world-writable ones outside them, if the machine has any).
+  (``max_processes``) applies and is shared with nothing else, and the program can write only
+  its tmpfs places (and world-writable places outside them, if the machine has any);
+* when the interpreter lives below a directory that uid may not enter (pyenv under a 0700
+  ``/root``), that directory is covered, in the run's mount namespace, by an empty tmpfs with
+  only the interpreter's directories mounted back: the program can import the standard library
+  and the project's packages and sees nothing else of it;
+* as root where the kernel refuses namespaces (a container without ``CAP_SYS_ADMIN``): the uid
+  drop, limits and audit hook still apply, and the sweep by uid still kills every process left
+  (``setsid`` included); common standard modules are imported before the drop, since the uid may
+  not be able to read the interpreter's files, and other imports may then fail.
 
 **Not root**, additionally where unprivileged user namespaces are allowed (most Linux kernels):
 the same three namespaces inside a new user namespace (the caller mapped to root inside, every
-capability then dropped), so network, tmpfs places and PID-1 containment hold as for root;
-``RLIMIT_NPROC`` is counted inside the new user namespace. Where user namespaces are refused: no
-kernel network isolation (only the audit hook), writes limited by ``RLIMIT_FSIZE`` per file and
-by the caller's own permissions, ``RLIMIT_NPROC`` set to the caller's current process count plus
-``max_processes``, and a process that calls ``setsid`` escapes the cleanup sweep.
+capability then dropped), so network, tmpfs places, ``/proc`` and PID containment hold as for
+root; ``RLIMIT_NPROC`` is counted inside the new user namespace. Where user namespaces are
+refused: no kernel network isolation (only the audit hook), writes limited by ``RLIMIT_FSIZE`` per
+file and by the caller's own permissions, ``RLIMIT_NPROC`` set to the caller's current process
+count plus ``max_processes``, and a process that calls ``setsid`` escapes the cleanup sweep.
 
-``SandboxResult.isolation`` lists the layers a run obtained (``netns``, ``mountns``, ``tmpfs``,
-``pidns``, ``userns``, ``uid``, ``nocaps``, ``nonewprivs``, ``audit``), so a caller can refuse to
-trust a run without, say, ``netns``. Not guaranteed anywhere: CPU and memory fairness between
-concurrent runs (no cgroups), a read-only view of the rest of the file system, and determinism of
-programs that depend on hash randomization (``-I`` ignores ``PYTHONHASHSEED``).
+``SandboxResult.isolation`` lists the layers a run obtained (``userns``, ``netns``, ``mountns``,
+``interpreter``, ``tmpfs``, ``pidns``, ``uid``, ``nocaps``, ``nonewprivs``, ``audit``), so a caller
+can refuse to trust a run without, say, ``netns``. Not guaranteed anywhere: CPU and memory
+fairness between concurrent runs (no cgroups; tmpfs pages count against the machine's memory,
+not ``RLIMIT_AS``), a read-only view of the rest of the file system, protection from kernel
+exploits (no seccomp filter), and determinism of programs that depend on hash randomization
+(``-I`` ignores ``PYTHONHASHSEED``).
 """
 
 from __future__ import annotations
