@@ -98,6 +98,8 @@ class SandboxLimits:
         output_bytes: how much of stdout and of stderr is read back.
         namespaces: try network, mount and PID namespaces (and a user namespace when not root).
         drop_privileges: as root, run as ``user`` instead (needed for ``RLIMIT_NPROC`` to apply).
+            Off, a program run by root keeps every capability inside its namespaces (it could
+            mount the host's disks): for debugging only, not a sandbox.
         audit_hook: install the in-process audit hook; off leaves only the kernel layers (for
             testing those layers on their own).
         user: uid (and gid) to run as when root; None picks a random one in ``UID_RANGE``.
