@@ -14,16 +14,37 @@ prompt row carries (``task_from_metadata``). The verifiers:
 Plain Python: nothing here imports dagster or reads environment variables; every knob is an argument.
 """
 
-from distillset.verify.code import extract_code, verify_code
-from distillset.verify.consistency import Majority, majority_answer, self_consistency_verdicts
-from distillset.verify.engine import verify, verify_many
-from distillset.verify.extract import extract_final_answer, normalize_answer, reference_answer
-from distillset.verify.ifeval import UnsupportedInstruction, check_instructions, ifeval_scores, verify_ifeval
-from distillset.verify.math import answers_equivalent, verify_math
-from distillset.verify.sandbox import SandboxLimits, SandboxResult, run_python
-from distillset.verify.task import VerifiableTask, task_from_metadata
-from distillset.verify.verdict import Verdict
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+# Imported on first use: the math verifier pulls in sympy (seconds of start-up), which a caller
+# that only runs code or IFEval checks should not pay for.
+_EXPORTS = {
+    "Majority": "consistency",
+    "SandboxLimits": "sandbox",
+    "SandboxResult": "sandbox",
+    "UnsupportedInstruction": "ifeval",
+    "Verdict": "verdict",
+    "VerifiableTask": "task",
+    "answers_equivalent": "math",
+    "check_instructions": "ifeval",
+    "extract_code": "code",
+    "extract_final_answer": "extract",
+    "ifeval_scores": "ifeval",
+    "majority_answer": "consistency",
+    "normalize_answer": "extract",
+    "reference_answer": "extract",
+    "run_python": "sandbox",
+    "self_consistency_verdicts": "consistency",
+    "task_from_metadata": "task",
+    "verify": "engine",
+    "verify_code": "code",
+    "verify_ifeval": "ifeval",
+    "verify_many": "engine",
+    "verify_math": "math",
+}
 __all__ = [
     "Majority",
     "SandboxLimits",
@@ -48,3 +69,27 @@ __all__ = [
     "verify_many",
     "verify_math",
 ]
+
+if TYPE_CHECKING:
+    from distillset.verify.code import extract_code, verify_code
+    from distillset.verify.consistency import Majority, majority_answer, self_consistency_verdicts
+    from distillset.verify.engine import verify, verify_many
+    from distillset.verify.extract import extract_final_answer, normalize_answer, reference_answer
+    from distillset.verify.ifeval import UnsupportedInstruction, check_instructions, ifeval_scores, verify_ifeval
+    from distillset.verify.math import answers_equivalent, verify_math
+    from distillset.verify.sandbox import SandboxLimits, SandboxResult, run_python
+    from distillset.verify.task import VerifiableTask, task_from_metadata
+    from distillset.verify.verdict import Verdict
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

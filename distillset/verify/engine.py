@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from distillset.verify.code import verify_code
+from distillset.verify.extract import MAX_ANSWER_CHARS
 from distillset.verify.ifeval import verify_ifeval
-from distillset.verify.math import MAX_ANSWER_CHARS, verify_math
 from distillset.verify.sandbox import DEFAULT_LIMITS, SandboxLimits
 from distillset.verify.task import VerifiableTask
 from distillset.verify.verdict import Verdict, no_verifier
@@ -43,6 +43,9 @@ def verify(
     if task is None:
         return no_verifier()
     if task.kind == "math":
+        # Imported here: sympy costs seconds of start-up that code and IFEval callers need not pay.
+        from distillset.verify.math import verify_math
+
         return verify_math(answer, task.reference or "", max_answer_chars=max_answer_chars)
     if task.kind == "code":
         return verify_code(answer, task, code_limits)

@@ -33,6 +33,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+MAX_ANSWER_CHARS = 200
+"""The longest final answer (normalized) that is compared; longer ones are ``answer_too_long``."""
+
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _MARKER = re.compile(
     r"final\s+answer\s*(?:is|was|would\s+be|will\s+be)?\s*[:：=]?"

@@ -46,10 +46,15 @@ from math_verify import verify as math_verify_equal
 from sympy import Basic, Derivative, Integer, Integral, Limit, Pow, Product, Sum, preorder_traversal
 from sympy.functions.combinatorial.factorials import binomial, factorial, factorial2, subfactorial
 
-from distillset.verify.extract import find_final_answer, is_plain_number, normalize_answer, reference_answer
+from distillset.verify.extract import (
+    MAX_ANSWER_CHARS,
+    find_final_answer,
+    is_plain_number,
+    normalize_answer,
+    reference_answer,
+)
 from distillset.verify.verdict import CORRECT, UNVERIFIABLE, WRONG, Verdict
 
-MAX_ANSWER_CHARS = 200
 PARSE_CACHE_SIZE = 4096
 MAX_EXPONENT = 1000
 MAX_EAGER_DIGITS = 4

@@ -5,12 +5,14 @@ holds a final answer), else None; ``verify`` dispatches by task kind and gives
 ``unverifiable``/``no_verifier`` for a prompt with nothing verifiable; ``verify_many`` keeps the
 order of its inputs while running code on a thread pool; a ``Verdict`` rejects unknown statuses,
 never passes unless ``correct``, and keeps its texts short; the engine package imports no dagster
-and reads no environment variable.
+and reads no environment variable; code and IFEval callers do not pay sympy's import.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,17 @@ def test_the_engine_package_stays_plain_python():
                 assert not any(name.split(".")[0] in {"dagster", "assets", "orchestration"} for name in names), path
             if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv"}:
                 pytest.fail(f"{path.name} reads the environment")
+
+
+def test_exports_resolve_and_code_or_ifeval_callers_do_not_load_sympy():
+    assert sorted(verify_package.__all__) == sorted(verify_package._EXPORTS)
+    assert all(getattr(verify_package, name) is not None for name in verify_package.__all__)
+    probe = (
+        "import sys, distillset.verify as v\n"
+        "v.verify('No commas', v.VerifiableTask.ifeval(['punctuation:no_comma']))\n"
+        "v.verify_code, v.task_from_metadata('#### 5', None)\n"
+        "print('sympy' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
