@@ -5,7 +5,7 @@ DISTILLSET_HOME ?= $(CURDIR)/.distillset
 DAGSTER_HOME ?= $(DISTILLSET_HOME)/dagster
 export DISTILLSET_HOME
 
-.PHONY: install demo test ui bench clean
+.PHONY: install demo lint test ui bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -15,7 +15,12 @@ install:
 demo: install
 	$(UV) run --frozen distillset run
 
-test: install
+## Lint (ruff, configured in pyproject.toml), then the test suite.
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+test: lint
 	$(UV) run --frozen pytest
 
 ## The Dagster UI on http://127.0.0.1:3000, with a persistent DAGSTER_HOME (shared with `distillset run`).

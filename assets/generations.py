@@ -1,6 +1,5 @@
 """Deduplicated generations: what survives failed calls, exact and near-duplicate answers."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -37,7 +36,9 @@ def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: Cata
     kept, drops = deduplicate_generations(generations, prompts, near_dup=NearDupParams())
     catalog_db.write_partition("deduplicated_generations", kept, model)
     catalog_db.write_partition("generation_drops", drops, model)
-    context.log.info(f"deduplicated_generations: {kept.height} kept, {drops.height} dropped {value_counts(drops, 'reason')}")
+    context.log.info(
+        f"deduplicated_generations: {kept.height} kept, {drops.height} dropped {value_counts(drops, 'reason')}"
+    )
     clusters = kept.group_by("cluster_id").len() if kept.height else pl.DataFrame()
     return dg.MaterializeResult(
         metadata={
@@ -47,7 +48,9 @@ def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: Cata
             "drop_ratio": dg.MetadataValue.float(drops.height / generations.height if generations.height else 0.0),
             "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
             "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
-            "cluster_sizes": dg.MetadataValue.md(counts_markdown(cluster_size_histogram(kept.height, drops), "cluster size")),
+            "cluster_sizes": dg.MetadataValue.md(
+                counts_markdown(cluster_size_histogram(kept.height, drops), "cluster size")
+            ),
             "clusters": dg.MetadataValue.int(clusters.height),
         }
     )
@@ -62,7 +65,9 @@ def _dropped(catalog_db: CatalogResource, model: str | None) -> tuple[int, int]:
 deduplicated_generations_drop_ratio = ratio_check(
     asset=deduplicated_generations,
     name="deduplicated_generations_drop_ratio",
-    description=f"Curation drops at most {MAX_DROP_RATIO:.0%} of the answers (more means a broken teacher or template).",
+    description=(
+        f"Curation drops at most {MAX_DROP_RATIO:.0%} of the answers (more means a broken teacher or template)."
+    ),
     limit=MAX_DROP_RATIO,
     counts=_dropped,
     labels=("dropped", "rows"),

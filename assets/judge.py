@@ -1,15 +1,13 @@
 """The optional LLM-as-judge stage: a judge model rates every kept answer, through the ledger."""
 
-
 import dagster as dg
 import polars as pl
 
-from assets.constants import OWNERS
+from assets.constants import JUDGE_TAG, OWNERS
 from assets.generations import deduplicated_generations
 from assets.metadata import counts_markdown, markdown_preview, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource, JudgeResource, TeacherResource
-from assets.constants import JUDGE_TAG
 from distillset.quality.judge import judge_conversations, judge_generation_settings, judge_scores_frame, score_histogram
 from distillset.teacher.generate import generate
 
@@ -41,7 +39,9 @@ def judge_scores(
     model = context.partition_key
     if not judge.enabled and context.run.tags.get(JUDGE_TAG) != "on":
         kept = catalog_db.read("judge_scores", partition=model).height
-        context.log.info(f"judge_scores: the judge is off (DISTILLSET_JUDGE_ENABLED); {kept} earlier judgments kept, none paid")
+        context.log.info(
+            f"judge_scores: the judge is off (DISTILLSET_JUDGE_ENABLED); {kept} earlier judgments kept, none paid"
+        )
         return dg.MaterializeResult(
             metadata={
                 "judge_enabled": dg.MetadataValue.bool(False),
@@ -84,11 +84,15 @@ def judge_scores(
             "judge_weight": dg.MetadataValue.float(judging.weight),
             "judge_min_score": dg.MetadataValue.text("unset" if judging.min_score is None else str(judging.min_score)),
             "simulated": dg.MetadataValue.bool(endpoint.simulated),
-            "mean_judge_score": dg.MetadataValue.float(float(scores["judge_score"].mean() or 0.0) if scores.height else 0.0),
+            "mean_judge_score": dg.MetadataValue.float(
+                float(scores["judge_score"].mean() or 0.0) if scores.height else 0.0
+            ),
             "score_histogram": dg.MetadataValue.md(counts_markdown(score_histogram(scores), "score")),
             "unjudged_rows": dg.MetadataValue.int(unjudged.height),
             "parse_failures": dg.MetadataValue.int(parse_failures.height),
-            "parse_failures_preview": dg.MetadataValue.md(markdown_preview(parse_failures, ["prompt_id", "error"], rows=20)),
+            "parse_failures_preview": dg.MetadataValue.md(
+                markdown_preview(parse_failures, ["prompt_id", "error"], rows=20)
+            ),
         }
     )
 
@@ -108,7 +112,9 @@ def judge_scores_coverage(
 ) -> dg.AssetCheckResult:
     scores = catalog_db.read("judge_scores", partition=run_teacher_partition(context))
     if not scores.height and not judge.enabled and context.run.tags.get(JUDGE_TAG) != "on":
-        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"judge": "off: nothing to cover"})
+        return dg.AssetCheckResult(
+            passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"judge": "off: nothing to cover"}
+        )
     unjudged = scores.filter(pl.col("judge_score").is_null()).height if scores.height else 0
     ratio = unjudged / scores.height if scores.height else 1.0
     return dg.AssetCheckResult(

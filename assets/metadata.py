@@ -1,6 +1,5 @@
 """Dagster metadata for a stage's output: row count, column schema and a Markdown preview."""
 
-
 from collections.abc import Mapping, Sequence
 
 import dagster as dg

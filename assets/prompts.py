@@ -1,6 +1,5 @@
 """Prompt stages: raw prompt files in, the pool of prompts worth paying the teacher for out."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -40,11 +39,15 @@ def raw_prompts(
     catalog_db.write_partition("rejects", result.rejects, "raw_prompts", column="stage")
     rows_seen = result.prompts.height + result.rejects.height
     context.log.info(
-        f"raw_prompts: {result.prompts.height} prompts from {result.files.height} files, {result.rejects.height} rows rejected"
+        f"raw_prompts: {result.prompts.height} prompts from {result.files.height} files, {result.rejects.height} "
+        "rows rejected"
     )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(result.prompts, preview_columns=["prompt_id", "source_format", "turns", "license", "source_file", "source_line"]),
+            **table_metadata(
+                result.prompts,
+                preview_columns=["prompt_id", "source_format", "turns", "license", "source_file", "source_line"],
+            ),
             "rejected_rows": dg.MetadataValue.int(result.rejects.height),
             "rejects_ratio": dg.MetadataValue.float(result.rejects.height / rows_seen if rows_seen else 0.0),
             "rejects_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(result.rejects, "reason"))),
@@ -52,7 +55,9 @@ def raw_prompts(
                 markdown_preview(result.rejects, ["reason", "source_file", "source_line", "detail"])
             ),
             "files": dg.MetadataValue.md(markdown_preview(result.files, rows=50)),
-            "rows_by_format": dg.MetadataValue.md(counts_markdown(value_counts(result.prompts, "source_format"), "format")),
+            "rows_by_format": dg.MetadataValue.md(
+                counts_markdown(value_counts(result.prompts, "source_format"), "format")
+            ),
             "rows_by_license": dg.MetadataValue.md(counts_markdown(value_counts(result.prompts, "license"), "license")),
             "prompts_url": dg.MetadataValue.text(prompt_source.url),
         }
@@ -83,7 +88,10 @@ def _rejects(catalog_db: CatalogResource, _partition: str | None) -> tuple[int, 
 raw_prompts_rejects_ratio = ratio_check(
     asset=raw_prompts,
     name="raw_prompts_rejects_ratio",
-    description=f"Rejected rows stay under {MAX_REJECTS_RATIO:.0%} of the rows read (a few bad rows never fail a run; many mean a wrong file).",
+    description=(
+        f"Rejected rows stay under {MAX_REJECTS_RATIO:.0%} of the rows read (a few bad rows never fail a run; many "
+        "mean a wrong file)."
+    ),
     limit=MAX_REJECTS_RATIO,
     counts=_rejects,
     labels=("rejects", "rows_read"),
@@ -114,7 +122,9 @@ def prompt_pool(
     catalog_db.write("prompt_pool", pool)
     catalog_db.write("prompt_drops", drops)
     contaminated = drops.filter(pl.col("reason") == "contaminated")
-    context.log.info(f"prompt_pool: {pool.height} prompts for the teacher, {drops.height} dropped {value_counts(drops, 'reason')}")
+    context.log.info(
+        f"prompt_pool: {pool.height} prompts for the teacher, {drops.height} dropped {value_counts(drops, 'reason')}"
+    )
     return dg.MaterializeResult(
         metadata={
             **table_metadata(pool, preview_columns=["prompt_id", "category", "turns", "reference"]),
@@ -122,14 +132,20 @@ def prompt_pool(
             "dropped_rows": dg.MetadataValue.int(drops.height),
             "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
             "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
-            "contamination_report": dg.MetadataValue.md(markdown_preview(contaminated, ["prompt_id", "detail"], rows=20)),
-            "cluster_sizes": dg.MetadataValue.md(counts_markdown(cluster_size_histogram(pool.height, drops), "cluster size")),
+            "contamination_report": dg.MetadataValue.md(
+                markdown_preview(contaminated, ["prompt_id", "detail"], rows=20)
+            ),
+            "cluster_sizes": dg.MetadataValue.md(
+                counts_markdown(cluster_size_histogram(pool.height, drops), "cluster size")
+            ),
             "benchmarks": dg.MetadataValue.text(", ".join(b.name for b in benchmarks)),
         }
     )
 
 
-@dg.asset_check(asset=prompt_pool, blocking=True, description="The pool is not empty and has no duplicate prompt ids or texts.")
+@dg.asset_check(
+    asset=prompt_pool, blocking=True, description="The pool is not empty and has no duplicate prompt ids or texts."
+)
 def prompt_pool_unique(catalog_db: CatalogResource) -> dg.AssetCheckResult:
     pool = catalog_db.read("prompt_pool")
     dup_ids = pool.height - pool["prompt_id"].n_unique() if pool.height else 0

@@ -1,6 +1,5 @@
 """Quality scoring in DuckDB (the SQL under `sql/quality/`) and the gates that protect publication."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -35,7 +34,9 @@ def scoring_input(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFr
         "the list of failed rules."
     ),
 )
-def quality_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResource, quality: QualityResource) -> dg.MaterializeResult:
+def quality_scores(
+    context: dg.AssetExecutionContext, catalog_db: CatalogResource, quality: QualityResource
+) -> dg.MaterializeResult:
     model = context.partition_key
     generations = catalog_db.read("deduplicated_generations", partition=model)
     prompts = catalog_db.read("prompt_pool")
@@ -45,11 +46,15 @@ def quality_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResourc
         key_column="prompt_id",
         extra_patterns=quality.extra_patterns(),
     )
-    scores = scores.with_columns(pl.lit(model).alias("teacher_model")).select("teacher_model", pl.exclude("teacher_model"))
+    scores = scores.with_columns(pl.lit(model).alias("teacher_model")).select(
+        "teacher_model", pl.exclude("teacher_model")
+    )
     catalog_db.write_partition("quality_scores", scores, model)
     summary = quality_summary(scores)
     failed_counts = {rule: int(n) for rule, n in summary["failed_rules"].items() if n}
-    context.log.info(f"quality_scores: {summary['passed']} of {summary['rows']} answers pass; failed rules {failed_counts}")
+    context.log.info(
+        f"quality_scores: {summary['passed']} of {summary['rows']} answers pass; failed rules {failed_counts}"
+    )
     return dg.MaterializeResult(
         metadata={
             **table_metadata(scores, preview_columns=["prompt_id", "score", "passed", "failed_rules"]),
@@ -70,7 +75,9 @@ def quality_scores(context: dg.AssetExecutionContext, catalog_db: CatalogResourc
         "training set from publishing."
     ),
 )
-def quality_gates(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, quality: QualityResource) -> dg.AssetCheckResult:
+def quality_gates(
+    context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, quality: QualityResource
+) -> dg.AssetCheckResult:
     scores = catalog_db.read("quality_scores", partition=run_teacher_partition(context))
     results = evaluate_gates(scores, quality.gate_settings())
     broken = [r for r in results if not r.passed]

@@ -69,7 +69,13 @@ class CatalogResource(dg.ConfigurableResource):
         return Ledger(self.ledger_path)
 
     def read(
-        self, table: str, *, partition: str | None = None, where: str = "", params: list | None = None, limit: int | None = None
+        self,
+        table: str,
+        *,
+        partition: str | None = None,
+        where: str = "",
+        params: list | None = None,
+        limit: int | None = None,
     ) -> pl.DataFrame:
         """``table`` (one teacher partition of it when ``partition`` is given), optionally filtered
         by a further ``where`` condition and cut to ``limit`` rows; empty when the table does not exist."""
@@ -89,7 +95,9 @@ class CatalogResource(dg.ConfigurableResource):
         """Replace an unpartitioned ``table`` with ``frame``."""
         catalog.replace_table(self.catalog_path, table, frame)
 
-    def write_partition(self, table: str, frame: pl.DataFrame, partition: str, *, column: str = PARTITION_COLUMN) -> None:
+    def write_partition(
+        self, table: str, frame: pl.DataFrame, partition: str, *, column: str = PARTITION_COLUMN
+    ) -> None:
         """Replace the rows of one partition of ``table`` (``column = partition``) with ``frame``."""
         catalog.replace_partition(self.catalog_path, table, frame, column=column, value=partition)
 
@@ -104,7 +112,9 @@ class PromptSourceResource(dg.ConfigurableResource):
     s3_endpoint_url: str | None = None
 
     def settings(self) -> PromptSettings:
-        return PromptSettings(url=self.url, default_license=self.default_license, max_prompt_chars=self.max_prompt_chars)
+        return PromptSettings(
+            url=self.url, default_license=self.default_license, max_prompt_chars=self.max_prompt_chars
+        )
 
     def storage_options(self) -> dict:
         return {"endpoint_url": self.s3_endpoint_url} if self.s3_endpoint_url else {}
@@ -135,7 +145,9 @@ class TeacherResource(dg.ConfigurableResource):
         )
 
     @contextlib.contextmanager
-    def endpoint(self, settings: TeacherSettings, answer_key: Mapping[str, str] | None = None) -> Iterator[TeacherEndpoint]:
+    def endpoint(
+        self, settings: TeacherSettings, answer_key: Mapping[str, str] | None = None
+    ) -> Iterator[TeacherEndpoint]:
         """The teacher endpoint for one step; the simulator, if it serves, knows ``answer_key``."""
         with open_endpoint(settings, latency_s=self.simulator_latency_ms / 1000.0, answer_key=answer_key) as endpoint:
             yield endpoint

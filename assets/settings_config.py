@@ -53,7 +53,10 @@ def config_class(settings_cls: type, *, exclude: tuple[str, ...] = (), defaults:
             default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
         env = spec.metadata.get("env") or ()
         description = " ".join(filter(None, [spec.metadata.get("help"), f"(default from {env[0]})" if env else None]))
-        fields[spec.name] = (_config_type(hints[spec.name]), pydantic.Field(default=_config_default(default), description=description or None))
+        fields[spec.name] = (
+            _config_type(hints[spec.name]),
+            pydantic.Field(default=_config_default(default), description=description or None),
+        )
     name = settings_cls.__name__.removesuffix("Settings") + "Config"
     return pydantic.create_model(name, __base__=dg.Config, __module__=__name__, **fields)
 

@@ -1,6 +1,5 @@
 """The teacher stage: every prompt in the pool answered by one teacher release (one partition)."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -58,14 +57,18 @@ def teacher_generations(
         context.log.warning(result.stats.budget_message or "budget exhausted")
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(generations, preview_columns=["prompt_id", "status", "finish_reason", "response", "completion_tokens"]),
+            **table_metadata(
+                generations, preview_columns=["prompt_id", "status", "finish_reason", "response", "completion_tokens"]
+            ),
             **{f"teacher/{k}": v for k, v in result.stats.as_metadata().items()},
             "simulated": dg.MetadataValue.bool(endpoint.simulated),
             "teacher_model": dg.MetadataValue.text(model),
             "sampling": dg.MetadataValue.json(settings.sampling_params()),
             "failed_rows": dg.MetadataValue.int(failures.height),
             "failures_by_error": dg.MetadataValue.md(counts_markdown(value_counts(failures, "error"), "error")),
-            "finish_reasons": dg.MetadataValue.md(counts_markdown(value_counts(generations, "finish_reason"), "finish_reason")),
+            "finish_reasons": dg.MetadataValue.md(
+                counts_markdown(value_counts(generations, "finish_reason"), "finish_reason")
+            ),
         }
     )
 

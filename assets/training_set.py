@@ -1,6 +1,5 @@
 """The product: training examples with lineage, their blocking checks, and the published version."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -10,7 +9,14 @@ from assets.judge import judge_scores
 from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.quality import quality_scores
-from assets.resources import CatalogResource, JudgeResource, PromptSourceResource, QualityResource, TeacherResource, TrainingSetStorageResource
+from assets.resources import (
+    CatalogResource,
+    JudgeResource,
+    PromptSourceResource,
+    QualityResource,
+    TeacherResource,
+    TrainingSetStorageResource,
+)
 from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.publish.protocol import LicenseBlockedError, publish_training_set
 from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples
@@ -52,11 +58,16 @@ def training_examples(
         judge_min_score=judging.min_score,
     )
     catalog_db.write_partition("training_examples", examples, model)
-    judged = f", quality_score blends {judgments.height} judgments (weight {judging.weight})" if judgments.height else ""
+    judged = (
+        f", quality_score blends {judgments.height} judgments (weight {judging.weight})" if judgments.height else ""
+    )
     context.log.info(f"training_examples: {examples.height} examples {value_counts(examples, 'split')}{judged}")
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(examples, preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"]),
+            **table_metadata(
+                examples,
+                preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"],
+            ),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
             "judge_scores_used": dg.MetadataValue.bool(judgments.height > 0),
             "judge_weight": dg.MetadataValue.float(judging.weight if judgments.height else 0.0),
@@ -68,14 +79,26 @@ def _examples(catalog_db: CatalogResource, context: dg.AssetCheckExecutionContex
     return catalog_db.read("training_examples", partition=run_teacher_partition(context))
 
 
-@dg.asset_check(asset=training_examples, blocking=True, description="Train and validation share no example, prompt or conversation.")
-def training_examples_split_disjoint(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=training_examples, blocking=True, description="Train and validation share no example, prompt or conversation."
+)
+def training_examples_split_disjoint(
+    context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource
+) -> dg.AssetCheckResult:
     overlap = split_overlap(_examples(catalog_db, context))
-    return dg.AssetCheckResult(passed=not any(overlap.values()), metadata={f"shared_{k}s": v for k, v in overlap.items()})
+    return dg.AssetCheckResult(
+        passed=not any(overlap.values()), metadata={f"shared_{k}s": v for k, v in overlap.items()}
+    )
 
 
-@dg.asset_check(asset=training_examples, blocking=True, description="There is at least one example, and the columns are the documented ones.")
-def training_examples_schema(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=training_examples,
+    blocking=True,
+    description="There is at least one example, and the columns are the documented ones.",
+)
+def training_examples_schema(
+    context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource
+) -> dg.AssetCheckResult:
     examples = _examples(catalog_db, context)
     return dg.AssetCheckResult(
         passed=examples.height > 0 and examples.columns == TRAINING_EXAMPLES_COLUMNS,
@@ -92,8 +115,14 @@ def training_examples_not_contaminated(
     context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
 ) -> dg.AssetCheckResult:
     examples = _examples(catalog_db, context)
-    index = BenchmarkIndex.build(default_benchmarks(prompt_source.extra_benchmarks), cache_dir=catalog_db.cache_dir / "decontam")
-    hits = index.find(examples["example_id"].to_list(), examples["messages_json"].to_list()) if examples.height else pl.DataFrame()
+    index = BenchmarkIndex.build(
+        default_benchmarks(prompt_source.extra_benchmarks), cache_dir=catalog_db.cache_dir / "decontam"
+    )
+    hits = (
+        index.find(examples["example_id"].to_list(), examples["messages_json"].to_list())
+        if examples.height
+        else pl.DataFrame()
+    )
     return dg.AssetCheckResult(
         passed=hits.height == 0,
         metadata={"contaminated_examples": hits.height, "hits": dg.MetadataValue.md(markdown_preview(hits, rows=20))},

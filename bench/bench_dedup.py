@@ -67,11 +67,13 @@ def jaccard(a: set, b: set) -> float:
 
 # ---- engines (run in a child process) -------------------------------------------------------
 
+
 def run_distillset(texts: list[str], edges: list) -> np.ndarray:
     from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
 
-    frame = near_duplicate_clusters([str(i) for i in range(len(texts))], texts,
-                                    params=NearDupParams(threshold=THRESHOLD, num_perm=NUM_PERM))
+    frame = near_duplicate_clusters(
+        [str(i) for i in range(len(texts))], texts, params=NearDupParams(threshold=THRESHOLD, num_perm=NUM_PERM)
+    )
     return frame["cluster_id"].cast(pl.Int64).to_numpy()
 
 
@@ -140,6 +142,7 @@ def child(engine: str, corpus: Path, docs: int, out: Path) -> None:
 
 # ---- evaluation -----------------------------------------------------------------------------
 
+
 def evaluate(corpus: pl.DataFrame, labels: np.ndarray, edges: np.ndarray) -> dict:
     texts = corpus["text"].to_list()
     families = corpus["family"].to_numpy()
@@ -186,8 +189,21 @@ def evaluate(corpus: pl.DataFrame, labels: np.ndarray, edges: np.ndarray) -> dic
 def spawn(engine: str, corpus_path: Path, docs: int, workdir: Path) -> tuple[dict, np.ndarray]:
     out = workdir / f"{engine}-{docs}.npy"
     completed = subprocess.run(
-        [sys.executable, __file__, "--child", engine, "--corpus", str(corpus_path), "--docs", str(docs), "--labels", str(out)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            engine,
+            "--corpus",
+            str(corpus_path),
+            "--docs",
+            str(docs),
+            "--labels",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     stats = json.loads(completed.stdout.strip().splitlines()[-1])
     return stats, (np.load(out), np.load(out.with_suffix(".edges.npy")))
@@ -198,8 +214,9 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000, help="corpus size for distillset")
     parser.add_argument("--datasketch-docs", type=int, default=20_000, help="rows datasketch runs on (it is slow)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs per engine, interleaved; the fastest counts (the machine is shared)")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs per engine, interleaved; the fastest counts (the machine is shared)"
+    )
     parser.add_argument("--skip-eval-full", action="store_true", help="skip quality evaluation of the full run")
     parser.add_argument("--child", choices=("distillset", "datasketch"), help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -231,18 +248,30 @@ def main() -> None:
         for engine, docs in runs:
             stats, labels = best[engine, docs]
             labels, edges = labels
-            quality = {} if (args.skip_eval_full and docs == args.docs and docs != subset) else evaluate(corpus.head(docs), labels, edges)
+            quality = (
+                {}
+                if (args.skip_eval_full and docs == args.docs and docs != subset)
+                else evaluate(corpus.head(docs), labels, edges)
+            )
             rows.append({"engine": engine, "docs": docs, "docs_per_s": docs / stats["seconds"], **stats, **quality})
     base = rows[0]["docs_per_s"]
     print()
-    print("| engine | docs | seconds | docs/s | x datasketch | peak RSS MB (RSS with corpus loaded) | "
-          "pair precision (edges) | pair precision (clusters) | recall (J>=0.8) | recall (J>=0.85) | true pairs |")
+    print(
+        "| engine | docs | seconds | docs/s | x datasketch | peak RSS MB (RSS with corpus loaded) | "
+        "pair precision (edges) | pair precision (clusters) | recall (J>=0.8) | recall (J>=0.85) | true pairs |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        quality = (f"{row['edge_precision']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | "
-                   f"{row['recall_strong']:.3f} | {row['truth_pairs']}" if "precision" in row else "- | - | - | - | -")
-        print(f"| {row['engine']} | {row['docs']:,} | {row['seconds']:.1f} | {row['docs_per_s']:,.0f} | "
-              f"{row['docs_per_s'] / base:.1f} | {row['peak_mb']:,.0f} ({row['baseline_mb']:,.0f}) | {quality} |")
+        quality = (
+            f"{row['edge_precision']:.3f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+            f"{row['recall_strong']:.3f} | {row['truth_pairs']}"
+            if "precision" in row
+            else "- | - | - | - | -"
+        )
+        print(
+            f"| {row['engine']} | {row['docs']:,} | {row['seconds']:.1f} | {row['docs_per_s']:,.0f} | "
+            f"{row['docs_per_s'] / base:.1f} | {row['peak_mb']:,.0f} ({row['baseline_mb']:,.0f}) | {quality} |"
+        )
 
 
 if __name__ == "__main__":

@@ -70,13 +70,22 @@ _ZH_ANSWERS = [
     "作为一个AI语言模型，我没有个人观点。",
 ]
 _MATH = [
-    ("Natalia sold 48 clips in April and half as many in May. How many clips did she sell?",
-     "In May she sold 48/2 = 24 clips.\nAltogether 48 + 24 = 72 clips.\n#### 72", "72"),
-    ("Weng earns $12 an hour. She worked 50 minutes. How much did she earn?",
-     "She earns 12/60 = $0.2 per minute, so 0.2 x 50 = $10.\nThe answer is $10.", "10"),
+    (
+        "Natalia sold 48 clips in April and half as many in May. How many clips did she sell?",
+        "In May she sold 48/2 = 24 clips.\nAltogether 48 + 24 = 72 clips.\n#### 72",
+        "72",
+    ),
+    (
+        "Weng earns $12 an hour. She worked 50 minutes. How much did she earn?",
+        "She earns 12/60 = $0.2 per minute, so 0.2 x 50 = $10.\nThe answer is $10.",
+        "10",
+    ),
     ("A shop sells 1,234 apples a day. How many in one day?", "It sells \\boxed{1,234} apples.", "1234"),
-    ("Betty needs $100 and has half. Parents give $15, grandparents twice that. How much more?",
-     "She has 50 + 15 + 30 = 95, so she needs 6 more.", "5"),
+    (
+        "Betty needs $100 and has half. Parents give $15, grandparents twice that. How much more?",
+        "She has 50 + 15 + 30 = 95, so she needs 6 more.",
+        "5",
+    ),
 ]
 
 
@@ -87,12 +96,20 @@ def synthetic_frame(rows: int, seed: int = 7) -> pl.DataFrame:
     en_p, en_a = rng.integers(0, len(_EN_PROMPTS), rows), rng.integers(0, len(_EN_ANSWERS), rows)
     zh_p, zh_a = rng.integers(0, len(_ZH_PROMPTS), rows), rng.integers(0, len(_ZH_ANSWERS), rows)
     math = rng.integers(0, len(_MATH), rows)
-    prompts = np.where(kind == 0, np.array(_EN_PROMPTS, dtype=object)[en_p],
-                       np.where(kind == 1, np.array(_ZH_PROMPTS, dtype=object)[zh_p],
-                                np.array([m[0] for m in _MATH], dtype=object)[math]))
-    answers = np.where(kind == 0, np.array(_EN_ANSWERS, dtype=object)[en_a],
-                       np.where(kind == 1, np.array(_ZH_ANSWERS, dtype=object)[zh_a],
-                                np.array([m[1] for m in _MATH], dtype=object)[math]))
+    prompts = np.where(
+        kind == 0,
+        np.array(_EN_PROMPTS, dtype=object)[en_p],
+        np.where(
+            kind == 1, np.array(_ZH_PROMPTS, dtype=object)[zh_p], np.array([m[0] for m in _MATH], dtype=object)[math]
+        ),
+    )
+    answers = np.where(
+        kind == 0,
+        np.array(_EN_ANSWERS, dtype=object)[en_a],
+        np.where(
+            kind == 1, np.array(_ZH_ANSWERS, dtype=object)[zh_a], np.array([m[1] for m in _MATH], dtype=object)[math]
+        ),
+    )
     references = np.where(kind == 2, np.array([m[2] for m in _MATH], dtype=object)[math], None)
     finish = np.where(rng.random(rows) < 0.03, "length", "stop")
     return pl.DataFrame(
@@ -104,7 +121,13 @@ def synthetic_frame(rows: int, seed: int = 7) -> pl.DataFrame:
             "reference": references.tolist(),
             "finish_reason": finish.tolist(),
         },
-        schema={"row_key": pl.Utf8, "prompt_text": pl.Utf8, "response": pl.Utf8, "reference": pl.Utf8, "finish_reason": pl.Utf8},
+        schema={
+            "row_key": pl.Utf8,
+            "prompt_text": pl.Utf8,
+            "response": pl.Utf8,
+            "reference": pl.Utf8,
+            "finish_reason": pl.Utf8,
+        },
     )
 
 
@@ -126,10 +149,20 @@ def _child(mode: str, path: str) -> None:
         frame.select(pl.col("response").str.contains(r"(?i)i can't help|as an ai").sum())
         regex_s = time.perf_counter() - regex_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "rows": frame.height, "read_s": read_s, "total_s": total_s, "read_cpu_s": read_cpu_s,
-        "total_cpu_s": total_cpu_s, "peak_mb": peak_mb, "passed": passed, "regex_s": regex_s,
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": frame.height,
+                "read_s": read_s,
+                "total_s": total_s,
+                "read_cpu_s": read_cpu_s,
+                "total_cpu_s": total_cpu_s,
+                "peak_mb": peak_mb,
+                "passed": passed,
+                "regex_s": regex_s,
+            }
+        )
+    )
 
 
 def _cpu_s() -> float:
@@ -139,7 +172,9 @@ def _cpu_s() -> float:
 
 
 def _run_child(mode: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -163,7 +198,10 @@ def main() -> int:
     score = min(scores, key=lambda r: r["total_s"])
     score_only_s = score["total_s"] - score["read_s"]
     score_only_cpu_s = score["total_cpu_s"] - score["read_cpu_s"]
-    print(f"rows: {args.rows:,}  parquet: {size_mb:.1f} MB  passed: {score['passed']:,} ({score['passed'] / args.rows:.1%})")
+    print(
+        f"rows: {args.rows:,}  parquet: {size_mb:.1f} MB  passed: {score['passed']:,} "
+        f"({score['passed'] / args.rows:.1%})"
+    )
     header = f"{'stage':<22}{'wall s':>9}{'cpu s':>9}{'rows/s (wall)':>15}{'peak RSS MB':>13}{'x read (wall)':>15}"
     print(header)
     print("-" * len(header))
@@ -172,10 +210,15 @@ def main() -> int:
         ("score_frame only", score_only_s, score_only_cpu_s, None),
         ("read + score_frame", score["total_s"], score["total_cpu_s"], score["peak_mb"]),
     ]
-    print(f"{'one regex pass (polars)':<22}{read['regex_s']:>9.2f}{'':>9}{args.rows / read['regex_s']:>15,.0f}{'-':>13}{read['regex_s'] / read['total_s']:>15.1f}")
+    print(
+        f"{'one regex pass (polars)':<22}{read['regex_s']:>9.2f}{'':>9}{args.rows / read['regex_s']:>15,.0f}"
+        f"{'-':>13}{read['regex_s'] / read['total_s']:>15.1f}"
+    )
     for name, wall, cpu, peak in stages:
         peak_text = f"{peak:.0f}" if peak is not None else "-"
-        print(f"{name:<22}{wall:>9.2f}{cpu:>9.2f}{args.rows / wall:>15,.0f}{peak_text:>13}{wall / read['total_s']:>15.1f}")
+        print(
+            f"{name:<22}{wall:>9.2f}{cpu:>9.2f}{args.rows / wall:>15,.0f}{peak_text:>13}{wall / read['total_s']:>15.1f}"
+        )
     return 0
 
 

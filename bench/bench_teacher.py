@@ -25,8 +25,8 @@ import multiprocessing as mp
 import os
 import platform
 import resource
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,7 +86,7 @@ class BenchServer:
         self.process.start()
         self.base_url = f"http://127.0.0.1:{queue.get(timeout=30)}/v1"
 
-    def __enter__(self) -> "BenchServer":
+    def __enter__(self) -> BenchServer:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -102,13 +102,19 @@ def prompt_text(i: int) -> str:
 async def _raw_sdk(base_url: str, n: int, concurrency: int) -> None:
     from openai import AsyncOpenAI, DefaultAioHttpClient
 
-    async with AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0, timeout=120, http_client=DefaultAioHttpClient()) as client:
+    async with AsyncOpenAI(
+        base_url=base_url, api_key="not-needed", max_retries=0, timeout=120, http_client=DefaultAioHttpClient()
+    ) as client:
         numbers = iter(range(n))
 
         async def worker() -> None:
             for i in numbers:
                 response = await client.chat.completions.create(
-                    model=MODEL, messages=[{"role": "user", "content": prompt_text(i)}], temperature=0.7, top_p=0.95, max_tokens=1024
+                    model=MODEL,
+                    messages=[{"role": "user", "content": prompt_text(i)}],
+                    temperature=0.7,
+                    top_p=0.95,
+                    max_tokens=1024,
                 )
                 assert response.choices[0].message.content
 
@@ -137,9 +143,9 @@ def conversations(n: int):
 def run_generate(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
     """Requests per second and client CPU milliseconds per request (ledger writes included)."""
     from distillset.settings import TeacherSettings
-    from distillset.teacher.ledger import Ledger
     from distillset.teacher.endpoints import TeacherEndpoint
     from distillset.teacher.generate import generate
+    from distillset.teacher.ledger import Ledger
 
     settings = TeacherSettings(base_url=base_url, max_concurrency=concurrency)
     endpoint = TeacherEndpoint(base_url=base_url, api_key=None, simulated=False)
@@ -161,9 +167,9 @@ def memory_child(base_url: str, n: int) -> None:
     import threading
 
     from distillset.settings import TeacherSettings
-    from distillset.teacher.ledger import Ledger
     from distillset.teacher.endpoints import TeacherEndpoint
     from distillset.teacher.generate import generate
+    from distillset.teacher.ledger import Ledger
 
     settings = TeacherSettings(base_url=base_url, max_concurrency=64)
     endpoint = TeacherEndpoint(base_url=base_url, api_key=None, simulated=False)
@@ -188,12 +194,17 @@ def memory_child(base_url: str, n: int) -> None:
     sampler.join()
     peak = max(peak, _rss_mb())
     frame_mb = result.generations.estimated_size("mb")
-    print(json.dumps({"baseline_mb": baseline, "peak_mb": peak, "frame_mb": frame_mb, "paid": result.stats.requests_paid}))
+    print(
+        json.dumps({"baseline_mb": baseline, "peak_mb": peak, "frame_mb": frame_mb, "paid": result.stats.requests_paid})
+    )
 
 
 def run_memory(base_url: str, n: int) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--memory-child", str(n), "--base-url", base_url], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--memory-child", str(n), "--base-url", base_url],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -226,10 +237,21 @@ def main() -> None:
         for _ in range(args.rounds):
             raws.append(run_raw(base_url, n, concurrency))
             gens.append(run_generate(base_url, n, concurrency))
-        raw_rates, raw_cpu = zip(*raws)
-        gen_rates, gen_cpu = zip(*gens)
-        rows.append((name, concurrency, n, max(raw_rates), max(gen_rates), statistics.median(raw_rates), statistics.median(gen_rates),
-                     min(raw_cpu), min(gen_cpu)))
+        raw_rates, raw_cpu = zip(*raws, strict=True)
+        gen_rates, gen_cpu = zip(*gens, strict=True)
+        rows.append(
+            (
+                name,
+                concurrency,
+                n,
+                max(raw_rates),
+                max(gen_rates),
+                statistics.median(raw_rates),
+                statistics.median(gen_rates),
+                min(raw_cpu),
+                min(gen_cpu),
+            )
+        )
 
     with BenchServer(0.0) as server:
         run_raw(server.base_url, 500, 64)  # warm-up: imports and the server's first connections
@@ -241,27 +263,42 @@ def main() -> None:
             compare("200 ms latency", server.base_url, args.latency_prompts, concurrency)
 
     print()
-    print("| server | in flight | prompts | raw SDK req/s (best) | generate req/s (best) | ratio of bests | ratio of medians "
-          "| raw CPU ms/req | generate CPU ms/req | CPU ratio raw/generate |")
+    print(
+        "| server | in flight | prompts | raw SDK req/s (best) | generate req/s (best) | ratio of bests | ratio of "
+        "medians "
+        "| raw CPU ms/req | generate CPU ms/req | CPU ratio raw/generate |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, concurrency, n, raw, gen, raw_med, gen_med, raw_cpu, gen_cpu in rows:
-        print(f"| {name} | {concurrency} | {n:,} | {raw:,.0f} | {gen:,.0f} | {gen / raw:.2f}x | {gen_med / raw_med:.2f}x "
-              f"| {raw_cpu:.2f} | {gen_cpu:.2f} | {raw_cpu / gen_cpu:.2f}x |")
-    print("(CPU ms/req is the client process's CPU time per request, best of the rounds: it is what the machine's noise disturbs least)")
+        print(
+            f"| {name} | {concurrency} | {n:,} | {raw:,.0f} | {gen:,.0f} | {gen / raw:.2f}x | {gen_med / raw_med:.2f}x "
+            f"| {raw_cpu:.2f} | {gen_cpu:.2f} | {raw_cpu / gen_cpu:.2f}x |"
+        )
+    print(
+        "(CPU ms/req is the client process's CPU time per request, best of the rounds: it is what the machine's "
+        "noise disturbs least)"
+    )
 
     if not args.skip_memory:
         with BenchServer(0.0) as server:
             small, large = (run_memory(server.base_url, n) for n in memory_sizes)
         print()
-        print("| prompts | baseline RSS MB | peak RSS MB | growth MB | returned frame MB (estimated) | growth per 1k prompts MB |")
+        print(
+            "| prompts | baseline RSS MB | peak RSS MB | growth MB | returned frame MB (estimated) | growth per 1k "
+            "prompts MB |"
+        )
         print("|---:|---:|---:|---:|---:|---:|")
-        for n, m in zip(memory_sizes, (small, large)):
+        for n, m in zip(memory_sizes, (small, large), strict=True):
             growth = m["peak_mb"] - m["baseline_mb"]
-            print(f"| {n:,} | {m['baseline_mb']:.0f} | {m['peak_mb']:.0f} | {growth:.0f} | {m['frame_mb']:.1f} | {growth / n * 1000:.2f} |")
+            print(
+                f"| {n:,} | {m['baseline_mb']:.0f} | {m['peak_mb']:.0f} | {growth:.0f} | {m['frame_mb']:.1f} | "
+                f"{growth / n * 1000:.2f} |"
+            )
         print(
             "\n(the returned frame holds one row per prompt, so it grows with the input by contract; "
             "the rest of generate's memory is bounded by max_concurrency and the 1,024-row frame chunks)"
         )
+
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 from distillset.verify import (
     SandboxLimits,
     VerifiableTask,

@@ -36,7 +36,7 @@ def vocabulary(size: int, rng: np.random.Generator) -> list[str]:
     while len(words) < size:
         lengths = rng.integers(1, 5, size=size)
         picks = rng.integers(0, len(_SYLLABLES), size=(size, 4))
-        for length, row in zip(lengths, picks):
+        for length, row in zip(lengths, picks, strict=True):
             words.add("".join(_SYLLABLES[k] for k in row[:length]))
     return [str(word) for word in rng.permutation(sorted(words))[:size]]
 
@@ -102,7 +102,7 @@ def generate(docs: int, *, seed: int = 0, dup_fraction: float = 0.3, vocab_size:
     kinds = ["original"] * n_originals
     parents = rng.integers(0, max(n_originals, 1), size=n_variants)
     variant_kinds = rng.choice(len(KINDS), size=n_variants)
-    for parent, kind_index in zip(parents, variant_kinds):
+    for parent, kind_index in zip(parents, variant_kinds, strict=True):
         kind = KINDS[kind_index]
         texts.append(_variant(originals[parent], kind, rng, vocab))
         families.append(int(parent))

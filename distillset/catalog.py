@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import polars as pl
@@ -21,7 +21,9 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
 
 @contextlib.contextmanager
-def connect(path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog, waiting up to ``lock_timeout_s`` while another process writes to it."""
     path = Path(path)
     if not read_only:
@@ -53,9 +55,7 @@ def load_sql(name: str) -> str:
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchone()[0]
+        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
     )
 
 

@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Exits 1 when a stage or a blocking check fails."
         ),
     )
-    run.add_argument("--teacher", metavar="MODEL", help="teacher model id (default: TEACHER_MODEL or meta-llama/Llama-3.1-405B-Instruct)")
+    run.add_argument(
+        "--teacher",
+        metavar="MODEL",
+        help="teacher model id (default: TEACHER_MODEL or meta-llama/Llama-3.1-405B-Instruct)",
+    )
     run.set_defaults(handler=_run)
     for module_name in ENGINE_COMMANDS:
         module = importlib.import_module(f"distillset.cli.{module_name}")

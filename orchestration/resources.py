@@ -26,7 +26,14 @@ from assets.resources import (
     TrainingSetStorageResource,
 )
 from assets.settings_config import config_class, with_defaults
-from distillset.settings import LicensePolicy, QualityGates, QualityThresholds, SamplingSettings, Settings, TeacherSettings
+from distillset.settings import (
+    LicensePolicy,
+    QualityGates,
+    QualityThresholds,
+    SamplingSettings,
+    Settings,
+    TeacherSettings,
+)
 
 
 def _secret(name: str, value: str | None):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from distillset.settings import Settings
 
@@ -103,7 +103,9 @@ def summarize(result, teacher_model: str) -> RunSummary:
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             details = ", ".join(f"{k}={_value(v)}" for k, v in evaluation.metadata.items())
-            errors.append(f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed ({details})")
+            errors.append(
+                f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed ({details})"
+            )
     return RunSummary(
         success=result.success,
         teacher_model=teacher_model,
@@ -131,7 +133,9 @@ def format_summary(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def run_flow(settings: Settings, teacher_model: str | None = None, *, echo: Callable[[str], None] = print) -> RunSummary:
+def run_flow(
+    settings: Settings, teacher_model: str | None = None, *, echo: Callable[[str], None] = print
+) -> RunSummary:
     """Register the teacher partition if new, then materialize the whole flow (``distill_job``) for it."""
     import dagster as dg
 

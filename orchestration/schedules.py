@@ -9,7 +9,7 @@ the ledger is SQLite in WAL mode.
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import dagster as dg
 
@@ -27,11 +27,12 @@ def refresh_every_teacher(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
     if not teachers:
         return dg.SkipReason(
             "no teacher partition is registered yet: run `distillset run` (or `distillset run --teacher MODEL`), "
-            "add one in the UI (Jobs → distill_job → Materialize all… → Add a partition), or turn on new_teacher_release_sensor"
+            "add one in the UI (Jobs → distill_job → Materialize all… → Add a partition), or turn on "
+            "new_teacher_release_sensor"
         )
     # The scheduled time (not the date alone) keys the runs, so a tick retried by the daemon never
     # launches twice and a cron more frequent than daily still launches once per tick.
-    tick = context.scheduled_execution_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    tick = context.scheduled_execution_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
     return [
         dg.RunRequest(
             partition_key=teacher,
@@ -68,7 +69,9 @@ def build_nightly_refresh_schedule(cron: str = DEFAULT_NIGHTLY_CRON) -> dg.Sched
 
         return nightly_refresh_schedule
     except dg.DagsterInvalidDefinitionError as exc:
-        raise ValueError(f"{NIGHTLY_CRON_ENV}={cron!r} is not a valid cron string (e.g. {DEFAULT_NIGHTLY_CRON!r})") from exc
+        raise ValueError(
+            f"{NIGHTLY_CRON_ENV}={cron!r} is not a valid cron string (e.g. {DEFAULT_NIGHTLY_CRON!r})"
+        ) from exc
 
 
 def build_schedules(refresh: RefreshSettings) -> list[dg.ScheduleDefinition]:

@@ -61,7 +61,8 @@ def find_new_releases(
     if not base_url and not hub_url:
         return dg.SkipReason(
             f"no release source: set TEACHER_BASE_URL (the teacher endpoint, whose /models is listed) "
-            f"and/or {HUB_URL_ENV} (e.g. https://huggingface.co) in the environment `dagster dev` (`make ui`) or the code server runs in"
+            f"and/or {HUB_URL_ENV} (e.g. https://huggingface.co) in the environment `dagster dev` (`make ui`) or "
+            "the code server runs in"
         )
     pattern = release_source.release_pattern
     try:
@@ -114,7 +115,9 @@ def build_release_sensor(refresh: RefreshSettings) -> dg.SensorDefinition:
             "turn it on."
         ),
     )
-    def new_teacher_release_sensor(context: dg.SensorEvaluationContext, teacher: TeacherResource, release_source: ReleaseSourceResource):
+    def new_teacher_release_sensor(
+        context: dg.SensorEvaluationContext, teacher: TeacherResource, release_source: ReleaseSourceResource
+    ):
         return find_new_releases(context, teacher, release_source)
 
     return new_teacher_release_sensor

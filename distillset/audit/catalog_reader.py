@@ -52,10 +52,12 @@ class CatalogReader:
         self._con = None
         self._columns: dict[str, set[str]] = {}
 
-    def __enter__(self) -> "CatalogReader":
+    def __enter__(self) -> CatalogReader:
         if self.path is not None and self.path.exists():
             self._con = self._stack.enter_context(catalog.connect(self.path, read_only=True))
-            for table, column in self._con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall():
+            for table, column in self._con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+            ).fetchall():
                 self._columns.setdefault(table, set()).add(column)
         return self
 
@@ -94,6 +96,7 @@ def rejects_for(cat: CatalogReader, prompt_id: str) -> list[dict]:
     return [
         row
         for row in cat.rows("rejects")
-        if row.get("source_sha256") and row.get("source_line") is not None
+        if row.get("source_sha256")
+        and row.get("source_line") is not None
         and ids.prompt_id(row["source_sha256"], int(row["source_line"])) == prompt_id
     ]

@@ -46,7 +46,11 @@ def _removal_reason(cat: CatalogReader, example: dict, replaced_by: dict[str, st
 
 
 def diff(
-    storage_url: str, name: str, old_version: str, new_version: str, catalog_path: Path | str | None = None,
+    storage_url: str,
+    name: str,
+    old_version: str,
+    new_version: str,
+    catalog_path: Path | str | None = None,
     storage_options: dict | None = None,
 ) -> VersionDiff:
     """Examples added and removed from ``old_version`` to ``new_version``, with removal reasons."""
@@ -58,13 +62,25 @@ def diff(
     added = new.join(old.select("example_id"), on="example_id", how="anti").sort("example_id")
     removed = old.join(new.select("example_id"), on="example_id", how="anti").sort("example_id")
     replaced_by = {row["prompt_id"]: row["example_id"] for row in added.iter_rows(named=True)}
-    result = VersionDiff(name=name, old_version=old_version, new_version=new_version, unchanged=new.height - added.height)
+    result = VersionDiff(
+        name=name, old_version=old_version, new_version=new_version, unchanged=new.height - added.height
+    )
     for row in added.iter_rows(named=True):
-        result.added.append({"example_id": row["example_id"], "prompt_id": row["prompt_id"], "excerpt": first_user_turn(row["messages_json"])})
+        result.added.append(
+            {
+                "example_id": row["example_id"],
+                "prompt_id": row["prompt_id"],
+                "excerpt": first_user_turn(row["messages_json"]),
+            }
+        )
     with CatalogReader(catalog_path) as cat:
         for row in removed.iter_rows(named=True):
-            result.removed.append({
-                "example_id": row["example_id"], "prompt_id": row["prompt_id"],
-                "excerpt": first_user_turn(row["messages_json"]), "reason": _removal_reason(cat, row, replaced_by),
-            })
+            result.removed.append(
+                {
+                    "example_id": row["example_id"],
+                    "prompt_id": row["prompt_id"],
+                    "excerpt": first_user_turn(row["messages_json"]),
+                    "reason": _removal_reason(cat, row, replaced_by),
+                }
+            )
     return result

@@ -43,13 +43,33 @@ class Explanation:
 
 
 _GENERATION_FIELDS = (
-    "teacher_model", "status", "request_hash", "request_hashes", "prompt_tokens", "completion_tokens",
-    "latency_ms", "attempts", "finish_reason", "simulated", "response_id", "generated_at", "error",
+    "teacher_model",
+    "status",
+    "request_hash",
+    "request_hashes",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "attempts",
+    "finish_reason",
+    "simulated",
+    "response_id",
+    "generated_at",
+    "error",
 )
 
 
-_PUBLISHED_COLUMNS = ["example_id", "prompt_id", "teacher_model", "split", "source_file", "source_line",
-                      "source_sha256", "license", "request_hash"]
+_PUBLISHED_COLUMNS = [
+    "example_id",
+    "prompt_id",
+    "teacher_model",
+    "split",
+    "source_file",
+    "source_line",
+    "source_sha256",
+    "license",
+    "request_hash",
+]
 
 
 def _published_rows(storage_url: str | None, query: str, storage_options: dict | None) -> list[dict]:
@@ -65,7 +85,9 @@ def _published_rows(storage_url: str | None, query: str, storage_options: dict |
     return found
 
 
-def explain(catalog_path: Path | str | None, storage_url: str | None, id: str, storage_options: dict | None = None) -> Explanation:  # noqa: A002 - the public name the brief asks for
+def explain(
+    catalog_path: Path | str | None, storage_url: str | None, id: str, storage_options: dict | None = None
+) -> Explanation:  # noqa: A002 - the public name the brief asks for
     """Trace an ``example_id`` or a ``prompt_id`` through every stage.
 
     Args:
@@ -95,7 +117,9 @@ def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanati
     raw = cat.rows("raw_prompts", prompt_id=prompt_id)
     if raw:
         row = raw[0]
-        result.source = {k: row.get(k) for k in ("source_file", "source_line", "source_sha256", "license", "source_format")}
+        result.source = {
+            k: row.get(k) for k in ("source_file", "source_line", "source_sha256", "license", "source_format")
+        }
         result.prompt = {k: row.get(k) for k in ("system", "turns", "reference", "category", "text_hash")}
     elif lineage:
         row = lineage[0]
@@ -125,7 +149,11 @@ def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanati
 
     result.reasons += [f"source row rejected: {r.get('reason')} ({r.get('detail') or ''})" for r in result.rejects]
     result.reasons += [drop_sentence("prompt", d) for d in result.prompt_drops]
-    result.reasons += [f"teacher call failed: {g.get('error') or 'no error recorded'}" for g in result.generations if g.get("status") == "failed"]
+    result.reasons += [
+        f"teacher call failed: {g.get('error') or 'no error recorded'}"
+        for g in result.generations
+        if g.get("status") == "failed"
+    ]
     result.reasons += [drop_sentence("generation", d) for d in result.generation_drops]
     result.reasons += [
         f"failed quality rules {', '.join(q.get('failed_rules') or []) or '(unnamed)'} (score {q.get('score')})"

@@ -28,9 +28,14 @@ def versions(storage_url: str, name: str, storage_options: dict | None = None) -
         splits = info.counts.get("splits", {})
         rows.append(
             VersionRow(
-                version=info.version, created_at=info.created_at, train=int(splits.get("train", 0)),
-                validation=int(splits.get("validation", 0)), content_hash=info.content_hash,
-                simulated=info.simulated, parent_version=info.parent_version, path=info.path,
+                version=info.version,
+                created_at=info.created_at,
+                train=int(splits.get("train", 0)),
+                validation=int(splits.get("validation", 0)),
+                content_hash=info.content_hash,
+                simulated=info.simulated,
+                parent_version=info.parent_version,
+                path=info.path,
             )
         )
     return rows

@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 
 from distillset.cli.common import settings_or_exit
-from distillset.curation.decontam import BenchmarkIndex, DecontamParams, default_benchmarks, parse_benchmark_spec
 from distillset.cli.tables import TableError, read_table, row_ids, texts_of, write_table
+from distillset.curation.decontam import BenchmarkIndex, DecontamParams, default_benchmarks, parse_benchmark_spec
 
 NAME = "decontam"
 HELP = "flag rows that overlap a benchmark test set (word 13-grams, CJK character 20-grams)"
@@ -28,8 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="a .jsonl or .parquet file")
     parser.add_argument("--text-field", required=True, help="the field checked")
     parser.add_argument("--out", required=True, help="output .jsonl or .parquet file")
-    parser.add_argument("--benchmark", action="append", default=[], metavar="NAME=PATH[:FIELD]",
-                        help="an extra benchmark (repeatable)")
+    parser.add_argument(
+        "--benchmark", action="append", default=[], metavar="NAME=PATH[:FIELD]", help="an extra benchmark (repeatable)"
+    )
     parser.add_argument("--word-ngram", type=int, default=defaults.word_ngram, help="words per n-gram")
     parser.add_argument("--char-ngram", type=int, default=defaults.char_ngram, help="characters per n-gram (CJK)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="index cache folder")
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     write_table(result, args.out)
     counts = hits.group_by("benchmark").len().sort("benchmark").rows()
     detail = ", ".join(f"{name}: {count}" for name, count in counts) or "none"
-    print(f"decontam: {len(frame)} rows, {len(hits)} contaminated ({detail}), "
-          f"{index.size} benchmark n-grams{' (cached index)' if index.loaded_from_cache else ''} -> {args.out}")
+    print(
+        f"decontam: {len(frame)} rows, {len(hits)} contaminated ({detail}), "
+        f"{index.size} benchmark n-grams{' (cached index)' if index.loaded_from_cache else ''} -> {args.out}"
+    )
     return 0
-

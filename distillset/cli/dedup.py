@@ -13,8 +13,8 @@ import sys
 
 import polars as pl
 
-from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
 from distillset.cli.tables import TableError, read_table, row_ids, texts_of, write_table
+from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
 
 NAME = "dedup"
 HELP = "mark exact and near-duplicate rows (MinHash LSH) of a JSONL or Parquet file"
@@ -26,7 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="a .jsonl or .parquet file")
     parser.add_argument("--text-field", required=True, help="the field compared")
     parser.add_argument("--out", required=True, help="output .jsonl or .parquet file")
-    parser.add_argument("--threshold", type=float, default=defaults.threshold, help="estimated Jaccard to call rows duplicates")
+    parser.add_argument(
+        "--threshold", type=float, default=defaults.threshold, help="estimated Jaccard to call rows duplicates"
+    )
     parser.add_argument("--num-perm", type=int, default=defaults.num_perm, help="MinHash signature length")
     parser.add_argument("--bands", type=int, default=None, help="LSH bands (default: FP+FN-optimal)")
     parser.add_argument("--rows", type=int, default=None, help="signature slots per band")
@@ -38,8 +40,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         params = NearDupParams(
-            threshold=args.threshold, num_perm=args.num_perm, bands=args.bands, rows=args.rows,
-            word_ngram=args.word_ngram, char_ngram=args.char_ngram,
+            threshold=args.threshold,
+            num_perm=args.num_perm,
+            bands=args.bands,
+            rows=args.rows,
+            word_ngram=args.word_ngram,
+            char_ngram=args.char_ngram,
         )
         frame = read_table(args.input, args.text_field)
         priority = None
@@ -50,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
             if not column.dtype.is_numeric():
                 raise TableError(f"priority field {args.priority_field!r} is not numeric ({column.dtype})")
             priority = column.cast(pl.Float64).fill_null(float("nan")).to_list()
-        clusters = near_duplicate_clusters(row_ids(frame), texts_of(frame, args.text_field), params=params, priority=priority)
+        clusters = near_duplicate_clusters(
+            row_ids(frame), texts_of(frame, args.text_field), params=params, priority=priority
+        )
     except (TableError, ValueError) as exc:
         print(f"distillset dedup: error: {exc}", file=sys.stderr)
         return 2
@@ -59,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     kept = int(clusters["kept"].sum())
     dropped = len(clusters) - kept
     duplicate_clusters = clusters.filter(~pl.col("kept"))["cluster_id"].n_unique()
-    print(f"dedup: {len(clusters)} rows, {kept} kept, {dropped} dropped, "
-          f"{duplicate_clusters} clusters with duplicates -> {args.out}")
+    print(
+        f"dedup: {len(clusters)} rows, {kept} kept, {dropped} dropped, "
+        f"{duplicate_clusters} clusters with duplicates -> {args.out}"
+    )
     return 0

@@ -26,7 +26,11 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_or_exit(NAME)
     try:
         result = diff(
-            args.storage_url or settings.storage_url, args.name, args.old, args.new, args.catalog or settings.catalog_path,
+            args.storage_url or settings.storage_url,
+            args.name,
+            args.old,
+            args.new,
+            args.catalog or settings.catalog_path,
             storage_options=settings.storage_options(),
         )
     except (FileNotFoundError, ValueError) as exc:
@@ -35,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False))
         return 0
-    print(f"{result.name}: {result.old_version} -> {result.new_version}: "
-          f"{len(result.added)} added, {len(result.removed)} removed, {result.unchanged} unchanged")
+    print(
+        f"{result.name}: {result.old_version} -> {result.new_version}: "
+        f"{len(result.added)} added, {len(result.removed)} removed, {result.unchanged} unchanged"
+    )
     for row in result.added:
         print(f"+ {row['example_id']}  {row['excerpt']}")
     for row in result.removed:

@@ -10,7 +10,10 @@ from distillset.audit.explain import Explanation, explain
 from distillset.cli.common import settings_or_exit
 
 NAME = "explain"
-HELP = "trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it was dropped"
+HELP = (
+    "trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it "
+    "was dropped"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +29,10 @@ def format_explanation(e: Explanation) -> str:
     if e.prompt_id and e.prompt_id != e.query:
         lines.append(f"  prompt_id: {e.prompt_id}")
     if e.source:
-        lines.append(f"  source: {e.source.get('source_file')} line {e.source.get('source_line')} "
-                     f"(sha256 {str(e.source.get('source_sha256'))[:12]}, license {e.source.get('license')})")
+        lines.append(
+            f"  source: {e.source.get('source_file')} line {e.source.get('source_line')} "
+            f"(sha256 {str(e.source.get('source_sha256'))[:12]}, license {e.source.get('license')})"
+        )
     if e.prompt:
         if e.prompt.get("system"):
             lines.append(f"  system: {e.prompt['system'][:120]}")
@@ -36,8 +41,10 @@ def format_explanation(e: Explanation) -> str:
     for g in e.generations:
         lines.append(
             f"  teacher call: {g.get('teacher_model')} status={g.get('status')} request={g.get('request_hash')} "
-            f"tokens={g.get('prompt_tokens')}+{g.get('completion_tokens')} latency={float(g.get('latency_ms') or 0):.0f}ms "
-            f"finish={g.get('finish_reason')} attempts={g.get('attempts')}" + ("  SIMULATED" if g.get("simulated") else "")
+            f"tokens={g.get('prompt_tokens')}+{g.get('completion_tokens')} "
+            f"latency={float(g.get('latency_ms') or 0):.0f}ms "
+            f"finish={g.get('finish_reason')} attempts={g.get('attempts')}"
+            + ("  SIMULATED" if g.get("simulated") else "")
         )
     for q in e.quality:
         failed = ", ".join(q.get("failed_rules") or []) or "none"
@@ -54,7 +61,9 @@ def format_explanation(e: Explanation) -> str:
 def run(args: argparse.Namespace) -> int:
     settings = settings_or_exit(NAME)
     result = explain(
-        args.catalog or settings.catalog_path, args.storage_url or settings.storage_url, args.id,
+        args.catalog or settings.catalog_path,
+        args.storage_url or settings.storage_url,
+        args.id,
         storage_options=settings.storage_options(),
     )
     if args.json:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
-from distillset.jsonl import iter_json_objects
 from distillset.cli.common import settings_or_exit
+from distillset.jsonl import iter_json_objects
 from distillset.quality.gates import evaluate_gates
 from distillset.quality.score import score_frame
 from distillset.quality.summary import quality_summary
@@ -44,9 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="CSV of extra refusal phrases (default: $DISTILLSET_REFUSAL_PATTERNS)",
     )
-    parser.add_argument(
-        "--fail-on-gates", action="store_true", help="exit with status 1 when a quality gate fails"
-    )
+    parser.add_argument("--fail-on-gates", action="store_true", help="exit with status 1 when a quality gate fails")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,7 +104,13 @@ def _scoring_frame(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:
             "reference": references,
             "finish_reason": finish_reasons,
         },
-        schema={_KEY: pl.Int64, "prompt_text": pl.Utf8, "response": pl.Utf8, "reference": pl.Utf8, "finish_reason": pl.Utf8},
+        schema={
+            _KEY: pl.Int64,
+            "prompt_text": pl.Utf8,
+            "response": pl.Utf8,
+            "reference": pl.Utf8,
+            "finish_reason": pl.Utf8,
+        },
     )
 
 
@@ -130,7 +134,9 @@ def _prompt_of(record: dict, number: int) -> str:
 def _content_text(content) -> str:
     # OpenAI content is a string or a list of parts; only the text parts are prompt text.
     if isinstance(content, list):
-        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+        return "\n".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
     return "" if content is None else str(content)
 
 
@@ -147,7 +153,9 @@ def _scoring_frame_from_table(frame: pl.DataFrame) -> pl.DataFrame:
         prompt = pl.col("prompt")
     elif "messages" in frame.columns and isinstance(frame.schema["messages"], pl.List):
         user_turns = pl.col("messages").list.eval(
-            pl.when(pl.element().struct.field("role") == "user").then(pl.element().struct.field("content").cast(pl.Utf8))
+            pl.when(pl.element().struct.field("role") == "user").then(
+                pl.element().struct.field("content").cast(pl.Utf8)
+            )
         )
         prompt = user_turns.list.drop_nulls().list.join("\n\n")
     else:
@@ -180,15 +188,17 @@ def _write(rows: list[dict] | pl.DataFrame, scores: pl.DataFrame, out: Path) -> 
             merged = rows.drop(replaced).hstack(scores)
             merged.write_parquet(partial) if to_parquet else merged.write_ndjson(partial)
         elif to_parquet:
-            records = [{**row, **signals} for row, signals in zip(rows, scores.iter_rows(named=True))]
+            records = [{**row, **signals} for row, signals in zip(rows, scores.iter_rows(named=True), strict=True)]
             try:
                 frame = pl.DataFrame(records, infer_schema_length=None)
             except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-                raise InputError(f"rows cannot share one Parquet schema (a field changes type between rows): {exc}") from None
+                raise InputError(
+                    f"rows cannot share one Parquet schema (a field changes type between rows): {exc}"
+                ) from None
             frame.write_parquet(partial)
         else:
             with partial.open("w", encoding="utf-8") as handle:
-                for row, signals in zip(rows, scores.iter_rows(named=True)):
+                for row, signals in zip(rows, scores.iter_rows(named=True), strict=True):
                     handle.write(json.dumps({**row, **signals}, ensure_ascii=False) + "\n")
         os.replace(partial, out)
     finally:

@@ -35,8 +35,13 @@ def _rate(text: str) -> float:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    parser.add_argument("--model", action="append", dest="models", metavar="MODEL",
-                        help=f"a served model id (repeatable; default: {', '.join(DEFAULT_MODELS)})")
+    parser.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="MODEL",
+        help=f"a served model id (repeatable; default: {', '.join(DEFAULT_MODELS)})",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="latency of every completion, in milliseconds")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="extra random latency up to this, in milliseconds")
     for name, help_text in _FAULT_FLAGS.items():
@@ -44,8 +49,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-after-s", type=float, default=0.05, help="Retry-After sent with 429s")
     parser.add_argument("--slow-s", type=float, default=5.0, help="extra seconds of a slow response")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
-    parser.add_argument("--require-api-key-env", metavar="VAR",
-                        help="require 'Authorization: Bearer <value of VAR>' (the key is read from the environment, never the command line)")
+    parser.add_argument(
+        "--require-api-key-env",
+        metavar="VAR",
+        help=(
+            "require 'Authorization: Bearer <value of VAR>' (the key is read from the environment, never the "
+            "command line)"
+        ),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 1
     try:
-        print(f"teacher simulator serving {', '.join(simulator.models)} at {simulator.base_url} (Ctrl-C to stop)", flush=True)
+        print(
+            f"teacher simulator serving {', '.join(simulator.models)} at {simulator.base_url} (Ctrl-C to stop)",
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     finally:

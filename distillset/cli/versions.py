@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no published version of {args.name!r} under {storage_url}")
         return 1
-    print(f"{'version':<8} {'created (UTC)':<21} {'train':>7} {'valid':>7} {'content hash':<14} {'parent':<8} simulated")
+    print(
+        f"{'version':<8} {'created (UTC)':<21} {'train':>7} {'valid':>7} {'content hash':<14} {'parent':<8} simulated"
+    )
     for r in rows:
         print(
             f"{r.version:<8} {r.created_at:<21} {r.train:>7} {r.validation:>7} {r.content_hash[:12]:<14} "

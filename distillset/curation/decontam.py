@@ -46,17 +46,17 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import polars as pl
 
 from distillset import ids as id_rules
-from distillset.settings.paths import DATA_DIR
-from distillset.jsonl import iter_json_objects
 from distillset.curation.shingles import CJK_CHARS, cjk_mask, normalize, shingle_hashes, split_units
+from distillset.jsonl import iter_json_objects
+from distillset.settings.paths import DATA_DIR
 
 BENCHMARKS_DIR = DATA_DIR / "benchmarks"
 REGISTRY_PATH = BENCHMARKS_DIR / "benchmarks.json"
@@ -182,8 +182,15 @@ class BenchmarkIndex:
     Build with ``BenchmarkIndex.build``; ``loaded_from_cache`` says whether it came from disk.
     """
 
-    def __init__(self, names: list[str], params: DecontamParams, tables: dict[str, np.ndarray],
-                 short_items: dict[str, list[tuple[str, int, int]]], *, loaded_from_cache: bool = False):
+    def __init__(
+        self,
+        names: list[str],
+        params: DecontamParams,
+        tables: dict[str, np.ndarray],
+        short_items: dict[str, list[tuple[str, int, int]]],
+        *,
+        loaded_from_cache: bool = False,
+    ):
         self.names = names
         self.params = params
         self._tables = tables
@@ -203,7 +210,7 @@ class BenchmarkIndex:
         *,
         params: DecontamParams = DecontamParams(),
         cache_dir: Path | None = None,
-    ) -> "BenchmarkIndex":
+    ) -> BenchmarkIndex:
         """Index ``benchmarks`` (or load the index saved for the same files and parameters).
 
         Args:
@@ -235,7 +242,7 @@ class BenchmarkIndex:
         return index
 
     @classmethod
-    def _index(cls, benchmarks: Sequence[Benchmark], params: DecontamParams) -> "BenchmarkIndex":
+    def _index(cls, benchmarks: Sequence[Benchmark], params: DecontamParams) -> BenchmarkIndex:
         texts, bench_of_item, row_of_item = [], [], []
         for bench_number, benchmark in enumerate(benchmarks):
             frame = read_benchmark_rows(benchmark.path, benchmark.text_fields)
@@ -257,8 +264,14 @@ class BenchmarkIndex:
         for mode, chars, n in (("word", False, params.word_ngram), ("char", True, params.char_ngram)):
             items = np.flatnonzero(is_cjk == chars)
             subset = normalized.gather(items)
-            shingles = shingle_hashes(subset, word_ngram=n, char_ngram=n, seed=_HASH_SEED,
-                                      keep_punctuation=False, mode="chars" if chars else "words")
+            shingles = shingle_hashes(
+                subset,
+                word_ngram=n,
+                char_ngram=n,
+                seed=_HASH_SEED,
+                keep_punctuation=False,
+                mode="chars" if chars else "words",
+            )
             long_items = shingles.unit_counts >= n
             per_item = np.diff(shingles.offsets)
             gram_owner = np.repeat(np.arange(len(items)), per_item)
@@ -279,7 +292,7 @@ class BenchmarkIndex:
                 patterns = _joined(units)
                 short[mode] = [
                     (pattern, int(bench_of_item[item]), int(row_of_item[item]))
-                    for pattern, item in zip(patterns, short_items)
+                    for pattern, item in zip(patterns, short_items, strict=True)
                 ]
             else:
                 short[mode] = []
@@ -295,10 +308,12 @@ class BenchmarkIndex:
         os.replace(temporary, path)
 
     @classmethod
-    def _load(cls, path: Path, names: list[str], params: DecontamParams) -> "BenchmarkIndex":
+    def _load(cls, path: Path, names: list[str], params: DecontamParams) -> BenchmarkIndex:
         with np.load(path, allow_pickle=False) as data:
             tables = {key: data[key] for key in data.files if key != "short_json"}
-            short = {mode: [tuple(item) for item in items] for mode, items in json.loads(str(data["short_json"])).items()}
+            short = {
+                mode: [tuple(item) for item in items] for mode, items in json.loads(str(data["short_json"])).items()
+            }
         return cls(names, params, tables, short, loaded_from_cache=True)
 
     def find(self, ids: Sequence[str], texts: Sequence[str]) -> pl.DataFrame:
@@ -322,7 +337,7 @@ class BenchmarkIndex:
         found_bench = np.full(n_docs, -1, dtype=np.int64)
         found_row = np.zeros(n_docs, dtype=np.int64)
         found_text: list[str | None] = [None] * n_docs
-        has_cjk = (normalized.str.count_matches(CJK_CHARS).to_numpy() > 0)
+        has_cjk = normalized.str.count_matches(CJK_CHARS).to_numpy() > 0
         for mode, chars, n in (("word", False, self.params.word_ngram), ("char", True, self.params.char_ngram)):
             docs = np.arange(n_docs) if not chars else np.flatnonzero(has_cjk)
             if len(docs) == 0:
@@ -346,8 +361,14 @@ class BenchmarkIndex:
         table = self._tables[f"{mode}_hash"]
         if len(table) == 0:
             return
-        shingles = shingle_hashes(subset, word_ngram=n, char_ngram=n, seed=_HASH_SEED,
-                                  keep_punctuation=False, mode="chars" if chars else "words")
+        shingles = shingle_hashes(
+            subset,
+            word_ngram=n,
+            char_ngram=n,
+            seed=_HASH_SEED,
+            keep_punctuation=False,
+            mode="chars" if chars else "words",
+        )
         # A 16M-bit filter on the low hash bits rejects almost every input n-gram with one gather;
         # only the survivors pay for the binary search.
         filter_bits = self._filters.get(mode)
@@ -375,7 +396,7 @@ class BenchmarkIndex:
             return
         units = split_units(subset.gather(first_docs), chars=chars, keep_punctuation=False).to_list()
         joiner = "" if chars else " "
-        for local, gram, doc_units in zip(first_docs, grams, units):
+        for local, gram, doc_units in zip(first_docs, grams, units, strict=True):
             doc = docs[local]
             start = int(gram - shingles.offsets[local])
             found_bench[doc] = self._tables[f"{mode}_bench"][positions[gram]]
@@ -402,7 +423,7 @@ class BenchmarkIndex:
         # Aho-Corasick over all short items at once (polars), not one scan per item.
         matches = haystack.str.extract_many(patterns, leftmost=True).to_list()
         joiner = "" if chars else " "
-        for local, found in zip(pending, matches):
+        for local, found in zip(pending, matches, strict=True):
             if not found:
                 continue
             doc = docs[local]

@@ -39,7 +39,9 @@ def deduplicate_generations(
         (pl.col("prompt_text").fill_null("") + "\n\n" + pl.col("response").fill_null("")).alias("_pair_text")
     )
     ok = ok.with_columns(
-        pl.col("_pair_text").map_elements(lambda t: sha256_hex(normalize_text(t)), return_dtype=pl.String).alias("_pair_hash")
+        pl.col("_pair_text")
+        .map_elements(lambda t: sha256_hex(normalize_text(t)), return_dtype=pl.String)
+        .alias("_pair_hash")
     )
     exact = exact_duplicate_drops(ok, id_column="prompt_id", key_column="_pair_hash")
     remaining = ok.filter(~pl.col("prompt_id").is_in(exact["prompt_id"].implode()))

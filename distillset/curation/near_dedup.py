@@ -56,9 +56,10 @@ are slightly negatively correlated, which makes the real curve a bit steeper). R
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -182,9 +183,7 @@ def minhash_signatures(normalized: Sequence[str] | pl.Series, params: NearDupPar
 
     def sketch(start: int, stop: int) -> None:
         chunk = normalized[start:stop]
-        shingles = shingle_hashes(
-            chunk, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed
-        )
+        shingles = shingle_hashes(chunk, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed)
         # rensa sketches the whole chunk in Rust from one flat buffer: no Python object per row.
         # Its matrix has no buffer export, so rows come back as lists (~1/4 of the chunk's time).
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
@@ -345,10 +344,13 @@ def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams)
     top 32 bits: two different shingles collide with probability ~2^-32, which moves a Jaccard
     by far less than the 1/|union| resolution of any real text.
     """
+
     def build(start: int, stop: int) -> np.ndarray:
         shingles = shingle_hashes(
-            normalized.gather(docs[start:stop]), word_ngram=params.word_ngram,
-            char_ngram=params.char_ngram, seed=params.seed,
+            normalized.gather(docs[start:stop]),
+            word_ngram=params.word_ngram,
+            char_ngram=params.char_ngram,
+            seed=params.seed,
         )
         local = np.repeat(np.arange(stop - start, dtype=np.uint64), np.diff(shingles.offsets))
         keys = _sorted_unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
@@ -425,7 +427,9 @@ def _exact_groups(texts: Sequence[str], chunk_size: int) -> tuple[np.ndarray, np
     # The first occurrence defines the unique index, so unique order follows input order.
     first = frame.group_by("normalized", maintain_order=True).agg(pl.col("row").first().alias("first"))
     first = first.with_row_index("unique")
-    unique_of_row = frame.join(first.select("normalized", "unique"), on="normalized", how="left", maintain_order="left")["unique"]
+    unique_of_row = frame.join(
+        first.select("normalized", "unique"), on="normalized", how="left", maintain_order="left"
+    )["unique"]
     return (
         first["first"].to_numpy().astype(np.int64),
         unique_of_row.to_numpy().astype(np.int64),
@@ -467,8 +471,13 @@ def near_duplicate_clusters(
         raise ValueError("ids must be unique")
     if n == 0:
         return pl.DataFrame(
-            schema={"id": pl.String, "cluster_id": pl.String, "kept": pl.Boolean,
-                    "duplicate_of": pl.String, "similarity": pl.Float64}
+            schema={
+                "id": pl.String,
+                "cluster_id": pl.String,
+                "kept": pl.Boolean,
+                "duplicate_of": pl.String,
+                "similarity": pl.Float64,
+            }
         )
     first_rows, unique_of_row, normalized_unique = _exact_groups(texts, params.chunk_size)
     signatures, has_shingles = minhash_signatures(normalized_unique, params)

@@ -46,7 +46,9 @@ def exact_duplicate_drops(frame: pl.DataFrame, *, id_column: str, key_column: st
     )
 
 
-def contamination_drops(frame: pl.DataFrame, index: BenchmarkIndex, *, id_column: str, text_column: str) -> pl.DataFrame:
+def contamination_drops(
+    frame: pl.DataFrame, index: BenchmarkIndex, *, id_column: str, text_column: str
+) -> pl.DataFrame:
     """Rows that share a long n-gram with a benchmark test item."""
     if frame.is_empty():
         return _empty_drops()
@@ -60,7 +62,7 @@ def contamination_drops(frame: pl.DataFrame, index: BenchmarkIndex, *, id_column
             pl.lit("contaminated").alias("reason"),
             pl.lit(None, dtype=pl.String).alias("duplicate_of"),
             pl.lit(None, dtype=pl.Float64).alias("similarity"),
-            pl.format("benchmark {} (row {}): \"{}\"", "benchmark", "benchmark_row", "matched_ngram").alias("detail"),
+            pl.format('benchmark {} (row {}): "{}"', "benchmark", "benchmark_row", "matched_ngram").alias("detail"),
         )
         .cast(DROPS_SCHEMA)
     )

@@ -23,8 +23,8 @@ hash), which is why the decontamination index cache is keyed by the polars versi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -163,7 +163,10 @@ def _power_table(n: int) -> np.ndarray:
     return powers
 
 
-def unit_hashes(units: pl.Series, *, seed: int, salt: np.uint64 = np.uint64(0)) -> tuple[np.ndarray, np.ndarray]:
+_NO_SALT = np.uint64(0)
+
+
+def unit_hashes(units: pl.Series, *, seed: int, salt: np.uint64 = _NO_SALT) -> tuple[np.ndarray, np.ndarray]:
     """Hash every unit of every document: ``(flat uint64 hashes, units per document)``."""
     lengths = units.list.len().fill_null(0).to_numpy().astype(np.int64)
     flat = units.explode().drop_nulls()

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import fsspec
 import polars as pl
 
 from distillset import ids, storage
+from distillset.prompts.formats import PromptShapeError, normalize_row, prompt_text
 from distillset.prompts.readers import ROW_READERS, SourceRow
 from distillset.prompts.sidecars import LICENSE_SIDECAR_SUFFIX, LICENSES_INDEX, LicenseResolver, relative
-from distillset.prompts.formats import PromptShapeError, normalize_row, prompt_text
 
 STAGE = "raw_prompts"
 FILE_FORMATS = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -114,7 +114,7 @@ def read_prompts(
     fs, root = storage.filesystem(url, storage_options)
     if not fs.exists(root):
         raise FileNotFoundError(f"prompt source {url!r} does not exist")
-    ingested_at = _as_utc(ingested_at or datetime.now(timezone.utc))
+    ingested_at = _as_utc(ingested_at or datetime.now(UTC))
 
     if fs.isfile(root):
         paths = [root]
@@ -127,9 +127,7 @@ def read_prompts(
         paths = [p for p in sorted(others) if not _is_metadata(p)]
     if not any(_file_format(p) for p in paths):
         seen = ", ".join(posixpath.basename(p) for p in paths[:5]) or "no files"
-        raise ValueError(
-            f"prompt source {url!r} holds no prompt files (.jsonl, .json, .parquet, .csv); found: {seen}"
-        )
+        raise ValueError(f"prompt source {url!r} holds no prompt files (.jsonl, .json, .parquet, .csv); found: {seen}")
 
     licenses = LicenseResolver(fs, base, others, default_license)
     builder = _FrameBuilder(ingested_at, max_chars)
@@ -155,13 +153,26 @@ class _FrameBuilder:
         sha256 = None
         if file_format is None:
             # Not read at all: an unknown file may be large, and its hash would serve nothing.
-            self._reject(source_file, None, None, "unsupported_file",
-                         f"{posixpath.basename(path)!r} is not a prompt file (.jsonl, .json, .parquet, .csv)", None)
+            self._reject(
+                source_file,
+                None,
+                None,
+                "unsupported_file",
+                f"{posixpath.basename(path)!r} is not a prompt file (.jsonl, .json, .parquet, .csv)",
+                None,
+            )
         else:
             try:
                 data = fs.cat_file(path)
             except Exception as exc:  # noqa: BLE001 - any storage failure is this file's reject
-                self._reject(source_file, None, None, "unreadable_file", f"could not read the file: {type(exc).__name__}: {exc}", None)
+                self._reject(
+                    source_file,
+                    None,
+                    None,
+                    "unreadable_file",
+                    f"could not read the file: {type(exc).__name__}: {exc}",
+                    None,
+                )
             else:
                 sha256 = ids.sha256_hex(data)
                 for row in ROW_READERS[file_format](data):
@@ -185,8 +196,14 @@ class _FrameBuilder:
             return
         text = prompt_text(prompt.system, prompt.turns)
         if len(text) > self.max_chars:
-            self._reject(source_file, row.line, sha256, "too_long",
-                         f"the prompt has {len(text)} characters, more than max_chars={self.max_chars}", row.excerpt)
+            self._reject(
+                source_file,
+                row.line,
+                sha256,
+                "too_long",
+                f"the prompt has {len(text)} characters, more than max_chars={self.max_chars}",
+                row.excerpt,
+            )
             return
         columns = self.prompts
         columns["prompt_id"].append(ids.prompt_id(sha256, row.line))
@@ -206,7 +223,9 @@ class _FrameBuilder:
     def _reject(
         self, source_file: str, line: int | None, sha256: str | None, reason: str, detail: str, excerpt: str | None
     ) -> None:
-        for name, value in zip(REJECTS_SCHEMA, (STAGE, source_file, line, sha256, reason, detail, excerpt)):
+        for name, value in zip(
+            REJECTS_SCHEMA, (STAGE, source_file, line, sha256, reason, detail, excerpt), strict=True
+        ):
             self.rejects[name].append(value)
 
     def result(self) -> PromptReadResult:
@@ -239,5 +258,5 @@ def _display_name(fs: fsspec.AbstractFileSystem, path: str) -> str:
 
 def _as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

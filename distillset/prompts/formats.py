@@ -174,7 +174,9 @@ def _normalize_mt_bench(row: dict) -> NormalizedPrompt:
     turns = [_text_value(turn, f"turns[{i}]") for i, turn in enumerate(turns)]
     reference = row.get("reference")
     if isinstance(reference, list):
-        reference = TURN_SEPARATOR.join(_text_value(r, f"reference[{i}]", allow_empty=True) for i, r in enumerate(reference))
+        reference = TURN_SEPARATOR.join(
+            _text_value(r, f"reference[{i}]", allow_empty=True) for i, r in enumerate(reference)
+        )
     elif reference is not None:
         reference = _text_value(reference, "reference", allow_empty=True)
     return NormalizedPrompt(

@@ -46,7 +46,9 @@ def _read_jsonl(data: bytes) -> Iterator[SourceRow]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield SourceRow(number, None, excerpt, ("invalid_json", f"the line is not valid JSON: {exc.msg} at column {exc.colno}"))
+            yield SourceRow(
+                number, None, excerpt, ("invalid_json", f"the line is not valid JSON: {exc.msg} at column {exc.colno}")
+            )
             continue
         yield SourceRow(number, value, excerpt)
 
@@ -68,7 +70,9 @@ def _read_parquet(data: bytes) -> Iterator[SourceRow]:
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - polars raises several types for a corrupt file
-        yield SourceRow(None, None, None, ("unreadable_file", f"not a readable Parquet file: {type(exc).__name__}: {exc}"))
+        yield SourceRow(
+            None, None, None, ("unreadable_file", f"not a readable Parquet file: {type(exc).__name__}: {exc}")
+        )
         return
     for number, value in enumerate(frame.iter_rows(named=True), start=1):
         yield SourceRow(number, value, excerpt_of(json.dumps(value, ensure_ascii=False, default=str)))
@@ -100,13 +104,17 @@ def _read_csv(data: bytes) -> Iterator[SourceRow]:
         if not any(field.strip() for field in fields):
             continue
         number += 1
-        excerpt = excerpt_of(",".join(fields).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace"))
+        excerpt = excerpt_of(
+            ",".join(fields).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+        )
         if any(_has_bad_bytes(field) for field in fields):
             yield SourceRow(number, None, excerpt, ("invalid_utf8", "the row is not valid UTF-8"))
         elif len(fields) != len(header):
-            yield SourceRow(number, None, excerpt, ("unknown_shape", f"the row has {len(fields)} fields, the header {len(header)}"))
+            yield SourceRow(
+                number, None, excerpt, ("unknown_shape", f"the row has {len(fields)} fields, the header {len(header)}")
+            )
         else:
-            yield SourceRow(number, dict(zip(header, fields)), excerpt)
+            yield SourceRow(number, dict(zip(header, fields, strict=True)), excerpt)
 
 
 ROW_READERS = {"jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet, "csv": _read_csv}

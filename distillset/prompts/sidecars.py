@@ -53,4 +53,4 @@ class LicenseResolver:
 
 
 def relative(path: str, folder: str) -> str:
-    return path[len(folder):].lstrip("/") if folder else path
+    return path[len(folder) :].lstrip("/") if folder else path

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import statistics
 import string
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 SIMULATED_BANNER = "**SIMULATED: not real teacher output.**"
 _TEMPLATE = Path(__file__).with_name("card_template.md")
@@ -82,7 +82,9 @@ def _loading(file_urls: dict[str, str], remote: bool) -> list[str]:
     return lines
 
 
-def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict | None = None, remote: bool = False) -> str:
+def render_card(
+    manifest: dict, *, file_urls: dict[str, str], card_context: dict | None = None, remote: bool = False
+) -> str:
     """The Markdown dataset card: ``card_template.md`` filled with the manifest's sections.
 
     Args:
@@ -96,10 +98,14 @@ def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict
     context = dict(card_context or {})
     teacher = manifest["teacher"]
     licenses = manifest.get("licenses") or {}
-    description = context.get("description") or manifest.get("description") or (
-        f"A supervised fine-tuning set distilled from the teacher `{teacher.get('model')}`: "
-        "each example is a prompt from the sources below and the teacher's answer, in OpenAI chat format "
-        "(multi-turn conversations stay multi-turn)."
+    description = (
+        context.get("description")
+        or manifest.get("description")
+        or (
+            f"A supervised fine-tuning set distilled from the teacher `{teacher.get('model')}`: "
+            "each example is a prompt from the sources below and the teacher's answer, in OpenAI chat format "
+            "(multi-turn conversations stay multi-turn)."
+        )
     )
     sections = {
         "name": manifest["name"],
@@ -113,7 +119,12 @@ def render_card(manifest: dict, *, file_urls: dict[str, str], card_context: dict
         "counts": _block(_counts(manifest["counts"])),
         "quality": _block(_quality(context)),
         "licenses": _block(_licenses(licenses)),
-        "files": _block(_table([(n, i["size"], f"`{i['sha256']}`") for n, i in sorted(manifest["files"].items())], ("file", "bytes", "sha256"))),
+        "files": _block(
+            _table(
+                [(n, i["size"], f"`{i['sha256']}`") for n, i in sorted(manifest["files"].items())],
+                ("file", "bytes", "sha256"),
+            )
+        ),
         "loading": "\n".join(_loading(file_urls, remote)),
     }
     return string.Template(_TEMPLATE.read_text(encoding="utf-8")).substitute(sections)
@@ -137,7 +148,11 @@ def _warnings(teacher: dict, licenses: dict) -> list[str]:
     sources = licenses.get("sources") or {}
     non_commercial = sorted(f for f, s in sources.items() if s.get("category") == "non_commercial")
     if non_commercial:
-        lines += [f"> **Warning: non-commercial source(s)**: {', '.join(non_commercial)}. This set must not be used commercially.", ""]
+        lines += [
+            f"> **Warning: non-commercial source(s)**: {', '.join(non_commercial)}. This set must not be used "
+            "commercially.",
+            "",
+        ]
     if terms.get("allows_training") in ("no", "restricted"):
         lines += [
             f"> **Warning: the teacher's terms ({terms.get('license')}) {terms.get('allows_training')} training other "
@@ -145,7 +160,11 @@ def _warnings(teacher: dict, licenses: dict) -> list[str]:
             "",
         ]
     elif terms.get("allows_training") == "terms unknown":
-        lines += [f"> **Warning: the terms of the teacher `{teacher.get('model')}` are unknown.** Check them before training.", ""]
+        lines += [
+            f"> **Warning: the terms of the teacher `{teacher.get('model')}` are unknown.** Check them before "
+            "training.",
+            "",
+        ]
     return lines
 
 
@@ -153,7 +172,8 @@ def _how_it_was_made(manifest: dict) -> list[str]:
     teacher = manifest["teacher"]
     lines = [
         f"- Teacher: `{teacher.get('model')}` ({teacher.get('endpoint_kind')} endpoint)",
-        "- Sampling: " + (f"`{json.dumps(teacher['sampling'], sort_keys=True)}`" if teacher.get("sampling") else "not recorded"),
+        "- Sampling: "
+        + (f"`{json.dumps(teacher['sampling'], sort_keys=True)}`" if teacher.get("sampling") else "not recorded"),
         f"- Code: distillset {manifest['code'].get('version')}"
         + (f" (git `{manifest['code']['git_commit'][:12]}`)" if manifest["code"].get("git_commit") else ""),
     ]
@@ -165,7 +185,10 @@ def _how_it_was_made(manifest: dict) -> list[str]:
 
 
 def _counts(counts: dict) -> list[str]:
-    lines = _table([(split, n) for split, n in sorted(counts["splits"].items())] + [("total", counts["examples"])], ("split", "examples"))
+    lines = _table(
+        [(split, n) for split, n in sorted(counts["splits"].items())] + [("total", counts["examples"])],
+        ("split", "examples"),
+    )
     if counts.get("stages"):
         lines += ["", *_table(list(counts["stages"].items()), ("stage", "rows"))]
     if counts.get("drops"):
@@ -176,7 +199,9 @@ def _counts(counts: dict) -> list[str]:
 def _quality(context: dict) -> list[str]:
     """The quality section with its heading and a trailing blank line, or nothing."""
     quality = context.get("quality") or score_distribution(context.get("quality_scores") or [])
-    failed_rules = {k: v for k, v in (context.get("failed_rules") or (quality or {}).get("failed_rules") or {}).items() if v}
+    failed_rules = {
+        k: v for k, v in (context.get("failed_rules") or (quality or {}).get("failed_rules") or {}).items() if v
+    }
     if not (quality and (quality.get("count") or failed_rules)):
         return []
     lines = ["## Quality", ""]
@@ -192,9 +217,20 @@ def _quality(context: dict) -> list[str]:
         lines += ["", f"Accuracy on verifiable answers (e.g. GSM8K): {accuracy:.1%}"]
     if quality.get("histogram"):
         bins = len(quality["histogram"])
-        lines += ["", *_table([(f"{i / bins:.1f}-{(i + 1) / bins:.1f}", n) for i, n in enumerate(quality["histogram"])], ("score", "examples"))]
+        lines += [
+            "",
+            *_table(
+                [(f"{i / bins:.1f}-{(i + 1) / bins:.1f}", n) for i, n in enumerate(quality["histogram"])],
+                ("score", "examples"),
+            ),
+        ]
     if failed_rules:
-        lines += ["", *_table(sorted(failed_rules.items(), key=lambda item: (-item[1], item[0])), ("failed rule (dropped)", "rows"))]
+        lines += [
+            "",
+            *_table(
+                sorted(failed_rules.items(), key=lambda item: (-item[1], item[0])), ("failed rule (dropped)", "rows")
+            ),
+        ]
     return lines + [""]
 
 
@@ -203,13 +239,16 @@ def _licenses(licenses: dict) -> list[str]:
     lines = []
     if terms:
         lines.append(
-            f"- Teacher terms: {terms.get('license') or 'terms unknown'}: training on outputs {terms.get('allows_training')}. "
+            f"- Teacher terms: {terms.get('license') or 'terms unknown'}: training on outputs "
+            f"{terms.get('allows_training')}. "
             f"{terms.get('note', '')}".rstrip()
         )
     for attribution in licenses.get("attribution") or []:
         lines.append(f"- Attribution required: **{attribution}**")
     for source, info in (licenses.get("sources") or {}).items():
-        lines.append(f"- Source `{source}`: {info.get('license')} ({info.get('category', 'unknown').replace('_', '-')})")
+        lines.append(
+            f"- Source `{source}`: {info.get('license')} ({info.get('category', 'unknown').replace('_', '-')})"
+        )
     for warning in licenses.get("warnings") or []:
         lines.append(f"- Note: {warning}")
     return lines

@@ -120,7 +120,7 @@ def _modified(fs: fsspec.AbstractFileSystem, path: str) -> dt.datetime | None:
         return None
     # Backends disagree on naive timestamps: local ones are local time, remote ones are UTC.
     if stamp.tzinfo is None:
-        stamp = stamp.astimezone() if storage.is_local(fs) else stamp.replace(tzinfo=dt.timezone.utc)
+        stamp = stamp.astimezone() if storage.is_local(fs) else stamp.replace(tzinfo=dt.UTC)
     return stamp
 
 

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 _SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 

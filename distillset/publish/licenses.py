@@ -38,15 +38,43 @@ UNKNOWN = "unknown"
 TERMS_UNKNOWN = "terms unknown"
 
 _PERMISSIVE_IDS = {
-    "mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "isc", "zlib", "unlicense", "0bsd",
-    "cc0", "cc0-1.0", "cc-by-4.0", "cc-by-3.0", "cc-by-2.0", "odc-by", "odc-by-1.0", "pddl",
-    "public-domain", "llama3.1", "llama3.2", "llama3.3", "llama4",
+    "mit",
+    "apache-2.0",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "isc",
+    "zlib",
+    "unlicense",
+    "0bsd",
+    "cc0",
+    "cc0-1.0",
+    "cc-by-4.0",
+    "cc-by-3.0",
+    "cc-by-2.0",
+    "odc-by",
+    "odc-by-1.0",
+    "pddl",
+    "public-domain",
+    "llama3.1",
+    "llama3.2",
+    "llama3.3",
+    "llama4",
 }
 _SHARE_ALIKE_IDS = {
-    "cc-by-sa-4.0", "cc-by-sa-3.0", "odbl", "odbl-1.0", "gpl-3.0", "gpl-2.0", "lgpl-3.0",
-    "agpl-3.0", "gfdl", "gfdl-1.3",
+    "cc-by-sa-4.0",
+    "cc-by-sa-3.0",
+    "odbl",
+    "odbl-1.0",
+    "gpl-3.0",
+    "gpl-2.0",
+    "lgpl-3.0",
+    "agpl-3.0",
+    "gfdl",
+    "gfdl-1.3",
 }
-_NON_COMMERCIAL = re.compile(r"(^|[-_ ])nc([-_ ]|$)|non[-_ ]?commercial|research[-_ ]?only|academic[-_ ]?only|not for commercial")
+_NON_COMMERCIAL = re.compile(
+    r"(^|[-_ ])nc([-_ ]|$)|non[-_ ]?commercial|research[-_ ]?only|academic[-_ ]?only|not for commercial"
+)
 
 
 def classify_source_license(license_id: str | None) -> str:
@@ -119,8 +147,13 @@ def teacher_terms(model: str, registry_path: Path | None = None) -> TeacherTerms
                 note=entry.get("note", ""),
             )
     return TeacherTerms(
-        model=model, family=None, license=None, url=None, allows_training=TERMS_UNKNOWN,
-        attribution=None, derivative_name_prefix=None,
+        model=model,
+        family=None,
+        license=None,
+        url=None,
+        allows_training=TERMS_UNKNOWN,
+        attribution=None,
+        derivative_name_prefix=None,
         note="No known terms for this model: check its license before training on its outputs.",
     )
 
@@ -172,7 +205,10 @@ def license_report(
     terms = teacher_terms(teacher_model)
     report = LicenseReport(
         teacher=terms,
-        sources={f: {"license": l or "unknown", "category": classify_source_license(l)} for f, l in sorted(source_licenses.items())},
+        sources={
+            f: {"license": lic or "unknown", "category": classify_source_license(lic)}
+            for f, lic in sorted(source_licenses.items())
+        },
         policy=policy,
     )
     if terms.attribution:
@@ -180,7 +216,7 @@ def license_report(
     if terms.derivative_name_prefix:
         report.warnings.append(
             f"{terms.license}: a model trained on this set must have a name starting with "
-            f"\"{terms.derivative_name_prefix}\" and be distributed with \"{terms.attribution}\"."
+            f'"{terms.derivative_name_prefix}" and be distributed with "{terms.attribution}".'
         )
 
     if terms.forbids_training:
@@ -192,13 +228,18 @@ def license_report(
 
     for source, info in report.sources.items():
         if info["category"] == NON_COMMERCIAL:
-            message = f"source {source} is under a non-commercial license ({info['license']}): the set must not be used commercially."
+            message = (
+                f"source {source} is under a non-commercial license ({info['license']}): the set must not be used "
+                "commercially."
+            )
             (report.blocking if policy.block_non_commercial else report.warnings).append(message)
         elif info["category"] == UNKNOWN:
             message = f"source {source} has an unknown license ({info['license']})."
             (report.blocking if policy.block_unknown else report.warnings).append(message)
         elif info["category"] == SHARE_ALIKE:
-            report.warnings.append(f"source {source} is under a share-alike license ({info['license']}): derived data must keep it.")
+            report.warnings.append(
+                f"source {source} is under a share-alike license ({info['license']}): derived data must keep it."
+            )
     return report
 
 

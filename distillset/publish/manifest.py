@@ -8,7 +8,8 @@ teacher and endpoint kind read from the rows, code version, licenses).
 Recognised ``manifest_fields`` keys: ``teacher_model``, ``sampling`` (dict), ``config`` (dict,
 hashed into ``config_hash``) or ``config_hash``, ``counts`` (stage -> rows), ``drops``
 (reason -> rows, or stage -> reason -> rows; alias ``drops_by_reason``), ``checks`` (check
-results), ``dagster_run_id``, ``description``, ``simulated`` (can only add the simulated mark). Anything else is kept under ``extra``. Keys that name secrets are dropped and
+results), ``dagster_run_id``, ``description``, ``simulated`` (can only add the simulated mark).
+Anything else is kept under ``extra``. Keys that name secrets are dropped and
 values equal to a secret from the environment are masked, so a caller's mistake cannot publish a
 credential.
 """
@@ -22,16 +23,26 @@ import re
 import subprocess
 from typing import Any
 
+from distillset.ids import canonical_json, sha256_hex
 from distillset.settings import secret_values
 from distillset.settings.paths import PROJECT_ROOT
-from distillset.ids import canonical_json, sha256_hex
 
 MANIFEST_FORMAT_VERSION = 1
 # ``drops_by_reason`` is an alias of ``drops``; ``simulated`` can only add the simulated mark;
 # ``licenses`` is recomputed by the publisher from the rows themselves, so a caller's copy is ignored.
 _KNOWN_FIELDS = {
-    "teacher_model", "sampling", "config", "config_hash", "counts", "drops", "drops_by_reason", "checks",
-    "dagster_run_id", "description", "simulated", "licenses",
+    "teacher_model",
+    "sampling",
+    "config",
+    "config_hash",
+    "counts",
+    "drops",
+    "drops_by_reason",
+    "checks",
+    "dagster_run_id",
+    "description",
+    "simulated",
+    "licenses",
 }
 _SECRET_KEY = re.compile(
     r"(^|[_-])(api[_-]?key|secret|secret[_-]access[_-]key|password|passwd|credentials?|authorization|session[_-]token|access[_-]key([_-]id)?)($|[_-])",

@@ -36,8 +36,8 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import polars as pl
 
@@ -151,7 +151,7 @@ def publish_training_set(
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _draft(name, examples, manifest_fields, formats, card_context, license_policy) -> _Draft:
@@ -212,7 +212,9 @@ def _unchanged_result(fs, set_dir: str, existing: tuple[int, dict]) -> PublishRe
     )
 
 
-def _write_version(fs, set_dir: str, number: int, token: str, draft: _Draft, *, claim_path: str, created: dt.datetime) -> PublishResult:
+def _write_version(
+    fs, set_dir: str, number: int, token: str, draft: _Draft, *, claim_path: str, created: dt.datetime
+) -> PublishResult:
     local = storage.is_local(fs)
     version = version_name(number)
     final_dir = storage.join(set_dir, version)
@@ -224,7 +226,10 @@ def _write_version(fs, set_dir: str, number: int, token: str, draft: _Draft, *, 
             # The staging folder names its owner so a cleaner can tell a live publisher from a dead one.
             with open(storage.join(work_dir, CLAIM), "wb") as handle:
                 handle.write(claims.claim_bytes(token, created))
-        files = {file_name: write_checked(fs, storage.join(work_dir, file_name), data) for file_name, data in draft.files.items()}
+        files = {
+            file_name: write_checked(fs, storage.join(work_dir, file_name), data)
+            for file_name, data in draft.files.items()
+        }
 
         visible = claims.scan(fs, set_dir).visible
         # A racer with the same content may have committed a lower number meanwhile: two
@@ -236,12 +241,23 @@ def _write_version(fs, set_dir: str, number: int, token: str, draft: _Draft, *, 
         parent = version_name(max(lower)) if lower else None
         created_at = _now().isoformat(timespec="seconds").replace("+00:00", "Z")
         manifest = build_manifest(
-            name=draft.name, version=version, parent_version=parent, created_at=created_at, content_hash=draft.digest,
-            teacher_models=draft.teacher_models, simulated=draft.simulated, split_counts=draft.split_counts,
-            formats=draft.formats, files=dict(files), licenses=draft.licenses, manifest_fields=draft.manifest_fields,
+            name=draft.name,
+            version=version,
+            parent_version=parent,
+            created_at=created_at,
+            content_hash=draft.digest,
+            teacher_models=draft.teacher_models,
+            simulated=draft.simulated,
+            split_counts=draft.split_counts,
+            formats=draft.formats,
+            files=dict(files),
+            licenses=draft.licenses,
+            manifest_fields=draft.manifest_fields,
         )
         file_urls = {f: storage.url_of(fs, storage.join(final_dir, f)) for f in draft.files}
-        card = render_card(manifest, file_urls=file_urls, card_context=draft.card_context, remote=not local).encode("utf-8")
+        card = render_card(manifest, file_urls=file_urls, card_context=draft.card_context, remote=not local).encode(
+            "utf-8"
+        )
         # The card is written before the manifest (not after) so a visible version is complete.
         files[CARD] = write_checked(fs, storage.join(work_dir, CARD), card)
         manifest["files"] = files
@@ -266,8 +282,13 @@ def _write_version(fs, set_dir: str, number: int, token: str, draft: _Draft, *, 
             pass
     _update_latest(fs, set_dir, number, draft.digest)
     return PublishResult(
-        published=True, version=version, path=storage.url_of(fs, final_dir), content_hash=draft.digest,
-        parent_version=parent, files=files, reason="published" + (f" (parent {parent})" if parent else " (first version)"),
+        published=True,
+        version=version,
+        path=storage.url_of(fs, final_dir),
+        content_hash=draft.digest,
+        parent_version=parent,
+        files=files,
+        reason="published" + (f" (parent {parent})" if parent else " (first version)"),
         license_warnings=list(draft.licenses.get("warnings") or []),
     )
 

@@ -8,7 +8,14 @@ import polars as pl
 
 from distillset import storage
 from distillset.publish.claims import read_json, scan
-from distillset.publish.layout import DATA_PARQUET, MANIFEST, REQUIRED_FILES, parse_version, version_name, version_number
+from distillset.publish.layout import (
+    DATA_PARQUET,
+    MANIFEST,
+    REQUIRED_FILES,
+    parse_version,
+    version_name,
+    version_number,
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,9 @@ def training_set_names(storage_url: str, storage_options: dict | None = None) ->
     return sorted(names)
 
 
-def resolve_version(storage_url: str, name: str, version: str | int = "latest", storage_options: dict | None = None) -> str:
+def resolve_version(
+    storage_url: str, name: str, version: str | int = "latest", storage_options: dict | None = None
+) -> str:
     """``"latest"`` -> the highest visible version; otherwise the normalized ``v<NNNN>``.
 
     Raises:
@@ -85,7 +94,9 @@ def resolve_version(storage_url: str, name: str, version: str | int = "latest", 
     return version_name(parse_version(version))
 
 
-def read_manifest(storage_url: str, name: str, version: str | int = "latest", storage_options: dict | None = None) -> dict:
+def read_manifest(
+    storage_url: str, name: str, version: str | int = "latest", storage_options: dict | None = None
+) -> dict:
     """The manifest of a visible version.
 
     Raises:
@@ -100,7 +111,10 @@ def read_manifest(storage_url: str, name: str, version: str | int = "latest", st
 
 
 def read_examples(
-    storage_url: str, name: str, version: str | int = "latest", storage_options: dict | None = None,
+    storage_url: str,
+    name: str,
+    version: str | int = "latest",
+    storage_options: dict | None = None,
     columns: list[str] | None = None,
 ) -> pl.DataFrame:
     """All rows of a version with their lineage columns (``data.parquet``), or only ``columns``."""
@@ -111,7 +125,9 @@ def read_examples(
         return pl.read_parquet(handle, columns=columns)
 
 
-def verify_version(storage_url: str, name: str, version: str | int = "latest", storage_options: dict | None = None) -> list[str]:
+def verify_version(
+    storage_url: str, name: str, version: str | int = "latest", storage_options: dict | None = None
+) -> list[str]:
     """Problems found when re-reading a version's files against its manifest (empty = intact)."""
     version = resolve_version(storage_url, name, version, storage_options)
     manifest = read_manifest(storage_url, name, version, storage_options)
@@ -125,7 +141,9 @@ def verify_version(storage_url: str, name: str, version: str | int = "latest", s
             problems.append(f"{version}/{file_name}: missing")
             continue
         if actual != expected.get("sha256"):
-            problems.append(f"{version}/{file_name}: sha256 {actual} does not match the manifest ({expected.get('sha256')})")
+            problems.append(
+                f"{version}/{file_name}: sha256 {actual} does not match the manifest ({expected.get('sha256')})"
+            )
         elif size != expected.get("size"):
             problems.append(f"{version}/{file_name}: size {size} does not match the manifest ({expected.get('size')})")
     for required in REQUIRED_FILES:

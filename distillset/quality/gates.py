@@ -71,7 +71,8 @@ def evaluate_gates(scores: pl.DataFrame, gates: QualityGates | None = None) -> l
                 accuracy >= gates.min_verifiable_accuracy,
                 accuracy,
                 gates.min_verifiable_accuracy,
-                f"accuracy on {judged} verifiable rows ({accuracy:.1%}) must be at least {gates.min_verifiable_accuracy:.1%}",
+                f"accuracy on {judged} verifiable rows ({accuracy:.1%}) must be at least "
+                f"{gates.min_verifiable_accuracy:.1%}",
             )
         )
     else:

@@ -80,7 +80,9 @@ def judge_generation_settings(judge: JudgeSettings, teacher: TeacherSettings) ->
         base_url=judge.base_url,
         api_key=judge.api_key,
         model=judge.model,
-        sampling=dataclasses.replace(teacher.sampling, temperature=0.0, top_p=1.0, max_tokens=judge.max_tokens, seed=None, system_prompt=None),
+        sampling=dataclasses.replace(
+            teacher.sampling, temperature=0.0, top_p=1.0, max_tokens=judge.max_tokens, seed=None, system_prompt=None
+        ),
     )
 
 
@@ -96,7 +98,9 @@ def judge_prompt(messages: list[dict], reference: str | None = None) -> str:
     answer_index = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
     if answer_index is None:
         raise ValueError("a conversation to judge needs an assistant answer")
-    context = [f"[{str(m.get('role', '')).upper()}]\n{_clip(str(m.get('content') or ''))}" for m in messages[:answer_index]]
+    context = [
+        f"[{str(m.get('role', '')).upper()}]\n{_clip(str(m.get('content') or ''))}" for m in messages[:answer_index]
+    ]
     parts = ["Rate the assistant's last answer in this conversation.", "[CONVERSATION]", *context]
     if reference:
         parts += ["[REFERENCE ANSWER]", _clip(reference)]
@@ -220,7 +224,11 @@ def judge_scores_frame(teacher_model: str, answers: pl.DataFrame, judgments: pl.
             ``status``, ``response``, ``request_hash``, ``error``, ``simulated``, ``teacher_model``
             = the judge model).
     """
-    answer_hash = dict(zip(answers["prompt_id"].to_list(), answers["request_hash"].to_list())) if answers.height else {}
+    answer_hash = (
+        dict(zip(answers["prompt_id"].to_list(), answers["request_hash"].to_list(), strict=True))
+        if answers.height
+        else {}
+    )
     rows = []
     for row in judgments.iter_rows(named=True):
         score, rationale, error = (None, None, row["error"] or "judge call failed")

@@ -37,7 +37,10 @@ def read_pattern_csv(path: Path) -> list[dict]:
         reader = csv.DictReader(handle)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}")
+            raise ValueError(
+                f"{path}: missing column(s) {', '.join(missing)}; expected "
+                f"{', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+            )
         rows = []
         for line, row in enumerate(reader, start=2):
             pattern = (row.get("pattern") or "").strip()

@@ -14,7 +14,7 @@ QUALITY_RULES: dict[str, str] = {
     "wrong_answer": "The final number differs from the numeric reference answer.",
     "pii": "An e-mail address or phone number appears in the answer.",
     "secret": "An API key, access token or private key appears in the answer.",
-    "names_teacher": "The teacher names itself or its maker (\"I am Llama\", \"I'm ChatGPT\").",
+    "names_teacher": 'The teacher names itself or its maker ("I am Llama", "I\'m ChatGPT").',
     "unbalanced_code_fence": "An odd number of ``` fences: a code block never closes.",
     "broken_table": "Consecutive Markdown table rows have different numbers of cells.",
 }

@@ -62,7 +62,14 @@ __all__ = [
 ]
 
 # Environment variables whose values are credentials: masked wherever text is published.
-SECRET_ENV = ("TEACHER_API_KEY", "DISTILLSET_JUDGE_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "OPENAI_API_KEY")
+SECRET_ENV = (
+    "TEACHER_API_KEY",
+    "DISTILLSET_JUDGE_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "OPENAI_API_KEY",
+)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

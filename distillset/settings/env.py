@@ -33,7 +33,9 @@ class SettingsError(ValueError):
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
-        super().__init__("; ".join(self.problems) if len(self.problems) == 1 else "\n".join(["invalid settings:", *self.problems]))
+        super().__init__(
+            "; ".join(self.problems) if len(self.problems) == 1 else "\n".join(["invalid settings:", *self.problems])
+        )
 
 
 class InvalidValue(ValueError):

@@ -91,7 +91,9 @@ def problems_of(instance: Any) -> list[str]:
             values = value if isinstance(value, (tuple, list)) else (value,)
             unknown = [v for v in values if v not in allowed]
             if unknown:
-                problems.append(f"{where}: unknown value(s) {', '.join(map(str, unknown))}; known: {', '.join(map(str, allowed))}")
+                problems.append(
+                    f"{where}: unknown value(s) {', '.join(map(str, unknown))}; known: {', '.join(map(str, allowed))}"
+                )
         if meta.get("check") is not None:
             problem = meta["check"](value)
             if problem:
@@ -158,7 +160,11 @@ def load_section(cls: type, environ: Mapping[str, str], problems: list[str], **g
         return cls(**values)
     except SettingsError as exc:
         problems.extend(exc.problems)
-        valid = {k: v for k, v in values.items() if not any(p.startswith(f"{env_name(_field(cls, k))}=") for p in exc.problems)}
+        valid = {
+            k: v
+            for k, v in values.items()
+            if not any(p.startswith(f"{env_name(_field(cls, k))}=") for p in exc.problems)
+        }
         return cls(**valid)
 
 

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distillset.settings.fields import setting, validate
-from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, DAGSTER_DIR, DEFAULT_PROMPTS_URL, LEDGER_FILE, TRAINING_SETS_DIR
+from distillset.settings.paths import (
+    CACHE_DIR,
+    CATALOG_FILE,
+    DAGSTER_DIR,
+    DEFAULT_PROMPTS_URL,
+    LEDGER_FILE,
+    TRAINING_SETS_DIR,
+)
 
 DEFAULT_TEACHER_MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 DEFAULT_RELEASE_PATTERN = r"(?i)^meta-llama/(meta-)?llama-[0-9][^/]*instruct"
@@ -59,7 +66,9 @@ class SamplingSettings:
     top_p: float = setting(0.95, env="TEACHER_TOP_P", gt=0, le=1, help="nucleus sampling")
     max_tokens: int = setting(1024, env="TEACHER_MAX_TOKENS", ge=1, help="answer length cap (tokens)")
     seed: int | None = setting(None, env="TEACHER_SEED", help="sampling seed, for endpoints that honour it")
-    system_prompt: str | None = setting(None, env="TEACHER_SYSTEM_PROMPT", help="system prompt for prompts that bring none")
+    system_prompt: str | None = setting(
+        None, env="TEACHER_SYSTEM_PROMPT", help="system prompt for prompts that bring none"
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -80,7 +89,9 @@ class TeacherSettings:
     answers as simulated.
     """
 
-    base_url: str | None = setting(None, env="TEACHER_BASE_URL", rule="http_url", help="OpenAI-compatible endpoint, ending in /v1")
+    base_url: str | None = setting(
+        None, env="TEACHER_BASE_URL", rule="http_url", help="OpenAI-compatible endpoint, ending in /v1"
+    )
     api_key: str | None = setting(None, env="TEACHER_API_KEY", secret=True, help="the endpoint's key")
     model: str = setting(DEFAULT_TEACHER_MODEL, env="TEACHER_MODEL", help="the teacher `distillset run` uses")
     max_concurrency: int = setting(64, env="TEACHER_MAX_CONCURRENCY", ge=1, help="requests in flight")
@@ -88,8 +99,12 @@ class TeacherSettings:
     tokens_per_minute: float | None = setting(None, env="TEACHER_TOKENS_PER_MINUTE", gt=0, help="client-side limit")
     timeout_s: float = setting(120.0, env="TEACHER_TIMEOUT_S", gt=0, help="per request")
     max_retries: int = setting(6, env="TEACHER_MAX_RETRIES", ge=0, help="per request")
-    price_input_per_mtok: float = setting(0.0, env="TEACHER_PRICE_INPUT_PER_MTOK", ge=0, help="USD per million prompt tokens")
-    price_output_per_mtok: float = setting(0.0, env="TEACHER_PRICE_OUTPUT_PER_MTOK", ge=0, help="USD per million answer tokens")
+    price_input_per_mtok: float = setting(
+        0.0, env="TEACHER_PRICE_INPUT_PER_MTOK", ge=0, help="USD per million prompt tokens"
+    )
+    price_output_per_mtok: float = setting(
+        0.0, env="TEACHER_PRICE_OUTPUT_PER_MTOK", ge=0, help="USD per million answer tokens"
+    )
     budget_tokens: int | None = setting(None, env="TEACHER_BUDGET_TOKENS", ge=0, help="per-run token cap")
     budget_usd: float | None = setting(None, env="TEACHER_BUDGET_USD", ge=0, help="per-run dollar cap")
     sampling: SamplingSettings = dataclasses.field(default_factory=SamplingSettings)
@@ -105,7 +120,7 @@ class TeacherSettings:
         """The sampling parameters that determine an answer (part of every request hash)."""
         return self.sampling.params()
 
-    def with_overrides(self, **changes) -> "TeacherSettings":
+    def with_overrides(self, **changes) -> TeacherSettings:
         return dataclasses.replace(self, **changes)
 
 
@@ -113,9 +128,16 @@ class TeacherSettings:
 class PromptSettings:
     """Where raw prompt files come from and how they are read."""
 
-    url: str = setting(DEFAULT_PROMPTS_URL, env="DISTILLSET_PROMPTS_URL", rule="location", help="folder or s3://bucket/prefix of prompt files")
+    url: str = setting(
+        DEFAULT_PROMPTS_URL,
+        env="DISTILLSET_PROMPTS_URL",
+        rule="location",
+        help="folder or s3://bucket/prefix of prompt files",
+    )
     default_license: str = setting("unknown", env="DISTILLSET_DEFAULT_LICENSE", help="license of files with no sidecar")
-    max_prompt_chars: int = setting(100_000, env="DISTILLSET_MAX_PROMPT_CHARS", ge=1, help="longer prompts are rejected")
+    max_prompt_chars: int = setting(
+        100_000, env="DISTILLSET_MAX_PROMPT_CHARS", ge=1, help="longer prompts are rejected"
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -126,7 +148,9 @@ class CurationSettings:
     """Decontamination and deduplication before and after the teacher."""
 
     benchmarks: str | None = setting(
-        None, env="DISTILLSET_BENCHMARKS", help="extra decontamination sets: path, name=path, name=path:field, comma-separated"
+        None,
+        env="DISTILLSET_BENCHMARKS",
+        help="extra decontamination sets: path, name=path, name=path:field, comma-separated",
     )
 
     def __post_init__(self) -> None:
@@ -204,7 +228,9 @@ class QualitySettings:
 
     thresholds: QualityThresholds = dataclasses.field(default_factory=QualityThresholds)
     refusal_patterns: Path | None = setting(
-        None, env="DISTILLSET_REFUSAL_PATTERNS", help="CSV of extra refusal phrases (columns of data/quality/refusal_patterns.csv)"
+        None,
+        env="DISTILLSET_REFUSAL_PATTERNS",
+        help="CSV of extra refusal phrases (columns of data/quality/refusal_patterns.csv)",
     )
 
     def __post_init__(self) -> None:
@@ -260,7 +286,10 @@ class PublishSettings:
     """Where and how training set versions are published."""
 
     storage_url: str | None = setting(
-        None, env="DISTILLSET_STORAGE_URL", rule="location", help="folder or s3://bucket/prefix (default $DISTILLSET_HOME/training_sets)"
+        None,
+        env="DISTILLSET_STORAGE_URL",
+        rule="location",
+        help="folder or s3://bucket/prefix (default $DISTILLSET_HOME/training_sets)",
     )
     training_set_name: str | None = setting(None, env="DISTILLSET_TRAINING_SET_NAME", check=_training_set_name)
     validation_fraction: float = setting(0.05, env="DISTILLSET_VALIDATION_FRACTION", ge=0, le=1)
@@ -303,7 +332,9 @@ class JudgeSettings:
 
     enabled: bool = setting(False, env="DISTILLSET_JUDGE_ENABLED", help="run the judge stage in the default flow")
     model: str | None = setting(None, env="DISTILLSET_JUDGE_MODEL", help="default: the teacher model")
-    base_url: str | None = setting(None, env="DISTILLSET_JUDGE_BASE_URL", rule="http_url", help="default: TEACHER_BASE_URL")
+    base_url: str | None = setting(
+        None, env="DISTILLSET_JUDGE_BASE_URL", rule="http_url", help="default: TEACHER_BASE_URL"
+    )
     api_key: str | None = setting(None, env="DISTILLSET_JUDGE_API_KEY", secret=True)
     weight: float = setting(0.5, env="DISTILLSET_JUDGE_WEIGHT", ge=0, le=1)
     min_score: float | None = setting(None, env="DISTILLSET_JUDGE_MIN_SCORE", ge=JUDGE_MIN_SCORE, le=JUDGE_MAX_SCORE)
@@ -313,7 +344,7 @@ class JudgeSettings:
     def __post_init__(self) -> None:
         validate(self)
 
-    def for_teacher(self, teacher: TeacherSettings) -> "JudgeSettings":
+    def for_teacher(self, teacher: TeacherSettings) -> JudgeSettings:
         """The judge of ``teacher``: its model and endpoint unless set here.
 
         The teacher's key is reused only with the teacher's endpoint: a judge on another endpoint
@@ -346,7 +377,9 @@ def _default_home() -> Path:
 class Settings:
     """Everything the flow needs (README, "Configuration")."""
 
-    home: Path = setting(default_factory=_default_home, env="DISTILLSET_HOME", help="catalog, ledger, caches, Dagster home")
+    home: Path = setting(
+        default_factory=_default_home, env="DISTILLSET_HOME", help="catalog, ledger, caches, Dagster home"
+    )
     dagster_home: Path | None = setting(None, env="DAGSTER_HOME", help="default $DISTILLSET_HOME/dagster")
     s3_endpoint_url: str | None = setting(
         None, env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), rule="http_url", help="S3-compatible store"

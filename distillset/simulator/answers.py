@@ -23,7 +23,8 @@ REFUSAL_RATE = 0.02
 # word problem is answered right this often; without one, only by luck. It lets the demo flow pass
 # its accuracy gate while still leaving wrong answers for the `wrong_answer` rule to find.
 KNOWN_ANSWER_ACCURACY = 0.85
-# The judge mode (distillset.quality.judge's protocol): answers shorter than this (characters) are rated low by the simulated judge.
+# The judge mode (distillset.quality.judge's protocol): answers shorter than this (characters) are
+# rated low by the simulated judge.
 JUDGE_SHORT_ANSWER_CHARS = 40
 # Share of simulated judgments wrapped in a code fence with a sentence around it, as real models
 # often do, so parsers meet that shape in every flow run.
@@ -120,7 +121,10 @@ def _known_math_answer(question: str, reference: str) -> str:
 def _math_answer_zh(question: str, rng: random.Random) -> str:
     numbers = [float(n.replace(",", "")) for n in _NUMBER.findall(question)][:4]
     result = numbers[0] + numbers[1] if rng.random() < 0.5 else numbers[0] * numbers[1]
-    return f"首先，题目给出的数量是 {'、'.join(_format_number(n) for n in numbers)}。\n计算得到 {_format_number(result)}。\n#### {_format_number(result)}"
+    return (
+        f"首先，题目给出的数量是 {'、'.join(_format_number(n) for n in numbers)}。\n"
+        f"计算得到 {_format_number(result)}。\n#### {_format_number(result)}"
+    )
 
 
 def _prose_answer(question: str, rng: random.Random) -> str:
@@ -135,10 +139,16 @@ def _prose_answer(question: str, rng: random.Random) -> str:
     ]
     shape = rng.random()
     if shape < 0.3:
-        paragraphs.append("Main points to keep in mind:\n" + "\n".join(f"- {w.capitalize()}: why it matters and how it fits." for w in words))
+        paragraphs.append(
+            "Main points to keep in mind:\n"
+            + "\n".join(f"- {w.capitalize()}: why it matters and how it fits." for w in words)
+        )
     elif shape < 0.45:
         name = re.sub(r"\W", "_", words[0]) or "example"
-        paragraphs.append(f"A short example in Python:\n\n```python\ndef {name}(items):\n    return sorted(items)\n\nprint({name}([3, 1, 2]))\n```")
+        paragraphs.append(
+            f"A short example in Python:\n\n```python\ndef {name}(items):\n    return "
+            f"sorted(items)\n\nprint({name}([3, 1, 2]))\n```"
+        )
     paragraphs.append(f"In summary, {topic} rewards a step-by-step approach and attention to detail.")
     return "\n\n".join(paragraphs)
 

@@ -36,7 +36,16 @@ class SimulatorFaults:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_500", "rate_503", "rate_slow", "rate_drop", "rate_invalid_json", "rate_empty", "rate_truncate"):
+        for name in (
+            "rate_429",
+            "rate_500",
+            "rate_503",
+            "rate_slow",
+            "rate_drop",
+            "rate_invalid_json",
+            "rate_empty",
+            "rate_truncate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"SimulatorFaults.{name}={value!r} must be in [0, 1]")

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from distillset import ids
-from distillset.simulator.answers import compose_answer, count_tokens, content_text, tokenize
+from distillset.simulator.answers import compose_answer, content_text, count_tokens, tokenize
 from distillset.simulator.faults import SimulatorFaults, unit
 
 DEFAULT_MODELS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"]
@@ -39,7 +39,9 @@ def _sampling_of(body: dict) -> dict:
     return sampling
 
 
-def _error(status: int, message: str, error_type: str, code: str | None = None, headers: dict | None = None) -> web.Response:
+def _error(
+    status: int, message: str, error_type: str, code: str | None = None, headers: dict | None = None
+) -> web.Response:
     payload = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
     return web.json_response(payload, status=status, headers=headers)
 
@@ -93,7 +95,7 @@ class TeacherSimulator:
         return f"TeacherSimulator(base_url={self.base_url!r}, models={self._models!r})"
 
     # ----- lifecycle -----
-    def start(self) -> "TeacherSimulator":
+    def start(self) -> TeacherSimulator:
         """Start serving in a background thread; returns once the port is bound."""
         if self._thread is not None:
             raise RuntimeError("simulator already started")
@@ -124,7 +126,9 @@ class TeacherSimulator:
         if failure:
             self._thread.join()
             self._thread = None
-            raise RuntimeError(f"teacher simulator could not start on {self.host}:{self.port}: {failure[0]}") from failure[0]
+            raise RuntimeError(
+                f"teacher simulator could not start on {self.host}:{self.port}: {failure[0]}"
+            ) from failure[0]
         return self
 
     async def _start_site(self) -> None:
@@ -148,7 +152,7 @@ class TeacherSimulator:
         self._thread = None
         self._loop = None
 
-    def __enter__(self) -> "TeacherSimulator":
+    def __enter__(self) -> TeacherSimulator:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -194,7 +198,9 @@ class TeacherSimulator:
         if not self._authorized(request):
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         created = 1721692800  # Llama 3.1 release day; a fixed value keeps the listing deterministic
-        data = [{"id": m, "object": "model", "created": created, "owned_by": "distillset-simulator"} for m in self.models]
+        data = [
+            {"id": m, "object": "model", "created": created, "owned_by": "distillset-simulator"} for m in self.models
+        ]
         return web.json_response({"object": "list", "data": data})
 
     async def _handle_chat(self, request: web.Request) -> web.StreamResponse:
@@ -238,7 +244,11 @@ class TeacherSimulator:
             )
         if outcome in ("500", "503"):
             self._count(outcome)
-            message = "The server had an error while processing your request." if outcome == "500" else "The server is overloaded."
+            message = (
+                "The server had an error while processing your request."
+                if outcome == "500"
+                else "The server is overloaded."
+            )
             return _error(int(outcome), message, "server_error")
         if outcome == "drop":
             self._count("drop")
@@ -248,7 +258,9 @@ class TeacherSimulator:
             return web.Response(status=500)
         if outcome == "invalid_json":
             self._count("invalid_json")
-            return web.Response(status=200, body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json")
+            return web.Response(
+                status=200, body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json"
+            )
 
         content = "" if outcome == "empty" else compose_answer(request_key, messages, self.answer_key)
         max_tokens = sampling.get("max_tokens")
@@ -297,16 +309,30 @@ class TeacherSimulator:
         if not isinstance(body, dict):
             return 400, "The request body must be a JSON object.", None
         if body.get("stream"):
-            return 400, "Streaming is not supported by the distillset simulator; send stream=false.", "stream_unsupported"
+            return (
+                400,
+                "Streaming is not supported by the distillset simulator; send stream=false.",
+                "stream_unsupported",
+            )
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return 400, "you must provide a model parameter", None
         if model not in self.models:
             return 404, f"The model `{model}` does not exist or you do not have access to it.", "model_not_found"
         messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(isinstance(m, dict) and "role" in m for m in messages)
+        ):
             return 400, "messages must be a non-empty list of {role, content} objects", None
         max_tokens = _sampling_of(body).get("max_tokens")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1 or max_tokens > MAX_TOKENS_LIMIT):
-            return 400, f"max_tokens must be an integer between 1 and {MAX_TOKENS_LIMIT}, got {max_tokens!r}.", "invalid_max_tokens"
+        if max_tokens is not None and (
+            not isinstance(max_tokens, int) or max_tokens < 1 or max_tokens > MAX_TOKENS_LIMIT
+        ):
+            return (
+                400,
+                f"max_tokens must be an integer between 1 and {MAX_TOKENS_LIMIT}, got {max_tokens!r}.",
+                "invalid_max_tokens",
+            )
         return None

@@ -161,7 +161,13 @@ class _Run:
             # still batch under load.
             with self.ledger.writer(run_id=self.run_id, batch_size=1) as writer:
                 self.sender = RequestSender(
-                    client, self.settings, self.endpoint, writer, self.stats, run_id=self.run_id, retry_policy=self.retry_policy
+                    client,
+                    self.settings,
+                    self.endpoint,
+                    writer,
+                    self.stats,
+                    run_id=self.run_id,
+                    retry_policy=self.retry_policy,
                 )
                 async with client:
                     if self.on_progress is not None:
@@ -235,7 +241,9 @@ class _Run:
         messages = [{"role": "system", "content": system}] if system else []
         return messages + [{"role": "user", "content": conversation.turns[0]}]
 
-    def _row(self, prompt_id: str, messages: list[dict], hashes: list[str], answers: list[LedgerAnswer], error: str | None) -> tuple:
+    def _row(
+        self, prompt_id: str, messages: list[dict], hashes: list[str], answers: list[LedgerAnswer], error: str | None
+    ) -> tuple:
         return generation_row(
             model=self.settings.model,
             prompt_id=prompt_id,
@@ -247,13 +255,21 @@ class _Run:
             sampling_json=self.sender.sampling_json,
         )
 
-    async def _converse(self, conversation: Conversation, first_key: str | None, first_answer: LedgerAnswer | None) -> tuple:
+    async def _converse(
+        self, conversation: Conversation, first_key: str | None, first_answer: LedgerAnswer | None
+    ) -> tuple:
         """All turns of one conversation, in order; the first turn's key and ledger lookup come
         from the producer (batched), later turns are looked up one by one (they depend on the
         earlier answers)."""
         self.stats.conversations += 1
         if not isinstance(conversation, Conversation):
-            return self._row(str(getattr(conversation, "prompt_id", "")), [], [], [], f"not a Conversation: {type(conversation).__name__}")
+            return self._row(
+                str(getattr(conversation, "prompt_id", "")),
+                [],
+                [],
+                [],
+                f"not a Conversation: {type(conversation).__name__}",
+            )
         if not conversation.turns or any(not isinstance(t, str) or not t.strip() for t in conversation.turns):
             return self._row(conversation.prompt_id, [], [], [], "conversation has an empty or missing user turn")
         system = self._system_of(conversation)
@@ -262,7 +278,11 @@ class _Run:
         answers: list[LedgerAnswer] = []
         for turn_index, turn in enumerate(conversation.turns):
             messages = messages + [{"role": "user", "content": turn}]
-            key = first_key if turn_index == 0 and first_key else ids.request_hash(self.settings.model, messages, self.sampling)
+            key = (
+                first_key
+                if turn_index == 0 and first_key
+                else ids.request_hash(self.settings.model, messages, self.sampling)
+            )
             hashes.append(key)
             self.stats.requests_needed += 1
             outcome = await self._answer(messages, key, first_answer if turn_index == 0 else _NOT_LOOKED_UP)

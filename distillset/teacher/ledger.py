@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 # How long a writer waits for another process's write lock before failing; a batch commit takes
 # milliseconds, so minutes means something is wrong, not busy.
@@ -101,20 +101,24 @@ _FAILURE_COLUMNS = [f.name for f in fields(LedgerFailure)]
 def _to_row(record) -> tuple:
     # Attribute by attribute: dataclasses.astuple deep-copies, which costs more than the insert.
     return tuple(
-        value.astimezone(timezone.utc).isoformat() if isinstance(value, datetime) else int(value) if isinstance(value, bool) else value
+        value.astimezone(UTC).isoformat()
+        if isinstance(value, datetime)
+        else int(value)
+        if isinstance(value, bool)
+        else value
         for value in (getattr(record, name) for name in record.__dataclass_fields__)
     )
 
 
 def _answer_from_row(row: tuple) -> LedgerAnswer:
-    values = dict(zip(_ANSWER_COLUMNS, row))
+    values = dict(zip(_ANSWER_COLUMNS, row, strict=True))
     values["simulated"] = bool(values["simulated"])
     values["created_at"] = datetime.fromisoformat(values["created_at"])
     return LedgerAnswer(**values)
 
 
 def _failure_from_row(row: tuple) -> LedgerFailure:
-    values = dict(zip(_FAILURE_COLUMNS, row))
+    values = dict(zip(_FAILURE_COLUMNS, row, strict=True))
     values["failed_at"] = datetime.fromisoformat(values["failed_at"])
     return LedgerFailure(**values)
 
@@ -205,15 +209,21 @@ class Ledger:
             clauses.append("run_id = ?")
             params.append(run_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        row = self._reader().execute(
-            f"SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) FROM answers{where}", params
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) FROM "
+                f"answers{where}",
+                params,
+            )
+            .fetchone()
+        )
         return {"requests": row[0], "prompt_tokens": row[1], "completion_tokens": row[2]}
 
     def count_answers(self) -> int:
         return self._reader().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
-    def writer(self, *, run_id: str | None = None, batch_size: int = 32, flush_interval_s: float = 0.5) -> "LedgerWriter":
+    def writer(self, *, run_id: str | None = None, batch_size: int = 32, flush_interval_s: float = 0.5) -> LedgerWriter:
         """A buffered writer (a context manager) that commits every ``batch_size`` answers or
         ``flush_interval_s`` seconds, whichever comes first, and on exit."""
         return LedgerWriter(self.path, run_id=run_id, batch_size=batch_size, flush_interval_s=flush_interval_s)
@@ -254,7 +264,7 @@ class LedgerWriter:
         self._con: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "LedgerWriter":
+    def __enter__(self) -> LedgerWriter:
         self._con = _connect(self.path)
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
@@ -292,7 +302,7 @@ class LedgerWriter:
             error=error,
             status_code=status_code,
             attempts=attempts,
-            failed_at=failed_at or datetime.now(timezone.utc),
+            failed_at=failed_at or datetime.now(UTC),
             run_id=self.run_id,
         )
         with self._lock:
@@ -323,7 +333,9 @@ class LedgerWriter:
             self._write_buffered()
         except Exception as exc:
             rescue = self._rescue_buffered()
-            raise RuntimeError(f"ledger {self.path} could not commit the last answers ({exc}); they were saved to {rescue}") from exc
+            raise RuntimeError(
+                f"ledger {self.path} could not commit the last answers ({exc}); they were saved to {rescue}"
+            ) from exc
         finally:
             self._con.close()
         self._raise_if_failed()
@@ -332,11 +344,13 @@ class LedgerWriter:
         """Paid answers the database refused go to a JSONL file beside it, never to nowhere."""
         with self._lock:
             answers = list(self._answers.values())
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         rescue = self.path.with_name(f"{self.path.name}.unsaved-{stamp}.jsonl")
         with open(rescue, "w", encoding="utf-8") as out:
             for answer in answers:
-                out.write(json.dumps(dict(zip(_ANSWER_COLUMNS, _to_row(answer))), ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps(dict(zip(_ANSWER_COLUMNS, _to_row(answer), strict=True)), ensure_ascii=False) + "\n"
+                )
         return rescue
 
     def _raise_if_failed(self) -> None:
@@ -369,12 +383,14 @@ class LedgerWriter:
         try:
             if answers:
                 con.executemany(
-                    f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES ({', '.join('?' * len(_ANSWER_COLUMNS))})",
+                    f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
                     [_to_row(a) for a in answers],
                 )
             if failures:
                 con.executemany(
-                    f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES ({', '.join('?' * len(_FAILURE_COLUMNS))})",
+                    f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(_FAILURE_COLUMNS))})",
                     [_to_row(f) for f in failures],
                 )
             con.execute("COMMIT")
@@ -396,4 +412,3 @@ def _replace_run_id(answer: LedgerAnswer, run_id: str) -> LedgerAnswer:
     values = {name: getattr(answer, name) for name in _ANSWER_COLUMNS}
     values["run_id"] = run_id
     return LedgerAnswer(**values)
-

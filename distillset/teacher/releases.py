@@ -22,7 +22,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Iterable
+from collections.abc import Iterable
 
 from distillset.settings import DEFAULT_HUB_AUTHOR, DEFAULT_RELEASE_PATTERN
 
@@ -104,7 +104,9 @@ def _endpoint_models(base_url: str, api_key: str | None, timeout_s: float) -> li
     body = _get_json(url, "teacher endpoint", api_key, timeout_s)
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
-        raise ReleaseSourceError(f"teacher endpoint {_safe_url(url)} did not answer an OpenAI model list (no `data` list)")
+        raise ReleaseSourceError(
+            f"teacher endpoint {_safe_url(url)} did not answer an OpenAI model list (no `data` list)"
+        )
     return _usable_ids(entry.get("id") for entry in data if isinstance(entry, dict))
 
 
@@ -114,9 +116,7 @@ def _hub_models(hub_url: str, author: str, timeout_s: float) -> list[str]:
     body = _get_json(url, "model hub", None, timeout_s)
     if not isinstance(body, list):
         raise ReleaseSourceError(f"model hub {_safe_url(url)} did not answer a JSON list of models")
-    return _usable_ids(
-        entry.get("id") or entry.get("modelId") for entry in body if isinstance(entry, dict)
-    )
+    return _usable_ids(entry.get("id") or entry.get("modelId") for entry in body if isinstance(entry, dict))
 
 
 def _usable_ids(candidates: Iterable[object]) -> list[str]:

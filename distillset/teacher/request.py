@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from openai import AsyncOpenAI
 
@@ -77,7 +77,9 @@ class RequestSender:
             attempts += 1
             started = time.perf_counter()
             try:
-                response = await self.client.chat.completions.create(model=settings.model, messages=messages, **self.sampling)
+                response = await self.client.chat.completions.create(
+                    model=settings.model, messages=messages, **self.sampling
+                )
                 if isinstance(response, str):
                     # The SDK returns raw text when the body is not labelled JSON.
                     raise EmptyAnswerError("response body is not a chat completion")
@@ -91,9 +93,19 @@ class RequestSender:
                 self.limiter.correct(estimated, 0)
                 problem = classify(exc)
                 if problem is None:
-                    reason, status, retriable, retry_after = f"unexpected {type(exc).__name__}: {exc}", None, False, None
+                    reason, status, retriable, retry_after = (
+                        f"unexpected {type(exc).__name__}: {exc}",
+                        None,
+                        False,
+                        None,
+                    )
                 else:
-                    reason, status, retriable, retry_after = problem.reason, problem.status_code, problem.retriable, problem.retry_after_s
+                    reason, status, retriable, retry_after = (
+                        problem.reason,
+                        problem.status_code,
+                        problem.retriable,
+                        problem.retry_after_s,
+                    )
                 reason = self.redact(reason)
                 if retriable and retry_index < settings.max_retries:
                     self.stats.retries += 1
@@ -125,7 +137,7 @@ class RequestSender:
                 response_id=response.id,
                 endpoint=self.address,
                 simulated=self.endpoint.simulated,
-                created_at=datetime.now(timezone.utc),
+                created_at=datetime.now(UTC),
                 run_id=self.run_id,
             )
             self.writer.add_answer(answer)

@@ -54,7 +54,9 @@ def classify(exc: BaseException) -> CallError | None:
     """How to treat an exception raised by one attempt; None if it is not a call failure (a bug)."""
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        retriable = status not in NON_RETRIABLE_STATUS and (status == 408 or status == 409 or status == 429 or status >= 500)
+        retriable = status not in NON_RETRIABLE_STATUS and (
+            status == 408 or status == 409 or status == 429 or status >= 500
+        )
         return CallError(retriable, f"HTTP {status}: {_status_message(exc)}", status, _retry_after(exc))
     if isinstance(exc, openai.APITimeoutError):
         return CallError(True, "timeout or dropped connection")

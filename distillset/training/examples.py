@@ -66,7 +66,9 @@ def build_training_examples(
     )
     rows = rows.with_columns(
         pl.struct("teacher_model", "prompt_id", "request_hash")
-        .map_elements(lambda r: example_id(r["teacher_model"], r["prompt_id"], r["request_hash"]), return_dtype=pl.String)
+        .map_elements(
+            lambda r: example_id(r["teacher_model"], r["prompt_id"], r["request_hash"]), return_dtype=pl.String
+        )
         .alias("example_id")
     )
     rows = rows.with_columns(assign_split(rows["example_id"], validation_fraction).alias("split"))
@@ -77,7 +79,9 @@ def _apply_judgments(
     passing: pl.DataFrame, generations: pl.DataFrame, judgments: pl.DataFrame, weight: float, min_score: float | None
 ) -> pl.DataFrame:
     current = generations.select("prompt_id", pl.col("request_hash").alias("answer_request_hash")).join(
-        judgments.select("prompt_id", "answer_request_hash", "judge_score"), on=["prompt_id", "answer_request_hash"], how="inner"
+        judgments.select("prompt_id", "answer_request_hash", "judge_score"),
+        on=["prompt_id", "answer_request_hash"],
+        how="inner",
     )
     judged = passing.join(current.select("prompt_id", "judge_score"), on="prompt_id", how="left")
     if min_score is not None:

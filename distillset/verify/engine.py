@@ -82,7 +82,7 @@ def verify_many(
     code = [i for i, task in enumerate(tasks) if task is not None and task.kind == "code"]
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="distillset-sandbox") as pool:
         futures = {i: pool.submit(verify_code, answers[i], tasks[i], code_limits) for i in code}
-        for i, (answer, task) in enumerate(zip(answers, tasks)):
+        for i, (answer, task) in enumerate(zip(answers, tasks, strict=True)):
             if i not in futures:
                 verdicts[i] = verify(answer, task, code_limits=code_limits, max_answer_chars=max_answer_chars)
         for i, future in futures.items():

@@ -82,7 +82,7 @@ def check_instructions(
         raise UnsupportedInstruction(f"no checker for instruction {unknown[0]!r}")
     return [
         any(check_one(candidate, instruction_id, instruction_kwargs) for candidate in candidates)
-        for instruction_id, instruction_kwargs in zip(instruction_id_list, arguments)
+        for instruction_id, instruction_kwargs in zip(instruction_id_list, arguments, strict=True)
     ]
 
 
@@ -111,7 +111,7 @@ def ifeval_scores(
     prompts = {"strict": 0, "loose": 0}
     followed = {"strict": 0, "loose": 0}
     total = 0
-    for response, ids, kwargs in zip(responses, instruction_id_lists, kwargs_lists):
+    for response, ids, kwargs in zip(responses, instruction_id_lists, kwargs_lists, strict=True):
         total += len(ids)
         for mode in ("strict", "loose"):
             results = check_instructions(response, ids, kwargs, loose=mode == "loose")
@@ -138,8 +138,8 @@ def verify_ifeval(answer: str, task: VerifiableTask) -> Verdict:
         results = check_instructions(answer, ids, list(task.instruction_kwargs) or None)
     except UnsupportedInstruction as exc:
         return Verdict(UNVERIFIABLE, "unsupported_instruction", "ifeval", expected=", ".join(ids), detail=str(exc))
-    followed = [i for i, ok in zip(ids, results) if ok]
-    failed = [i for i, ok in zip(ids, results) if not ok]
+    followed = [i for i, ok in zip(ids, results, strict=True) if ok]
+    failed = [i for i, ok in zip(ids, results, strict=True) if not ok]
     expected, extracted = ", ".join(ids), ", ".join(followed)
     if not failed:
         return Verdict(CORRECT, "correct", "ifeval", expected=expected, extracted=extracted,

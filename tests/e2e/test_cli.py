@@ -51,7 +51,7 @@ def test_run_publishes_then_reruns_for_free(tmp_path):
     first = _distillset("run", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"registered teacher partition {MODEL}" in first.stdout
-    published = [l for l in first.stdout.splitlines() if l.startswith("published new version")]
+    published = [line for line in first.stdout.splitlines() if line.startswith("published new version")]
     assert len(published) == 1, first.stdout
     version_dir = Path(published[0].rsplit(": ", 1)[1])
     assert version_dir.name == "v0001" and (version_dir / "manifest.json").exists()
@@ -72,7 +72,7 @@ def test_run_fails_clearly_when_a_stage_fails(tmp_path):
     env = _env(tmp_path, tmp_path / "no-such-folder")
     result = _distillset("run", env=env)
     assert result.returncode == 1
-    error_lines = [l for l in result.stdout.splitlines() if l.startswith("ERROR raw_prompts")]
+    error_lines = [line for line in result.stdout.splitlines() if line.startswith("ERROR raw_prompts")]
     assert error_lines and "no-such-folder" in error_lines[0], result.stdout
     assert "the run failed" in result.stdout
 
@@ -101,7 +101,11 @@ def test_overlapping_runs_for_two_teachers_both_publish(tmp_path):
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "orchestration.cli", "run", *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=PROJECT,
         )
         for args in ([], ["--teacher", other])
     ]

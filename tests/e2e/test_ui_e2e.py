@@ -171,7 +171,11 @@ def _wait_for_run(instance, run_id_prefix: str, timeout_s: float):
     finished = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        runs = [r for r in instance.get_runs(filters=dg.RunsFilter(job_name="distill_job")) if r.run_id.startswith(run_id_prefix)]
+        runs = [
+            r
+            for r in instance.get_runs(filters=dg.RunsFilter(job_name="distill_job"))
+            if r.run_id.startswith(run_id_prefix)
+        ]
         if runs and runs[0].status in finished:
             return runs[0]
         time.sleep(2)
@@ -282,7 +286,11 @@ def test_materialize_the_whole_flow_from_the_ui(deployment, dagster_dev, tmp_pat
     assert manifest["teacher"]["model"] == DEFAULT_TEACHER_MODEL
     assert manifest["teacher"]["simulated"] is True
     assert manifest["dagster_run_id"] == run.run_id
-    examples = [json.loads(line) for name in ("train.jsonl", "validation.jsonl") for line in (version / name).read_text().splitlines()]
+    examples = [
+        json.loads(line)
+        for name in ("train.jsonl", "validation.jsonl")
+        for line in (version / name).read_text().splitlines()
+    ]
     assert 0 < len(examples) <= deployment["lines"]
     assert all(example["messages"][-1]["role"] == "assistant" for example in examples)
     for name in ("0_automation_stopped.png", "1_asset_graph.png", "2_launch_dialog.png", "3_run_succeeded.png"):

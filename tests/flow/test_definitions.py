@@ -40,10 +40,18 @@ def _shape() -> dict:
         job = defs.resolve_job_def(name)
         jobs[name] = sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
     schedules = {
-        s.name: {"job": s.job_name, "cron": s.cron_schedule, "timezone": s.execution_timezone, "status": s.default_status.value}
+        s.name: {
+            "job": s.job_name,
+            "cron": s.cron_schedule,
+            "timezone": s.execution_timezone,
+            "status": s.default_status.value,
+        }
         for s in defs.schedules
     }
-    sensors = {s.name: {"job": s.job_name, "status": s.default_status.value, "interval_s": s.minimum_interval_seconds} for s in defs.sensors}
+    sensors = {
+        s.name: {"job": s.job_name, "status": s.default_status.value, "interval_s": s.minimum_interval_seconds}
+        for s in defs.sensors
+    }
     return {"assets": assets, "checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors}
 
 
@@ -51,8 +59,12 @@ def test_the_definitions_match_the_snapshot():
     actual = _shape()
     expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     if actual != expected:
-        SNAPSHOT.with_name("definitions_snapshot.actual.json").write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
-    assert actual == expected, f"the definitions changed: review {SNAPSHOT.with_name('definitions_snapshot.actual.json')}"
+        SNAPSHOT.with_name("definitions_snapshot.actual.json").write_text(
+            json.dumps(actual, indent=2, sort_keys=True) + "\n"
+        )
+    assert actual == expected, (
+        f"the definitions changed: review {SNAPSHOT.with_name('definitions_snapshot.actual.json')}"
+    )
 
 
 def test_every_asset_has_a_group_kinds_owners_and_a_description():

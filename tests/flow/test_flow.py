@@ -15,11 +15,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+
 from helpers.flow import last_metadata, step_failures
 from helpers.flow import materialize_flow as _materialize
-from helpers.paths import FIXTURES
-
-
 
 
 @pytest.fixture
@@ -38,11 +36,21 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     assert published["version"] == "v0001"
     version_dir = Path(published["path"])
     assert version_dir.parent.parent == distillset_home / "training_sets"
-    assert {p.name for p in version_dir.iterdir()} >= {"train.jsonl", "validation.jsonl", "data.parquet", "manifest.json", "README.md"}
+    assert {p.name for p in version_dir.iterdir()} >= {
+        "train.jsonl",
+        "validation.jsonl",
+        "data.parquet",
+        "manifest.json",
+        "README.md",
+    }
 
     # Every line is an OpenAI chat example whose user turns come from the prompt files.
-    source_questions = {json.loads(l)["question"] for l in (prompts_dir / "gsm8k_train_sample.jsonl").read_text().splitlines()}
-    source_turns = {json.loads(l)["turns"][0] for l in (prompts_dir / "mt_bench_questions.jsonl").read_text().splitlines()}
+    source_questions = {
+        json.loads(line)["question"] for line in (prompts_dir / "gsm8k_train_sample.jsonl").read_text().splitlines()
+    }
+    source_turns = {
+        json.loads(line)["turns"][0] for line in (prompts_dir / "mt_bench_questions.jsonl").read_text().splitlines()
+    }
     examples = []
     for split in ("train.jsonl", "validation.jsonl"):
         examples += [json.loads(line) for line in (version_dir / split).read_text().splitlines()]
@@ -68,7 +76,14 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     assert teacher["teacher/requests_paid"] == turns_in_pool
 
     # Every asset shows row counts, column schema and a preview in the UI.
-    for asset in ("raw_prompts", "prompt_pool", "teacher_generations", "deduplicated_generations", "quality_scores", "training_examples"):
+    for asset in (
+        "raw_prompts",
+        "prompt_pool",
+        "teacher_generations",
+        "deduplicated_generations",
+        "quality_scores",
+        "training_examples",
+    ):
         metadata = last_metadata(first, asset)
         assert metadata["dagster/row_count"] > 0, asset
         assert metadata["dagster/column_schema"].columns, asset
@@ -82,7 +97,9 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     assert sorted(p.name for p in version_dir.parent.iterdir() if p.name.startswith("v")) == ["v0001"]
 
     # A new prompt file: only its prompt is paid for, and the next version appears.
-    (prompts_dir / "extra.jsonl").write_text(json.dumps({"prompt": "Explain why the sky looks blue at noon but red at sunset."}) + "\n")
+    (prompts_dir / "extra.jsonl").write_text(
+        json.dumps({"prompt": "Explain why the sky looks blue at noon but red at sunset."}) + "\n"
+    )
     third = _materialize(instance)
     assert third.success, step_failures(third)
     assert last_metadata(third, "teacher_generations")["teacher/requests_paid"] == 1
@@ -144,16 +161,22 @@ def test_a_broken_quality_gate_blocks_publication_and_says_why(distillset_home, 
     assert len(gates) == 1 and gates[0].passed is False
     assert "pass_rate" in gates[0].metadata["why"].value
     assert not result.asset_materializations_for_node("training_set")
-    assert not (distillset_home / "training_sets").exists() or not any((distillset_home / "training_sets").rglob("manifest.json"))
+    assert not (distillset_home / "training_sets").exists() or not any(
+        (distillset_home / "training_sets").rglob("manifest.json")
+    )
 
 
 def test_license_policy_blocks_unknown_sources_and_extra_formats_are_written(distillset_home, prompts_dir, monkeypatch):
-    (prompts_dir / "unlabelled.jsonl").write_text(json.dumps({"prompt": "Write a haiku about autumn rain in the city."}) + "\n")
+    (prompts_dir / "unlabelled.jsonl").write_text(
+        json.dumps({"prompt": "Write a haiku about autumn rain in the city."}) + "\n"
+    )
     monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN", "true")
     instance = dg.DagsterInstance.ephemeral()
     blocked = _materialize(instance)
     assert not blocked.success
-    assert any("license policy blocks publication" in f and "unlabelled.jsonl" in f for f in step_failures(blocked)), step_failures(blocked)
+    assert any("license policy blocks publication" in f and "unlabelled.jsonl" in f for f in step_failures(blocked)), (
+        step_failures(blocked)
+    )
     assert not any((distillset_home / "training_sets").rglob("manifest.json"))
 
     (prompts_dir / "unlabelled.jsonl.license").write_text("CC-BY-4.0\n")
@@ -161,8 +184,7 @@ def test_license_policy_blocks_unknown_sources_and_extra_formats_are_written(dis
     published = _materialize(instance)
     assert published.success, step_failures(published)
     version_dir = Path(last_metadata(published, "training_set")["path"])
-    sharegpt = [json.loads(l) for l in (version_dir / "sharegpt.jsonl").read_text().splitlines()]
-    alpaca = [json.loads(l) for l in (version_dir / "alpaca.jsonl").read_text().splitlines()]
+    sharegpt = [json.loads(line) for line in (version_dir / "sharegpt.jsonl").read_text().splitlines()]
+    alpaca = [json.loads(line) for line in (version_dir / "alpaca.jsonl").read_text().splitlines()]
     assert len(sharegpt) == len(alpaca) == last_metadata(published, "training_set")["dagster/row_count"]
     assert {turn["from"] for row in sharegpt for turn in row["conversations"]} <= {"system", "human", "gpt"}
-

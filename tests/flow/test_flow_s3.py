@@ -13,12 +13,12 @@ import json
 import boto3
 import dagster as dg
 import pytest
-from helpers.flow import materialize_flow, step_failures
-from helpers.s3 import FAKE_SECRET_ACCESS_KEY
 
 from distillset.audit.explain import explain
-from distillset.settings.paths import DATA_DIR
 from distillset.publish.reader import list_versions, read_examples, verify_version
+from distillset.settings.paths import DATA_DIR
+from helpers.flow import materialize_flow, step_failures
+from helpers.s3 import FAKE_SECRET_ACCESS_KEY
 
 
 @pytest.fixture

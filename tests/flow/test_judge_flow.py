@@ -10,14 +10,12 @@ DISTILLSET_JUDGE_ENABLED says: `distill_job` leaves the judge out, `distill_with
 
 from __future__ import annotations
 
-
 import dagster as dg
 import duckdb
 import pytest
-from helpers.flow import MODEL, last_metadata, materialize_flow, step_failures
 
 from distillset.quality.judge import combine_scores
-
+from helpers.flow import MODEL, last_metadata, materialize_flow, step_failures
 
 
 @pytest.fixture
@@ -34,16 +32,21 @@ def _materialize(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return materialize_flow(instance, [*all_assets, *judge_assets, *all_asset_checks, *judge_checks])
 
 
-def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free(distillset_home, prompts_dir, monkeypatch):
+def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free(
+    distillset_home, prompts_dir, monkeypatch
+):
     monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "true")
     instance = dg.DagsterInstance.ephemeral()
     first = _materialize(instance)
     assert first.success, step_failures(first)
 
     with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
-        answers = con.execute("SELECT count(*) FROM deduplicated_generations WHERE teacher_model = ?", [MODEL]).fetchone()[0]
+        answers = con.execute(
+            "SELECT count(*) FROM deduplicated_generations WHERE teacher_model = ?", [MODEL]
+        ).fetchone()[0]
         judged = con.execute(
-            "SELECT prompt_id, judge_score, rationale, error, judge_model, simulated, answer_request_hash FROM judge_scores WHERE teacher_model = ?",
+            "SELECT prompt_id, judge_score, rationale, error, judge_model, simulated, answer_request_hash FROM "
+            "judge_scores WHERE teacher_model = ?",
             [MODEL],
         ).fetchall()
         blended = con.execute(
@@ -58,7 +61,9 @@ def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free
             [MODEL],
         ).fetchall()
         generation_hashes = dict(
-            con.execute("SELECT prompt_id, request_hash FROM deduplicated_generations WHERE teacher_model = ?", [MODEL]).fetchall()
+            con.execute(
+                "SELECT prompt_id, request_hash FROM deduplicated_generations WHERE teacher_model = ?", [MODEL]
+            ).fetchall()
         )
 
     assert answers > 0 and len(judged) == answers
@@ -87,7 +92,9 @@ def test_judge_scores_fill_the_table_blend_into_quality_score_and_rerun_for_free
     assert last_metadata(second, "training_set")["published_new_version"] is False
 
 
-def test_the_judge_pays_only_when_enabled_and_the_environment_never_changes_the_jobs(distillset_home, prompts_dir, monkeypatch):
+def test_the_judge_pays_only_when_enabled_and_the_environment_never_changes_the_jobs(
+    distillset_home, prompts_dir, monkeypatch
+):
     from assets.training_set import training_examples
     from distillset.settings import load_settings
     from orchestration.definitions import build_definitions
@@ -116,8 +123,10 @@ def test_the_judge_pays_only_when_enabled_and_the_environment_never_changes_the_
         assert last_metadata(result, "training_examples")["judge_scores_used"] is False
 
         # judge_job judges whatever the setting says, then rebuilds what depends on the judgments.
-        judged = build_definitions(load_settings()).resolve_job_def("judge_job").execute_in_process(
-            instance=instance, partition_key=MODEL, raise_on_error=False
+        judged = (
+            build_definitions(load_settings())
+            .resolve_job_def("judge_job")
+            .execute_in_process(instance=instance, partition_key=MODEL, raise_on_error=False)
         )
         assert judged.success, step_failures(judged)
         assert last_metadata(judged, "judge_scores")["judge/requests_paid"] > 0

@@ -8,7 +8,7 @@ until turned on, in UTC, on `0 2 * * *` unless DISTILLSET_NIGHTLY_CRON says othe
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -19,7 +19,7 @@ from orchestration.schedules import build_nightly_refresh_schedule, build_schedu
 nightly_refresh_schedule = build_nightly_refresh_schedule()
 
 TEACHERS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-4-Scout-17B-16E-Instruct"]
-NIGHT = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)
+NIGHT = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ log and run storage) and in nothing printed.
 
 from __future__ import annotations
 
-
 import dagster as dg
-from helpers.flow import materialize_flow, step_failures
 
 from distillset.settings.paths import DATA_DIR
 from distillset.simulator.server import TeacherSimulator
+from helpers.flow import materialize_flow, step_failures
 
 SECRET = "sk-test-SECRET-must-never-be-written-7f3a9c"
 
@@ -43,7 +42,9 @@ def test_api_key_never_lands_in_files_or_output(tmp_path, monkeypatch, capfd):
     assert served == 16  # 8 two-turn MT-Bench conversations, each turn paid once, with the key
 
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.name == "manifest.json" for p in written) and any(p.suffix == ".sqlite" or p.suffix == ".db" for p in written)
+    assert any(p.name == "manifest.json" for p in written) and any(
+        p.suffix == ".sqlite" or p.suffix == ".db" for p in written
+    )
     leaks = [str(p) for p in written if SECRET.encode() in p.read_bytes()]
     assert leaks == []
     captured = capfd.readouterr()

@@ -17,9 +17,9 @@ import socket
 import dagster as dg
 import pytest
 
-from distillset.simulator.server import TeacherSimulator
-from distillset.settings import SettingsError, load_settings
 from assets.resources import ReleaseSourceResource
+from distillset.settings import SettingsError, load_settings
+from distillset.simulator.server import TeacherSimulator
 from orchestration.resources import build_resources
 from orchestration.sensors import build_release_sensor, read_cursor
 
@@ -49,7 +49,9 @@ def instance():
 def _tick(instance: dg.DagsterInstance, cursor: str | None = None):
     # The resources a deployment builds from its environment (the fixtures set TEACHER_BASE_URL...).
     resources = {k: v for k, v in build_resources(load_settings()).items() if k in ("teacher", "release_source")}
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, sensor_name=new_teacher_release_sensor.name, resources=resources)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, sensor_name=new_teacher_release_sensor.name, resources=resources
+    )
     return new_teacher_release_sensor(context)
 
 
@@ -107,7 +109,9 @@ def test_the_release_pattern_comes_from_the_environment(simulator, instance, mon
     # A broken pattern given in the launchpad (resource config) skips the tick with the reason.
     resources = {k: v for k, v in build_resources(load_settings()).items() if k in ("teacher",)}
     resources["release_source"] = ReleaseSourceResource(release_pattern=r"(broken")
-    context = dg.build_sensor_context(instance=instance, sensor_name=new_teacher_release_sensor.name, resources=resources)
+    context = dg.build_sensor_context(
+        instance=instance, sensor_name=new_teacher_release_sensor.name, resources=resources
+    )
     skipped = new_teacher_release_sensor(context)
     assert isinstance(skipped, dg.SkipReason) and "(broken" in skipped.skip_message
 

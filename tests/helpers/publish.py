@@ -19,42 +19,59 @@ from distillset.training.split import assign_split
 LLAMA = "meta-llama/Llama-3.1-405B-Instruct"
 
 
-def make_examples(count: int, *, variant: str = "", teacher: str = LLAMA, license: str = "MIT",
-                  source_file: str = "prompts/sample.jsonl", simulated: bool = True) -> pl.DataFrame:
+def make_examples(
+    count: int,
+    *,
+    variant: str = "",
+    teacher: str = LLAMA,
+    license: str = "MIT",
+    source_file: str = "prompts/sample.jsonl",
+    simulated: bool = True,
+) -> pl.DataFrame:
     """``count`` training examples; every third one is a two-turn conversation."""
     rows = []
     for i in range(count):
         messages = [{"role": "system", "content": "Be concise."}] if i % 4 == 1 else []
-        messages += [{"role": "user", "content": f"Question {i}{variant}: what is {i} + {i}?"},
-                     {"role": "assistant", "content": f"{i} + {i} = {2 * i}."}]
+        messages += [
+            {"role": "user", "content": f"Question {i}{variant}: what is {i} + {i}?"},
+            {"role": "assistant", "content": f"{i} + {i} = {2 * i}."},
+        ]
         if i % 3 == 0:
-            messages += [{"role": "user", "content": f"And times two{variant}?"},
-                         {"role": "assistant", "content": f"{4 * i}."}]
+            messages += [
+                {"role": "user", "content": f"And times two{variant}?"},
+                {"role": "assistant", "content": f"{4 * i}."},
+            ]
         source_sha = hashlib.sha256(source_file.encode()).hexdigest()
         prompt_id = ids.prompt_id(source_sha, i + 1)
         request_hash = ids.request_hash(teacher, messages[:-1], {"temperature": 0.7})
-        rows.append({
-            "example_id": ids.example_id(teacher, prompt_id, request_hash),
-            "prompt_id": prompt_id,
-            "teacher_model": teacher,
-            "messages_json": json.dumps(messages, ensure_ascii=False),
-            "source_file": source_file,
-            "source_line": i + 1,
-            "source_sha256": source_sha,
-            "license": license,
-            "request_hash": request_hash,
-            "generated_at": dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
-            "quality_score": 0.5 + (i % 5) / 10,
-            "cluster_id": f"c{i}",
-            "simulated": simulated,
-        })
+        rows.append(
+            {
+                "example_id": ids.example_id(teacher, prompt_id, request_hash),
+                "prompt_id": prompt_id,
+                "teacher_model": teacher,
+                "messages_json": json.dumps(messages, ensure_ascii=False),
+                "source_file": source_file,
+                "source_line": i + 1,
+                "source_sha256": source_sha,
+                "license": license,
+                "request_hash": request_hash,
+                "generated_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+                "quality_score": 0.5 + (i % 5) / 10,
+                "cluster_id": f"c{i}",
+                "simulated": simulated,
+            }
+        )
     frame = pl.DataFrame(rows)
     return frame.with_columns(assign_split(frame["example_id"], 0.25)).select(EXAMPLE_COLUMNS)
 
 
-FIELDS = {"counts": {"raw_prompts": 40, "prompt_pool": 30}, "drops": {"exact_duplicate": 10},
-          "checks": {"refusal_rate": "passed"}, "dagster_run_id": "run-123",
-          "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 1024}}
+FIELDS = {
+    "counts": {"raw_prompts": 40, "prompt_pool": 30},
+    "drops": {"exact_duplicate": 10},
+    "checks": {"refusal_rate": "passed"},
+    "dagster_run_id": "run-123",
+    "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 1024},
+}
 
 
 def race(storage_url: str, frames: list[pl.DataFrame]) -> list[PublishResult]:

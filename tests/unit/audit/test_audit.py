@@ -16,21 +16,21 @@ import json
 
 import polars as pl
 import pytest
-from helpers.publish import FIELDS, make_examples
 
 from distillset import catalog, ids
 from distillset.audit.diff import diff
 from distillset.audit.explain import explain
 from distillset.audit.versions import versions
-from distillset.publish.reader import training_set_names
 from distillset.cli import diff as diff_command
 from distillset.cli import explain as explain_command
 from distillset.cli import versions as versions_command
 from distillset.publish.protocol import publish_training_set
+from distillset.publish.reader import training_set_names
+from helpers.publish import FIELDS, make_examples
 
 SOURCE = "prompts/tutor.jsonl"
 SOURCE_SHA = hashlib.sha256(SOURCE.encode()).hexdigest()
-NOW = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -50,37 +50,114 @@ def world(tmp_path):
     publish_training_set(storage_url, "tutor", second, manifest_fields=FIELDS)
 
     teacher = rows[0]["teacher_model"]
-    raw = pl.DataFrame([
-        {"prompt_id": p[i], "text_hash": f"t{i}", "system": None, "turns": [f"Question {i - 1}"], "prompt_text": f"Question {i - 1}",
-         "reference": None, "category": "math", "source_format": "plain", "source_file": SOURCE, "source_line": i,
-         "source_sha256": SOURCE_SHA, "license": "MIT", "ingested_at": NOW}
-        for i in range(1, 6)
-    ])
+    raw = pl.DataFrame(
+        [
+            {
+                "prompt_id": p[i],
+                "text_hash": f"t{i}",
+                "system": None,
+                "turns": [f"Question {i - 1}"],
+                "prompt_text": f"Question {i - 1}",
+                "reference": None,
+                "category": "math",
+                "source_format": "plain",
+                "source_file": SOURCE,
+                "source_line": i,
+                "source_sha256": SOURCE_SHA,
+                "license": "MIT",
+                "ingested_at": NOW,
+            }
+            for i in range(1, 6)
+        ]
+    )
     catalog.replace_table(catalog_path, "raw_prompts", raw)
-    catalog.replace_table(catalog_path, "rejects", pl.DataFrame([{
-        "stage": "raw_prompts", "source_file": SOURCE, "source_line": 6, "source_sha256": SOURCE_SHA,
-        "reason": "invalid_json", "detail": "line 6 is not valid JSON", "raw_excerpt": "{oops",
-    }]))
+    catalog.replace_table(
+        catalog_path,
+        "rejects",
+        pl.DataFrame(
+            [
+                {
+                    "stage": "raw_prompts",
+                    "source_file": SOURCE,
+                    "source_line": 6,
+                    "source_sha256": SOURCE_SHA,
+                    "reason": "invalid_json",
+                    "detail": "line 6 is not valid JSON",
+                    "raw_excerpt": "{oops",
+                }
+            ]
+        ),
+    )
     catalog.replace_table(catalog_path, "prompt_pool", raw.filter(pl.col("prompt_id") != p[5]))
-    catalog.replace_table(catalog_path, "prompt_drops", pl.DataFrame([
-        {"prompt_id": p[5], "reason": "exact_duplicate", "duplicate_of": p[1], "similarity": 1.0, "detail": None}]))
-    generations = pl.DataFrame([
-        {"teacher_model": teacher, "prompt_id": row["prompt_id"], "status": "ok", "messages_json": row["messages_json"],
-         "response": "x", "finish_reason": "stop", "request_hash": row["request_hash"], "request_hashes": [row["request_hash"]],
-         "prompt_tokens": 11, "completion_tokens": 22, "latency_ms": 33.0, "attempts": 1, "response_id": "r",
-         "simulated": True, "sampling_json": "{}", "generated_at": NOW, "error": None}
-        for row in rows
-    ])
+    catalog.replace_table(
+        catalog_path,
+        "prompt_drops",
+        pl.DataFrame(
+            [{"prompt_id": p[5], "reason": "exact_duplicate", "duplicate_of": p[1], "similarity": 1.0, "detail": None}]
+        ),
+    )
+    generations = pl.DataFrame(
+        [
+            {
+                "teacher_model": teacher,
+                "prompt_id": row["prompt_id"],
+                "status": "ok",
+                "messages_json": row["messages_json"],
+                "response": "x",
+                "finish_reason": "stop",
+                "request_hash": row["request_hash"],
+                "request_hashes": [row["request_hash"]],
+                "prompt_tokens": 11,
+                "completion_tokens": 22,
+                "latency_ms": 33.0,
+                "attempts": 1,
+                "response_id": "r",
+                "simulated": True,
+                "sampling_json": "{}",
+                "generated_at": NOW,
+                "error": None,
+            }
+            for row in rows
+        ]
+    )
     catalog.replace_table(catalog_path, "teacher_generations", generations)
-    kept = generations.filter(pl.col("prompt_id") != p[2]).with_columns(cluster_id=pl.concat_str(pl.lit("cluster-"), pl.col("prompt_id")))
+    kept = generations.filter(pl.col("prompt_id") != p[2]).with_columns(
+        cluster_id=pl.concat_str(pl.lit("cluster-"), pl.col("prompt_id"))
+    )
     catalog.replace_table(catalog_path, "deduplicated_generations", kept)
-    catalog.replace_table(catalog_path, "generation_drops", pl.DataFrame([
-        {"teacher_model": teacher, "prompt_id": p[2], "reason": "near_duplicate", "duplicate_of": p[1], "similarity": 0.91, "detail": None}]))
-    catalog.replace_table(catalog_path, "quality_scores", pl.DataFrame([
-        {"teacher_model": teacher, "prompt_id": p[i], "is_refusal": i == 3, "score": 0.2 if i == 3 else 0.9,
-         "passed": i != 3, "failed_rules": ["is_refusal"] if i == 3 else []}
-        for i in (1, 3, 4)
-    ]))
+    catalog.replace_table(
+        catalog_path,
+        "generation_drops",
+        pl.DataFrame(
+            [
+                {
+                    "teacher_model": teacher,
+                    "prompt_id": p[2],
+                    "reason": "near_duplicate",
+                    "duplicate_of": p[1],
+                    "similarity": 0.91,
+                    "detail": None,
+                }
+            ]
+        ),
+    )
+    catalog.replace_table(
+        catalog_path,
+        "quality_scores",
+        pl.DataFrame(
+            [
+                {
+                    "teacher_model": teacher,
+                    "prompt_id": p[i],
+                    "is_refusal": i == 3,
+                    "score": 0.2 if i == 3 else 0.9,
+                    "passed": i != 3,
+                    "failed_rules": ["is_refusal"] if i == 3 else [],
+                }
+                for i in (1, 3, 4)
+            ]
+        ),
+    )
     catalog.replace_table(catalog_path, "training_examples", second)
     return {"storage_url": storage_url, "catalog": catalog_path, "p": p, "rows": rows, "tmp": tmp_path}
 
@@ -88,7 +165,9 @@ def world(tmp_path):
 def test_versions_lists_counts_and_simulated(world):
     rows = versions(world["storage_url"], "tutor")
     assert [(r.version, r.train, r.validation, r.simulated, r.parent_version) for r in rows] == [
-        ("v0001", 2, 1, True, None), ("v0002", 1, 1, True, "v0001")]
+        ("v0001", 2, 1, True, None),
+        ("v0002", 1, 1, True, "v0001"),
+    ]
     assert rows[0].content_hash != rows[1].content_hash
     assert training_set_names(world["storage_url"]) == ["tutor"]
 
@@ -110,11 +189,20 @@ def test_explain_a_kept_example_gives_the_whole_chain(world):
     row = world["rows"][0]
     result = explain(world["catalog"], world["storage_url"], row["example_id"])
     assert (result.kind, result.status, result.prompt_id) == ("example", "kept", row["prompt_id"])
-    assert result.source == {"source_file": SOURCE, "source_line": 1, "source_sha256": SOURCE_SHA, "license": "MIT", "source_format": "plain"}
+    assert result.source == {
+        "source_file": SOURCE,
+        "source_line": 1,
+        "source_sha256": SOURCE_SHA,
+        "license": "MIT",
+        "source_format": "plain",
+    }
     assert result.prompt["turns"] == ["Question 0"]
-    assert [(g["request_hash"], g["prompt_tokens"], g["completion_tokens"], g["simulated"]) for g in result.generations] == [
-        (row["request_hash"], 11, 22, True)]
-    assert result.quality[0]["passed"] is True and result.clusters == [{"teacher_model": row["teacher_model"], "cluster_id": f"cluster-{row['prompt_id']}"}]
+    assert [
+        (g["request_hash"], g["prompt_tokens"], g["completion_tokens"], g["simulated"]) for g in result.generations
+    ] == [(row["request_hash"], 11, 22, True)]
+    assert result.quality[0]["passed"] is True and result.clusters == [
+        {"teacher_model": row["teacher_model"], "cluster_id": f"cluster-{row['prompt_id']}"}
+    ]
     assert [(v["version"], v["split"]) for v in result.versions] == [("v0001", "train"), ("v0002", "train")]
     assert result.reasons == []
 

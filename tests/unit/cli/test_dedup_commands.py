@@ -78,8 +78,17 @@ def test_decontam_command_flags_benchmark_rows(tmp_path, capsys):
     rows = [{"id": "a", "q": "Please answer: " + question}, {"id": "b", "q": _LONG}, {"id": "c", "q": _OTHER}]
     source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
     _write(rows, source)
-    argv = [str(source), "--text-field", "q", "--out", str(out), "--benchmark", f"mine={extra}:text",
-            "--cache-dir", str(tmp_path / "cache")]
+    argv = [
+        str(source),
+        "--text-field",
+        "q",
+        "--out",
+        str(out),
+        "--benchmark",
+        f"mine={extra}:text",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert _run(decontam, argv) == 0
     result = _read(out)
     assert result.select("id", "q").to_dicts() == rows
@@ -98,6 +107,11 @@ def test_missing_field_or_file_exits_2(tmp_path, capsys, module):
     extra = ["--cache-dir", str(tmp_path / "cache")] if module is decontam else []
     assert _run(module, [str(source), "--text-field", "nope", "--out", str(tmp_path / "o.jsonl"), *extra]) == 2
     assert "no field 'nope'" in capsys.readouterr().err
-    assert _run(module, [str(tmp_path / "absent.jsonl"), "--text-field", "text", "--out", str(tmp_path / "o.jsonl"), *extra]) == 2
+    assert (
+        _run(
+            module, [str(tmp_path / "absent.jsonl"), "--text-field", "text", "--out", str(tmp_path / "o.jsonl"), *extra]
+        )
+        == 2
+    )
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()

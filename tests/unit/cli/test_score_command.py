@@ -18,8 +18,20 @@ import pytest
 from distillset.cli import score as score_command
 
 ROWS = [
-    {"id": "a1", "prompt": "What is 48 + 24?", "response": "48 + 24 = 72.\n#### 72", "reference": "72", "finish_reason": "stop"},
-    {"id": "a2", "prompt": "How many apples?", "response": "There are 5 apples.", "reference": 6, "finish_reason": "stop"},
+    {
+        "id": "a1",
+        "prompt": "What is 48 + 24?",
+        "response": "48 + 24 = 72.\n#### 72",
+        "reference": "72",
+        "finish_reason": "stop",
+    },
+    {
+        "id": "a2",
+        "prompt": "How many apples?",
+        "response": "There are 5 apples.",
+        "reference": 6,
+        "finish_reason": "stop",
+    },
     {
         "id": "a3",
         "messages": [
@@ -31,8 +43,17 @@ ROWS = [
         "response": "抱歉，我无法回答这个问题。",
         "tags": ["zh", "history"],
     },
-    {"id": "a4", "prompt": "Tell me a story.", "response": "Once upon a time, a fox lived in a", "finish_reason": "length"},
-    {"id": "a5", "prompt": "Name a colour.", "response": "Blue is a calm colour, often linked with the sky and the sea."},
+    {
+        "id": "a4",
+        "prompt": "Tell me a story.",
+        "response": "Once upon a time, a fox lived in a",
+        "finish_reason": "length",
+    },
+    {
+        "id": "a5",
+        "prompt": "Name a colour.",
+        "response": "Blue is a calm colour, often linked with the sky and the sea.",
+    },
 ]
 
 
@@ -63,7 +84,7 @@ def test_jsonl_to_jsonl_keeps_every_field(tmp_path, capsys):
     assert _run([str(source), "--out", str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     _check_scored(rows)
-    for original, scored in zip(ROWS, rows):
+    for original, scored in zip(ROWS, rows, strict=True):
         assert {k: scored[k] for k in original} == original
     assert "row_key" not in rows[0] and "__distillset_row__" not in rows[0]
     printed = capsys.readouterr().out
@@ -108,7 +129,10 @@ def test_parquet_messages_column_gives_the_prompt(tmp_path):
             "id": [1, 2],
             "messages": [
                 [{"role": "user", "content": "请解释一下什么是机器学习，以及它的主要应用领域有哪些。"}],
-                [{"role": "system", "content": "Answer in English."}, {"role": "user", "content": "What is machine learning?"}],
+                [
+                    {"role": "system", "content": "Answer in English."},
+                    {"role": "user", "content": "What is machine learning?"},
+                ],
             ],
             "response": [
                 "Machine learning lets computers learn patterns from data instead of following hand-written rules.",

@@ -2,9 +2,10 @@
 
 Protects: exact copies and light edits of long texts (one word changed, sentences reordered) are
 found; unrelated texts are kept apart; pairs are accepted by their EXACT shingle Jaccard (just
-above the threshold in, just below out) and ``similarity`` reports it; the representative is the highest priority, then the
-earliest row; ``duplicate_of`` always names the kept row (no chains); CJK texts are compared by
-character shingles; code keeps its punctuation; empty and tiny inputs work; band layout defaults.
+above the threshold in, just below out) and ``similarity`` reports it; the representative is the
+highest priority, then the earliest row; ``duplicate_of`` always names the kept row (no chains);
+CJK texts are compared by character shingles; code keeps its punctuation; empty and tiny inputs
+work; band layout defaults.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from distillset.curation import near_dedup
-from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters, near_duplicate_pairs, optimal_band_layout
 from distillset import ids
+from distillset.curation import near_dedup
+from distillset.curation.near_dedup import (
+    NearDupParams,
+    near_duplicate_clusters,
+    near_duplicate_pairs,
+    optimal_band_layout,
+)
 from distillset.curation.shingles import normalize, shingle_hashes
 
 _WORDS = [f"w{index}" for index in range(3000)]
@@ -26,9 +32,7 @@ _WORDS = [f"w{index}" for index in range(3000)]
 
 def _text(seed: int, sentences: int = 12, words: int = 12) -> str:
     rng = random.Random(seed)
-    return " ".join(
-        " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "." for _ in range(sentences)
-    )
+    return " ".join(" ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "." for _ in range(sentences))
 
 
 def _by_id(frame: pl.DataFrame) -> dict[str, dict]:
@@ -99,10 +103,15 @@ def test_duplicate_of_never_chains():
 
 
 def test_cjk_near_duplicates_use_character_shingles():
-    base = "机器学习是人工智能的一个分支，它使计算机能够在没有明确编程的情况下从数据中学习并改进其性能，广泛应用于图像识别和自然语言处理等领域。"
+    base = (
+        "机器学习是人工智能的一个分支，它使计算机能够在没有明确编程的情况下从数据中学习并改进其性能，"
+        "广泛应用于图像识别和自然语言处理等领域。"
+    )
     base += "近年来，深度学习的发展使得这些技术在医疗、金融和交通等行业中取得了显著的成果，也带来了新的挑战。"
     edited = base.replace("图像识别", "图片识别")
-    different = "今天天气很好，我们一起去公园散步吧，顺便买一些水果和面包，然后回家做晚饭，晚上还可以看一部电影放松一下心情。"
+    different = (
+        "今天天气很好，我们一起去公园散步吧，顺便买一些水果和面包，然后回家做晚饭，晚上还可以看一部电影放松一下心情。"
+    )
     shingles = shingle_hashes([base], word_ngram=5, char_ngram=5)
     assert shingles.is_cjk.tolist() == [True]
     assert shingles.unit_counts[0] == len(base.replace(" ", ""))
@@ -138,16 +147,19 @@ def test_small_inputs(texts):
 
 
 def test_short_texts_and_custom_bands():
-    frame = near_duplicate_clusters(["a", "b", "c"], ["hi there", "Hi  there", "bye now"],
-                                    params=NearDupParams(bands=16, rows=8))
+    frame = near_duplicate_clusters(
+        ["a", "b", "c"], ["hi there", "Hi  there", "bye now"], params=NearDupParams(bands=16, rows=8)
+    )
     assert frame["duplicate_of"].to_list() == [None, "a", None]
 
 
 def _exact_jaccard(a: str, b: str, n: int = 5) -> float:
     """Reference Jaccard of word 5-gram sets, tokenized independently of distillset.curation.shingles."""
+
     def grams(text: str) -> set:
         tokens = re.findall(r"\w+|[^\w\s]", ids.normalize_text(text))
         return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
     left, right = grams(a), grams(b)
     return len(left & right) / len(left | right)
 
@@ -200,7 +212,7 @@ def test_exact_jaccard_is_independent_of_the_batch_size(monkeypatch):
     monkeypatch.setattr(near_dedup, "_VERIFY_ELEMENTS", 50)  # forces many batches, some of one pair
     assert np.array_equal(sets.jaccard(left, right), whole)
     assert np.all(whole[left == right] == 1.0)
-    for a, b, value in list(zip(left, right, whole))[:20]:
+    for a, b, value in list(zip(left, right, whole, strict=True))[:20]:
         assert value == pytest.approx(_exact_jaccard(texts[a], texts[b]), abs=1e-12)
 
 
@@ -220,7 +232,16 @@ def test_band_layout_defaults_and_validation():
 
 @pytest.mark.parametrize(
     "text",
-    ["  Hello\tWORLD \n again ", "a\x1cb\x1fc\x0bd\x0ce", "", "   ", "Straße ＡＢＣ ﬁne", "ΣΑΣ σας", "x\u00a0y\u3000z", "MiXeD 123 !?"],
+    [
+        "  Hello\tWORLD \n again ",
+        "a\x1cb\x1fc\x0bd\x0ce",
+        "",
+        "   ",
+        "Straße ＡＢＣ ﬁne",
+        "ΣΑΣ σας",
+        "x\u00a0y\u3000z",
+        "MiXeD 123 !?",
+    ],
 )
 def test_fast_normalize_equals_ids_normalize_text(text):
     assert normalize(text) == ids.normalize_text(text)

@@ -31,10 +31,15 @@ def test_pool_histogram_counts_clusters_by_size():
 
 def test_build_prompt_pool_drops_with_reasons(tmp_path):
     bench = tmp_path / "bench.jsonl"
-    leaked = "A farmer has 17 sheep and all but 9 run away; how many sheep does the farmer have left at the end of the day"
-    bench.write_text('{"question": "%s"}\n' % leaked)
+    leaked = (
+        "A farmer has 17 sheep and all but 9 run away; how many sheep does the farmer have left at the end of the day"
+    )
+    bench.write_text(f'{{"question": "{leaked}"}}\n')
     index = BenchmarkIndex.build([Benchmark("mybench", bench, ("question",), "MIT")])
-    long = "Explain in detail how photosynthesis converts light energy into chemical energy in the leaves of green plants, step by step."
+    long = (
+        "Explain in detail how photosynthesis converts light energy into chemical energy in the leaves of green "
+        "plants, step by step."
+    )
     texts = {
         "p1": long,
         "p2": long,  # exact copy

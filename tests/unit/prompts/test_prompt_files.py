@@ -14,22 +14,22 @@ import hashlib
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from distillset import ids
-from distillset.settings.paths import DEFAULT_PROMPTS_URL
-from distillset.prompts.files import REJECTS_SCHEMA, RAW_PROMPTS_SCHEMA, PromptReadResult, read_prompts
+from distillset.prompts.files import RAW_PROMPTS_SCHEMA, REJECTS_SCHEMA, PromptReadResult, read_prompts
 from distillset.prompts.formats import prompt_text
+from distillset.settings.paths import DEFAULT_PROMPTS_URL
 from helpers.paths import FIXTURES as HELPER_FIXTURES
 from helpers.paths import PROJECT
 
 FIXTURES = HELPER_FIXTURES / "prompts"
 SAMPLE_PROMPTS = PROJECT / "data" / "sample_prompts"
-INGESTED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+INGESTED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 FIXTURE_MAX_CHARS = 300
 
 # The Parquet fixture is written by polars at test time rather than committed as a binary.
@@ -77,22 +77,47 @@ def shape(row: dict) -> tuple:
 def test_schemas_match_the_engine_contract(fixture_read):
     assert fixture_read.prompts.schema == pl.Schema(RAW_PROMPTS_SCHEMA)
     assert list(RAW_PROMPTS_SCHEMA) == [
-        "prompt_id", "text_hash", "system", "turns", "prompt_text", "reference", "category",
-        "source_format", "source_file", "source_line", "source_sha256", "license", "ingested_at",
+        "prompt_id",
+        "text_hash",
+        "system",
+        "turns",
+        "prompt_text",
+        "reference",
+        "category",
+        "source_format",
+        "source_file",
+        "source_line",
+        "source_sha256",
+        "license",
+        "ingested_at",
     ]
     assert RAW_PROMPTS_SCHEMA["turns"] == pl.List(pl.String)
     assert RAW_PROMPTS_SCHEMA["source_line"] == pl.Int64
     assert RAW_PROMPTS_SCHEMA["ingested_at"] == pl.Datetime("us", "UTC")
     assert fixture_read.rejects.schema == pl.Schema(REJECTS_SCHEMA)
-    assert list(REJECTS_SCHEMA) == ["stage", "source_file", "source_line", "source_sha256", "reason", "detail", "raw_excerpt"]
+    assert list(REJECTS_SCHEMA) == [
+        "stage",
+        "source_file",
+        "source_line",
+        "source_sha256",
+        "reason",
+        "detail",
+        "raw_excerpt",
+    ]
 
 
 def test_counts_and_files_seen(fixture_read, prompt_dir):
     files = {Path(r["source_file"]).relative_to(prompt_dir).as_posix(): r for r in fixture_read.files.to_dicts()}
     # Hidden files, the hidden folder, sidecars and licenses.json are not prompt files.
     assert sorted(files) == [
-        "alpaca.jsonl", "chat/openai_messages.jsonl", "chat/sharegpt.json", "gsm8k.csv",
-        "mt_bench.jsonl", "notes.txt", "plain.jsonl", "table.parquet",
+        "alpaca.jsonl",
+        "chat/openai_messages.jsonl",
+        "chat/sharegpt.json",
+        "gsm8k.csv",
+        "mt_bench.jsonl",
+        "notes.txt",
+        "plain.jsonl",
+        "table.parquet",
     ]
     counts = {name: (r["file_format"], r["rows_read"], r["rows_rejected"]) for name, r in files.items()}
     assert counts == {
@@ -138,7 +163,10 @@ def test_plain_rows_and_every_jsonl_reject_reason(fixture_read):
 
 
 def test_reject_rows_carry_detail_and_excerpt(fixture_read):
-    rejects = {r["source_line"]: r for r in fixture_read.rejects.filter(pl.col("source_file").str.ends_with("/plain.jsonl")).to_dicts()}
+    rejects = {
+        r["source_line"]: r
+        for r in fixture_read.rejects.filter(pl.col("source_file").str.ends_with("/plain.jsonl")).to_dicts()
+    }
     assert rejects[5]["raw_excerpt"] == '{"prompt": "unterminated'
     assert rejects[6]["raw_excerpt"] == '{"prompt": "caf\ufffd au lait"}'
     assert rejects[10]["raw_excerpt"] == '{"prompt": "' + "L" * 188
@@ -152,7 +180,14 @@ def test_alpaca_and_self_instruct_rows(fixture_read):
     assert [shape(r) for r in rows_of(fixture_read, "alpaca.jsonl")] == [
         (1, "alpaca", None, ["Summarize the text.\n\nCats sleep a lot."], None, None),
         (2, "alpaca", None, ["Give a synonym of happy."], None, None),
-        (3, "alpaca", None, ["What is the relation between the given pairs?\n\nNight : Day :: Right : Left"], None, "antonym_relation"),
+        (
+            3,
+            "alpaca",
+            None,
+            ["What is the relation between the given pairs?\n\nNight : Day :: Right : Left"],
+            None,
+            "antonym_relation",
+        ),
     ]
 
 
@@ -250,7 +285,9 @@ def test_ids_are_deterministic_and_follow_content_not_path(fixture_read, prompt_
 
 
 def test_text_hash_ignores_case_and_spacing(tmp_path):
-    (tmp_path / "a.jsonl").write_text('{"prompt": "What is  2 + 2?"}\n{"prompt": "what is 2 + 2?\\n"}\n', encoding="utf-8")
+    (tmp_path / "a.jsonl").write_text(
+        '{"prompt": "What is  2 + 2?"}\n{"prompt": "what is 2 + 2?\\n"}\n', encoding="utf-8"
+    )
     result = read_prompts(str(tmp_path))
     hashes = result.prompts["text_hash"].to_list()
     assert hashes[0] == hashes[1]
@@ -333,7 +370,7 @@ def test_single_file_url_uses_its_sidecar(prompt_dir):
 def test_naive_ingested_at_is_taken_as_utc(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"prompt": "x"}\n', encoding="utf-8")
     result = read_prompts(str(tmp_path), ingested_at=datetime(2026, 5, 6, 7, 8, 9))
-    assert result.prompts["ingested_at"].to_list() == [datetime(2026, 5, 6, 7, 8, 9, tzinfo=timezone.utc)]
+    assert result.prompts["ingested_at"].to_list() == [datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)]
 
 
 def test_shipped_sample_set_reads_cleanly():
@@ -389,7 +426,9 @@ def upload_tree(endpoint: str, bucket: str, prefix: str, folder: Path) -> None:
     client.create_bucket(Bucket=bucket)
     for path in sorted(folder.rglob("*")):
         if path.is_file():
-            client.put_object(Bucket=bucket, Key=f"{prefix}/{path.relative_to(folder).as_posix()}", Body=path.read_bytes())
+            client.put_object(
+                Bucket=bucket, Key=f"{prefix}/{path.relative_to(folder).as_posix()}", Body=path.read_bytes()
+            )
 
 
 def test_s3_prefix_reads_like_the_local_folder(s3_env, prompt_dir, fixture_read):

@@ -50,12 +50,15 @@ def test_export_writes_one_utf8_line_per_example():
     assert "为什么" in export(rows, "alpaca").decode("utf-8"), "non-ASCII is written as is"
 
 
-@pytest.mark.parametrize("messages,message", [
-    ([], "non-empty"),
-    ([{"role": "user", "content": "hi"}], "end with an assistant"),
-    ([{"role": "tool", "content": "x"}, {"role": "assistant", "content": "y"}], "unsupported message"),
-    ([{"role": "user", "content": ["a"]}, {"role": "assistant", "content": "y"}], "must be text"),
-])
+@pytest.mark.parametrize(
+    "messages,message",
+    [
+        ([], "non-empty"),
+        ([{"role": "user", "content": "hi"}], "end with an assistant"),
+        ([{"role": "tool", "content": "x"}, {"role": "assistant", "content": "y"}], "unsupported message"),
+        ([{"role": "user", "content": ["a"]}, {"role": "assistant", "content": "y"}], "must be text"),
+    ],
+)
 def test_malformed_conversations_are_refused(messages, message):
     with pytest.raises(ValueError, match=message):
         to_sharegpt(messages)

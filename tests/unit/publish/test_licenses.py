@@ -24,14 +24,17 @@ from distillset.settings import LicensePolicy, SettingsError, load_settings
 SOURCES = {"prompts/gsm8k.jsonl": "MIT", "prompts/mt_bench.jsonl": "Apache-2.0"}
 
 
-@pytest.mark.parametrize("model", [
-    "meta-llama/Llama-3.1-405B-Instruct",
-    "meta-llama/Meta-Llama-3.1-8B-Instruct",
-    "accounts/fireworks/models/llama-v3p1-405b-instruct",
-    "llama3.1:70b",
-    "meta-llama/Llama-3.3-70B-Instruct",
-    "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
-])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "meta-llama/Llama-3.1-405B-Instruct",
+        "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "accounts/fireworks/models/llama-v3p1-405b-instruct",
+        "llama3.1:70b",
+        "meta-llama/Llama-3.3-70B-Instruct",
+        "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+    ],
+)
 def test_llama_releases_allow_training_with_attribution(model):
     report = license_report(SOURCES, model, LicensePolicy())
     assert report.teacher.allows_training == "yes"
@@ -63,14 +66,28 @@ def test_non_commercial_source_warns_or_blocks_by_policy():
     assert any("prompts/research.jsonl" in w and "non-commercial" in w for w in report.warnings)
     strict = license_report(sources, "meta-llama/Llama-3.1-405B-Instruct", LicensePolicy(block_non_commercial=True))
     assert len(strict.blocking) == 1 and "prompts/research.jsonl" in strict.blocking[0]
-    assert report.to_dict()["sources"]["prompts/research.jsonl"] == {"license": "CC-BY-NC-4.0", "category": NON_COMMERCIAL}
+    assert report.to_dict()["sources"]["prompts/research.jsonl"] == {
+        "license": "CC-BY-NC-4.0",
+        "category": NON_COMMERCIAL,
+    }
 
 
-@pytest.mark.parametrize("license_id,category", [
-    ("MIT", PERMISSIVE), ("apache-2.0", PERMISSIVE), ("CC0-1.0", PERMISSIVE), ("CC-BY-4.0", PERMISSIVE),
-    ("CC-BY-NC-SA-4.0", NON_COMMERCIAL), ("research only", NON_COMMERCIAL), ("Non-Commercial use", NON_COMMERCIAL),
-    ("unknown", UNKNOWN), ("", UNKNOWN), (None, UNKNOWN), ("my-own-license", UNKNOWN),
-])
+@pytest.mark.parametrize(
+    "license_id,category",
+    [
+        ("MIT", PERMISSIVE),
+        ("apache-2.0", PERMISSIVE),
+        ("CC0-1.0", PERMISSIVE),
+        ("CC-BY-4.0", PERMISSIVE),
+        ("CC-BY-NC-SA-4.0", NON_COMMERCIAL),
+        ("research only", NON_COMMERCIAL),
+        ("Non-Commercial use", NON_COMMERCIAL),
+        ("unknown", UNKNOWN),
+        ("", UNKNOWN),
+        (None, UNKNOWN),
+        ("my-own-license", UNKNOWN),
+    ],
+)
 def test_source_license_classification(license_id, category):
     assert classify_source_license(license_id) == category
 
@@ -90,7 +107,9 @@ def test_policy_from_env(monkeypatch):
     monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_NON_COMMERCIAL", "true")
     monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_TEACHER_FORBIDS_TRAINING", "0")
     monkeypatch.delenv("DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN", raising=False)
-    assert load_settings().licenses == LicensePolicy(block_non_commercial=True, block_teacher_forbids_training=False, block_unknown=False)
+    assert load_settings().licenses == LicensePolicy(
+        block_non_commercial=True, block_teacher_forbids_training=False, block_unknown=False
+    )
     monkeypatch.setenv("DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN", "maybe")
     with pytest.raises(SettingsError, match="DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN"):
         load_settings()

@@ -26,28 +26,37 @@ from distillset.training.split import assign_split
 from helpers.publish import FIELDS, LLAMA, check_race, make_examples, race
 
 
-
-
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_publish_reads_back_with_checksums_and_lineage(tmp_path):
     examples = make_examples(12)
-    result = publish_training_set(str(tmp_path), "math", examples, manifest_fields=FIELDS, formats=["openai", "sharegpt", "alpaca"])
+    result = publish_training_set(
+        str(tmp_path), "math", examples, manifest_fields=FIELDS, formats=["openai", "sharegpt", "alpaca"]
+    )
 
     assert result.published and result.version == "v0001" and result.parent_version is None
     version_dir = tmp_path / "math" / "v0001"
     for name, info in result.files.items():
         data = (version_dir / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["size"]
-    assert set(result.files) == {"train.jsonl", "validation.jsonl", "data.parquet", "sharegpt.jsonl", "alpaca.jsonl", "README.md"}
+    assert set(result.files) == {
+        "train.jsonl",
+        "validation.jsonl",
+        "data.parquet",
+        "sharegpt.jsonl",
+        "alpaca.jsonl",
+        "README.md",
+    }
     assert verify_version(str(tmp_path), "math", "v0001") == []
 
     train = [json.loads(line) for line in (version_dir / "train.jsonl").read_text().splitlines()]
     validation = [json.loads(line) for line in (version_dir / "validation.jsonl").read_text().splitlines()]
     expected_train = [json.loads(m) for m in examples.filter(pl.col("split") == "train")["messages_json"]]
-    assert len(train) + len(validation) == examples.height and len(validation) == (examples["split"] == "validation").sum()
+    assert (
+        len(train) + len(validation) == examples.height and len(validation) == (examples["split"] == "validation").sum()
+    )
     assert sorted(json.dumps(r["messages"]) for r in train) == sorted(json.dumps(m) for m in expected_train)
     assert any(len(r["messages"]) >= 4 for r in train + validation), "multi-turn examples must stay multi-turn"
 
@@ -68,13 +77,18 @@ def test_publish_reads_back_with_checksums_and_lineage(tmp_path):
     card = (version_dir / "README.md").read_text()
     assert card.splitlines()[2].startswith("**SIMULATED: not real teacher output.**")
     assert str(version_dir / "train.jsonl") in card and "Built with Llama" in card
-    assert json.loads((tmp_path / "math" / "LATEST").read_text()) == {"version": "v0001", "content_hash": result.content_hash}
+    assert json.loads((tmp_path / "math" / "LATEST").read_text()) == {
+        "version": "v0001",
+        "content_hash": result.content_hash,
+    }
 
 
 def test_unchanged_content_publishes_nothing(tmp_path):
     first = publish_training_set(str(tmp_path), "math", make_examples(8), manifest_fields=FIELDS)
     before = snapshot(tmp_path / "math" / "v0001")
-    again = publish_training_set(str(tmp_path), "math", make_examples(8).reverse(), manifest_fields={"dagster_run_id": "other"})
+    again = publish_training_set(
+        str(tmp_path), "math", make_examples(8).reverse(), manifest_fields={"dagster_run_id": "other"}
+    )
 
     assert not again.published and again.version == "v0001" and again.content_hash == first.content_hash
     assert "unchanged" in again.reason
@@ -86,10 +100,14 @@ def test_changed_content_gives_next_version_and_keeps_the_old_one(tmp_path):
     publish_training_set(str(tmp_path), "math", make_examples(8), manifest_fields=FIELDS)
     before = snapshot(tmp_path / "math" / "v0001")
     second = publish_training_set(str(tmp_path), "math", make_examples(9), manifest_fields=FIELDS)
-    third = publish_training_set(str(tmp_path), "math", make_examples(9), manifest_fields=FIELDS, formats=["openai", "alpaca"])
+    third = publish_training_set(
+        str(tmp_path), "math", make_examples(9), manifest_fields=FIELDS, formats=["openai", "alpaca"]
+    )
 
     assert (second.published, second.version, second.parent_version) == (True, "v0002", "v0001")
-    assert (third.published, third.version, third.parent_version) == (True, "v0003", "v0002"), "formats are part of the content"
+    assert (third.published, third.version, third.parent_version) == (True, "v0003", "v0002"), (
+        "formats are part of the content"
+    )
     assert snapshot(tmp_path / "math" / "v0001") == before
     infos = list_versions(str(tmp_path), "math")
     assert [(v.version, v.counts["examples"]) for v in infos] == [("v0001", 8), ("v0002", 9), ("v0003", 9)]
@@ -175,7 +193,9 @@ def test_bad_input_is_refused_with_a_reason(tmp_path):
     with pytest.raises(ValueError, match="share an example_id"):
         publish_training_set(str(tmp_path), "math", duplicated, manifest_fields={})
     with pytest.raises(ValueError, match="split"):
-        publish_training_set(str(tmp_path), "math", make_examples(3).with_columns(split=pl.lit("test")), manifest_fields={})
+        publish_training_set(
+            str(tmp_path), "math", make_examples(3).with_columns(split=pl.lit("test")), manifest_fields={}
+        )
     with pytest.raises(ValueError, match="name"):
         publish_training_set(str(tmp_path), "../escape", make_examples(3), manifest_fields={})
     with pytest.raises(ValueError, match="export format"):
@@ -186,8 +206,12 @@ def test_bad_input_is_refused_with_a_reason(tmp_path):
 def test_no_secret_in_any_written_file(tmp_path, monkeypatch):
     secret = "sk-live-this-is-a-secret-teacher-key-0123456789"
     monkeypatch.setenv("TEACHER_API_KEY", secret)
-    fields = {**FIELDS, "config": {"teacher": {"base_url": "http://127.0.0.1:9", "api_key": secret}},
-              "note": f"called with {secret}", "aws_secret_access_key": "whatever-value"}
+    fields = {
+        **FIELDS,
+        "config": {"teacher": {"base_url": "http://127.0.0.1:9", "api_key": secret}},
+        "note": f"called with {secret}",
+        "aws_secret_access_key": "whatever-value",
+    }
     publish_training_set(str(tmp_path), "math", make_examples(4), manifest_fields=fields)
     for path in (tmp_path / "math").rglob("*"):
         if path.is_file():

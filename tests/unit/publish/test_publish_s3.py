@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from helpers.s3 import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
-from helpers.publish import FIELDS, check_race, make_examples, race
 
 from distillset import ids, storage
 from distillset.publish import protocol as publish
 from distillset.publish.protocol import publish_training_set
 from distillset.publish.reader import list_versions, read_examples, read_manifest, verify_version
+from helpers.publish import FIELDS, check_race, make_examples, race
+from helpers.s3 import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
 
 def _objects(url: str) -> dict[str, bytes]:
     bucket = url.removeprefix("s3://").split("/", 1)[0]
     client = boto3.client("s3")
-    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    ]
     return {key: client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
@@ -37,7 +41,10 @@ def test_publish_read_back_and_unchanged(s3_url):
     for name, info in result.files.items():
         assert ids.sha256_hex(objects[prefix + name]) == info["sha256"]
     assert verify_version(s3_url, "math", "v0001") == []
-    assert read_examples(s3_url, "math", "v0001").sort("example_id")["example_id"].to_list() == examples.sort("example_id")["example_id"].to_list()
+    assert (
+        read_examples(s3_url, "math", "v0001").sort("example_id")["example_id"].to_list()
+        == examples.sort("example_id")["example_id"].to_list()
+    )
     assert read_manifest(s3_url, "math")["files"] == result.files
     assert f"{s3_url}/math/v0001/train.jsonl" in objects[prefix + "README.md"].decode()
 
@@ -45,7 +52,9 @@ def test_publish_read_back_and_unchanged(s3_url):
     assert not again.published and again.version == "v0001"
     changed = publish_training_set(s3_url, "math", make_examples(11), manifest_fields=FIELDS)
     assert (changed.version, changed.parent_version) == ("v0002", "v0001")
-    assert {k: v for k, v in _objects(s3_url).items() if k.startswith(prefix)} == {k: v for k, v in objects.items() if k.startswith(prefix)}
+    assert {k: v for k, v in _objects(s3_url).items() if k.startswith(prefix)} == {
+        k: v for k, v in objects.items() if k.startswith(prefix)
+    }
 
 
 def test_duckdb_reads_published_parquet_over_s3(s3_url):
@@ -57,13 +66,17 @@ def test_duckdb_reads_published_parquet_over_s3(s3_url):
     ).fetchall()
     expected = examples.group_by("split").len().sort("split").rows()
     assert rows == expected
-    assert "httpfs" not in {r[0] for r in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+    assert "httpfs" not in {
+        r[0] for r in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()
+    }
 
 
 def test_interrupted_publish_is_invisible_and_recovered(s3_url, monkeypatch):
     # monkeypatch.context(): undoing the whole monkeypatch would also drop the AWS variables.
     with monkeypatch.context() as patch:
-        patch.setattr(publish, "manifest_bytes", lambda manifest: (_ for _ in ()).throw(RuntimeError("connection lost")))
+        patch.setattr(
+            publish, "manifest_bytes", lambda manifest: (_ for _ in ()).throw(RuntimeError("connection lost"))
+        )
         with pytest.raises(RuntimeError, match="connection lost"):
             publish_training_set(s3_url, "math", make_examples(5), manifest_fields=FIELDS)
     assert list_versions(s3_url, "math") == []
@@ -111,8 +124,13 @@ def test_a_visible_manifest_is_never_overwritten(s3_url):
 def test_no_aws_secret_in_any_written_object(s3_url):
     credentials = {"key": FAKE_ACCESS_KEY_ID, "secret": FAKE_SECRET_ACCESS_KEY}
     fields = {**FIELDS, "storage_options": credentials, "note": f"published with {FAKE_SECRET_ACCESS_KEY}"}
-    result = publish_training_set(s3_url, "math", make_examples(4), manifest_fields=fields, formats=["alpaca"], storage_options=credentials)
+    result = publish_training_set(
+        s3_url, "math", make_examples(4), manifest_fields=fields, formats=["alpaca"], storage_options=credentials
+    )
     objects = _objects(s3_url)
     assert result.published and len(objects) >= 7
-    assert all(FAKE_SECRET_ACCESS_KEY.encode() not in body and FAKE_ACCESS_KEY_ID.encode() not in body for body in objects.values())
+    assert all(
+        FAKE_SECRET_ACCESS_KEY.encode() not in body and FAKE_ACCESS_KEY_ID.encode() not in body
+        for body in objects.values()
+    )
     assert read_manifest(s3_url, "math")["extra"]["note"] == "published with ***"

@@ -18,10 +18,9 @@ import polars as pl
 import pytest
 
 from distillset import ids
-from distillset.settings import JudgeSettings, SettingsError, TeacherSettings, load_settings
-from distillset.training.examples import build_training_examples
 from distillset.quality.judge import (
     JUDGE_RUBRIC,
+    JUDGE_RUBRIC_MARKER,
     combine_scores,
     judge_conversations,
     judge_generation_settings,
@@ -29,12 +28,13 @@ from distillset.quality.judge import (
     parse_judgment,
     score_histogram,
 )
-from distillset.teacher.ledger import Ledger
-from distillset.quality.judge import JUDGE_RUBRIC_MARKER
+from distillset.settings import JudgeSettings, SettingsError, TeacherSettings, load_settings
 from distillset.simulator.answers import REFUSAL_EN, compose_answer
 from distillset.simulator.server import DEFAULT_MODELS, TeacherSimulator
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.generate import generate
+from distillset.teacher.ledger import Ledger
+from distillset.training.examples import build_training_examples
 
 MODEL = DEFAULT_MODELS[0]
 
@@ -42,7 +42,16 @@ MODEL = DEFAULT_MODELS[0]
 
 
 def test_rubric_documents_criteria_bands_and_output_format():
-    for words in ("Helpfulness", "Correctness", "Instruction following", "Clarity", "9-10", "1-2", '"score"', '"rationale"'):
+    for words in (
+        "Helpfulness",
+        "Correctness",
+        "Instruction following",
+        "Clarity",
+        "9-10",
+        "1-2",
+        '"score"',
+        '"rationale"',
+    ):
         assert words in JUDGE_RUBRIC, words
     assert JUDGE_RUBRIC.startswith(JUDGE_RUBRIC_MARKER)
 
@@ -121,10 +130,16 @@ def test_combine_scores_on_columns_matches_the_scalar_form():
 
 
 def test_settings_default_to_the_teacher_and_read_overrides(monkeypatch):
-    teacher = TeacherSettings(base_url="https://teacher.example/v1", api_key="teacher-key", model="meta-llama/Llama-3.3-70B-Instruct")
+    teacher = TeacherSettings(
+        base_url="https://teacher.example/v1", api_key="teacher-key", model="meta-llama/Llama-3.3-70B-Instruct"
+    )
     judge = load_settings().judge.for_teacher(teacher)
     assert (judge.model, judge.base_url, judge.api_key, judge.weight, judge.min_score) == (
-        teacher.model, teacher.base_url, "teacher-key", 0.5, None,
+        teacher.model,
+        teacher.base_url,
+        "teacher-key",
+        0.5,
+        None,
     )
     assert "teacher-key" not in repr(judge)
 
@@ -133,14 +148,22 @@ def test_settings_default_to_the_teacher_and_read_overrides(monkeypatch):
     monkeypatch.setenv("DISTILLSET_JUDGE_WEIGHT", "0.25")
     monkeypatch.setenv("DISTILLSET_JUDGE_MIN_SCORE", "6")
     judge = load_settings().judge.for_teacher(teacher)
-    assert (judge.model, judge.base_url, judge.weight, judge.min_score) == ("judge-model", "https://judge.example/v1", 0.25, 6.0)
+    assert (judge.model, judge.base_url, judge.weight, judge.min_score) == (
+        "judge-model",
+        "https://judge.example/v1",
+        0.25,
+        6.0,
+    )
     assert judge.api_key is None, "the teacher's key must not go to another endpoint"
     monkeypatch.setenv("DISTILLSET_JUDGE_API_KEY", "judge-key")
     assert load_settings().judge.for_teacher(teacher).api_key == "judge-key"
 
     settings = judge_generation_settings(judge, teacher)
     assert (settings.model, settings.sampling.temperature, settings.base_url, settings.sampling.system_prompt) == (
-        "judge-model", 0.0, judge.base_url, None,
+        "judge-model",
+        0.0,
+        judge.base_url,
+        None,
     )
     assert settings.max_concurrency == teacher.max_concurrency
 
@@ -170,21 +193,34 @@ def test_judge_enabled_reads_yes_no_words(monkeypatch):
 
 def _answered_rows() -> pl.DataFrame:
     """Conversations answered by the simulated teacher, plus a refusal and a one-word answer."""
-    questions = [f"Explain how {topic} works, with an example." for topic in ("photosynthesis", "compound interest", "TCP retransmission", "a hash map", "vaccination")]
+    questions = [
+        f"Explain how {topic} works, with an example."
+        for topic in ("photosynthesis", "compound interest", "TCP retransmission", "a hash map", "vaccination")
+    ]
     rows = []
     for index, question in enumerate(questions):
         messages = [{"role": "user", "content": question}]
         answer = compose_answer(ids.sha256_hex(question), messages)
         rows.append((f"p{index}", json.dumps(messages + [{"role": "assistant", "content": answer}]), f"h{index}"))
     refusal = [{"role": "user", "content": "Write a poem about rivers."}, {"role": "assistant", "content": REFUSAL_EN}]
-    short = [{"role": "user", "content": "What is 12 times 12? Show your work."}, {"role": "assistant", "content": "144"}]
+    short = [
+        {"role": "user", "content": "What is 12 times 12? Show your work."},
+        {"role": "assistant", "content": "144"},
+    ]
     two_turn = [
         {"role": "user", "content": "Name a prime number."},
         {"role": "assistant", "content": "Seven is a prime number."},
         {"role": "user", "content": "Explain why it is prime, step by step, for a ten-year-old reader."},
-        {"role": "assistant", "content": "Seven can only be divided evenly by one and by itself, so it has exactly two divisors."},
+        {
+            "role": "assistant",
+            "content": "Seven can only be divided evenly by one and by itself, so it has exactly two divisors.",
+        },
     ]
-    rows += [("refusal", json.dumps(refusal), "hr"), ("short", json.dumps(short), "hs"), ("two_turn", json.dumps(two_turn), "ht")]
+    rows += [
+        ("refusal", json.dumps(refusal), "hr"),
+        ("short", json.dumps(short), "hs"),
+        ("two_turn", json.dumps(two_turn), "ht"),
+    ]
     return pl.DataFrame(rows, schema=["prompt_id", "messages_json", "request_hash"], orient="row").with_columns(
         pl.when(pl.col("prompt_id") == "short").then(pl.lit("144")).otherwise(None).alias("reference")
     )
@@ -192,7 +228,18 @@ def _answered_rows() -> pl.DataFrame:
 
 def test_conversations_carry_the_rubric_the_context_and_the_answer_to_rate():
     rows = _answered_rows()
-    conversations = judge_conversations(rows.vstack(pl.DataFrame({"prompt_id": ["unanswered"], "messages_json": ['[{"role": "user", "content": "hi"}]'], "request_hash": ["x"], "reference": [None]})))
+    conversations = judge_conversations(
+        rows.vstack(
+            pl.DataFrame(
+                {
+                    "prompt_id": ["unanswered"],
+                    "messages_json": ['[{"role": "user", "content": "hi"}]'],
+                    "request_hash": ["x"],
+                    "reference": [None],
+                }
+            )
+        )
+    )
     assert [c.prompt_id for c in conversations] == rows["prompt_id"].to_list()
     assert all(c.system == JUDGE_RUBRIC and len(c.turns) == 1 for c in conversations)
     two_turn = next(c for c in conversations if c.prompt_id == "two_turn").turns[0]
@@ -225,7 +272,7 @@ def test_judgments_through_the_simulator_are_paid_once_and_parse(tmp_path):
     assert scores["rationale"].drop_nulls().len() == rows.height
     assert scores["answer_request_hash"].to_list() == rows["request_hash"].to_list()
     assert scores["simulated"].all() and set(scores["judge_model"]) == {MODEL}
-    by_prompt = dict(zip(scores["prompt_id"], scores["judge_score"]))
+    by_prompt = dict(zip(scores["prompt_id"], scores["judge_score"], strict=True))
     assert by_prompt["refusal"] <= 2 and by_prompt["short"] <= 3
     assert min(by_prompt[f"p{i}"] for i in range(5)) >= 5
     assert sum(score_histogram(scores).values()) == rows.height
@@ -258,7 +305,9 @@ def _example_inputs():
         {
             "teacher_model": [MODEL] * 4,
             "prompt_id": ["a", "b", "c", "d"],
-            "messages_json": [f'[{{"role":"user","content":"q{i}"}},{{"role":"assistant","content":"a{i}"}}]' for i in range(4)],
+            "messages_json": [
+                f'[{{"role":"user","content":"q{i}"}},{{"role":"assistant","content":"a{i}"}}]' for i in range(4)
+            ],
             "request_hash": ["ha", "hb", "hc", "hd"],
             "generated_at": [None] * 4,
             "cluster_id": ["ca", "cb", "cc", "cd"],
@@ -290,10 +339,17 @@ def _example_inputs():
 def test_examples_blend_judgments_of_the_same_answer_and_drop_low_ones():
     generations, scores, prompts, judgments = _example_inputs()
     plain = build_training_examples(generations, scores, prompts, validation_fraction=0.0)
-    assert dict(zip(plain["prompt_id"], plain["quality_score"])) == {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6}
+    assert dict(zip(plain["prompt_id"], plain["quality_score"], strict=True)) == {
+        "a": 0.9,
+        "b": 0.8,
+        "c": 0.7,
+        "d": 0.6,
+    }
 
-    judged = build_training_examples(generations, scores, prompts, validation_fraction=0.0, judgments=judgments, judge_weight=0.4)
-    got = dict(zip(judged["prompt_id"], judged["quality_score"]))
+    judged = build_training_examples(
+        generations, scores, prompts, validation_fraction=0.0, judgments=judgments, judge_weight=0.4
+    )
+    got = dict(zip(judged["prompt_id"], judged["quality_score"], strict=True))
     assert got["a"] == pytest.approx(combine_scores(0.9, 10.0, 0.4))
     assert got["b"] == pytest.approx(combine_scores(0.8, 2.0, 0.4))
     assert got["c"] == 0.7 and got["d"] == 0.6
@@ -303,5 +359,7 @@ def test_examples_blend_judgments_of_the_same_answer_and_drop_low_ones():
         generations, scores, prompts, validation_fraction=0.0, judgments=judgments, judge_weight=0.4, judge_min_score=5
     )
     assert sorted(filtered["prompt_id"]) == ["a", "c", "d"]
-    empty = build_training_examples(generations, scores, prompts, validation_fraction=0.0, judgments=pl.DataFrame(), judge_min_score=5)
+    empty = build_training_examples(
+        generations, scores, prompts, validation_fraction=0.0, judgments=pl.DataFrame(), judge_min_score=5
+    )
     assert empty.equals(plain)

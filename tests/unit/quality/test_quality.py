@@ -9,8 +9,8 @@ documented factors, gates fail with the measured value, and the summary counts w
 
 from __future__ import annotations
 
-import pytest
 import polars as pl
+import pytest
 
 from distillset.quality.gates import GateResult, evaluate_gates
 from distillset.quality.rules import QUALITY_RULES
@@ -34,7 +34,9 @@ def _frame(responses, **extra) -> pl.DataFrame:
 
 def test_keeps_input_order_and_key_column_with_missing_optional_columns():
     responses = [CLEAN, REFUSAL, None, CLEAN + " Also, it hosts many museums."]
-    frame = pl.DataFrame({"example": [30, 10, 20, 5], "prompt_text": ["Tell me about Paris."] * 4, "response": responses})
+    frame = pl.DataFrame(
+        {"example": [30, 10, 20, 5], "prompt_text": ["Tell me about Paris."] * 4, "response": responses}
+    )
     scores = score_frame(frame, key_column="example", thresholds=QualityThresholds(), extra_patterns=None)
     assert scores.columns[0] == "example"
     assert scores.get_column("example").to_list() == [30, 10, 20, 5]
@@ -149,7 +151,9 @@ def _scores_with(refusals: int, clean: int, truncated: int = 0, correct: int = 0
     finish += ["stop"] * (correct + incorrect)
     references += ["12"] * correct + ["13"] * incorrect
     return score_frame(
-        _frame(responses, finish_reason=finish, reference=references), thresholds=QualityThresholds(), extra_patterns=None
+        _frame(responses, finish_reason=finish, reference=references),
+        thresholds=QualityThresholds(),
+        extra_patterns=None,
     )
 
 
@@ -176,7 +180,9 @@ def test_truncation_and_accuracy_gates():
     few = {g.name: g for g in evaluate_gates(_scores_with(refusals=0, clean=3, incorrect=3), QualityGates())}
     assert few["verifiable_accuracy"].passed is True
     assert "not judged" in few["verifiable_accuracy"].description
-    empty = {g.name: g for g in evaluate_gates(score_frame(_frame([]), thresholds=QualityThresholds(), extra_patterns=None))}
+    empty = {
+        g.name: g for g in evaluate_gates(score_frame(_frame([]), thresholds=QualityThresholds(), extra_patterns=None))
+    }
     assert empty["pass_rate"].passed is False and empty["pass_rate"].value is None
 
 

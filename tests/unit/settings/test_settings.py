@@ -78,7 +78,12 @@ def test_each_kind_of_value_follows_one_rule(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["DISTILLSET_JUDGE_ENABLED", "DISTILLSET_LICENSE_POLICY_BLOCK_TEACHER_FORBIDS_TRAINING", "TEACHER_TEMPERATURE", "DISTILLSET_STORAGE_URL"],
+    [
+        "DISTILLSET_JUDGE_ENABLED",
+        "DISTILLSET_LICENSE_POLICY_BLOCK_TEACHER_FORBIDS_TRAINING",
+        "TEACHER_TEMPERATURE",
+        "DISTILLSET_STORAGE_URL",
+    ],
 )
 def test_an_empty_value_is_the_default_for_every_kind(name):
     assert load_settings({name: "  "}) == load_settings({})
@@ -146,6 +151,7 @@ def test_the_docs_name_every_variable_the_settings_read():
     names = {env for row in describe(Settings) for env in row["env"][:1]}
     assert len(names) > 60
     quality = {name for name in names if name.startswith(("DISTILLSET_QUALITY_", "DISTILLSET_GATE_"))}
+
     def documented(name: str) -> bool:
         # A family is documented as `DISTILLSET_GATE_MAX_REFUSAL_RATE`, `_MAX_TRUNCATION_RATE`, ...
         parts = name.split("_")
@@ -160,7 +166,9 @@ def test_the_docs_name_every_variable_the_settings_read():
 
 
 def test_the_resources_carry_the_settings_and_run_config_overrides_them(tmp_path):
-    settings = load_settings({"DISTILLSET_HOME": str(tmp_path), "TEACHER_TEMPERATURE": "0.3", "DISTILLSET_GATE_MIN_PASS_RATE": "0.7"})
+    settings = load_settings(
+        {"DISTILLSET_HOME": str(tmp_path), "TEACHER_TEMPERATURE": "0.3", "DISTILLSET_GATE_MIN_PASS_RATE": "0.7"}
+    )
     resources = build_resources(settings)
     teacher = resources["teacher"].settings_for("m")
     assert teacher == settings.teacher.with_overrides(model="m")

@@ -68,13 +68,26 @@ def test_same_request_same_answer_different_prompt_different_answer(sim):
     hotter = _ask(client, "Describe the water cycle in detail.", temperature=1.0, max_tokens=512)
     assert first.choices[0].message.content == again.choices[0].message.content
     assert first.choices[0].message.content != other.choices[0].message.content
-    key = lambda t: ids.request_hash(MODEL, [{"role": "user", "content": "Describe the water cycle in detail."}], {"temperature": t, "max_tokens": 512})  # noqa: E731
+
+    def key(t):
+        return ids.request_hash(
+            MODEL,
+            [{"role": "user", "content": "Describe the water cycle in detail."}],
+            {"temperature": t, "max_tokens": 512},
+        )
+
     # The answer is a function of the whole request hash, sampling included.
-    assert hotter.choices[0].message.content == compose_answer(key(1.0), [{"role": "user", "content": "Describe the water cycle in detail."}])
+    assert hotter.choices[0].message.content == compose_answer(
+        key(1.0), [{"role": "user", "content": "Describe the water cycle in detail."}]
+    )
 
 
 def test_math_word_problem_gets_reasoning_and_a_final_number(sim):
-    answer = _ask(_client(sim), "Sara buys 4 boxes with 12 pencils each. How many pencils does she have in total?").choices[0].message.content
+    answer = (
+        _ask(_client(sim), "Sara buys 4 boxes with 12 pencils each. How many pencils does she have in total?")
+        .choices[0]
+        .message.content
+    )
     last_line = answer.strip().splitlines()[-1]
     if answer == REFUSAL_EN:
         pytest.skip("this prompt drew the 2% refusal; the refusal path is checked elsewhere")
@@ -108,12 +121,16 @@ def test_models_list_and_set_models(sim):
     sim.set_models(["meta-llama/Llama-4-Maverick-Instruct", *DEFAULT_MODELS])
     try:
         assert [m.id for m in client.models.list()][0] == "meta-llama/Llama-4-Maverick-Instruct"
-        answer = client.chat.completions.create(model="meta-llama/Llama-4-Maverick-Instruct", messages=[{"role": "user", "content": "hi there"}])
+        answer = client.chat.completions.create(
+            model="meta-llama/Llama-4-Maverick-Instruct", messages=[{"role": "user", "content": "hi there"}]
+        )
         assert answer.model == "meta-llama/Llama-4-Maverick-Instruct"
     finally:
         sim.set_models(DEFAULT_MODELS)
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="meta-llama/Llama-4-Maverick-Instruct", messages=[{"role": "user", "content": "hi there"}])
+        client.chat.completions.create(
+            model="meta-llama/Llama-4-Maverick-Instruct", messages=[{"role": "user", "content": "hi there"}]
+        )
 
 
 def test_streaming_is_refused_with_a_clear_400(sim):
@@ -141,14 +158,23 @@ def test_faults_are_reproducible_and_counted():
     outcomes = [faults.pick(f"key{i}", 1) for i in range(1000)]
     assert outcomes == [faults.pick(f"key{i}", 1) for i in range(1000)]
     assert 150 < outcomes.count("429") < 250
-    assert outcomes != [SimulatorFaults(rate_429=0.2, rate_500=0.1, rate_503=0.1, rate_invalid_json=0.1, rate_empty=0.1, seed=8).pick(f"key{i}", 1) for i in range(1000)]
+    assert outcomes != [
+        SimulatorFaults(rate_429=0.2, rate_500=0.1, rate_503=0.1, rate_invalid_json=0.1, rate_empty=0.1, seed=8).pick(
+            f"key{i}", 1
+        )
+        for i in range(1000)
+    ]
 
     async def fire(sim: TeacherSimulator) -> list[str]:
         seen = []
-        async with AsyncOpenAI(base_url=sim.base_url, api_key="x", max_retries=0, timeout=5, http_client=DefaultAioHttpClient()) as client:
+        async with AsyncOpenAI(
+            base_url=sim.base_url, api_key="x", max_retries=0, timeout=5, http_client=DefaultAioHttpClient()
+        ) as client:
             for i in range(40):
                 try:
-                    response = await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"question {i}"}])
+                    response = await client.chat.completions.create(
+                        model=MODEL, messages=[{"role": "user", "content": f"question {i}"}]
+                    )
                     seen.append("empty" if response.choices[0].message.content == "" else "ok")
                 except openai.RateLimitError as exc:
                     assert float(exc.response.headers["retry-after"]) == pytest.approx(faults.retry_after_s)
@@ -162,7 +188,9 @@ def test_faults_are_reproducible_and_counted():
     with TeacherSimulator(faults=faults) as sim:
         seen = asyncio.run(fire(sim))
         stats = sim.stats()
-    expected = [faults.pick(ids.request_hash(MODEL, [{"role": "user", "content": f"question {i}"}], {}), 1) for i in range(40)]
+    expected = [
+        faults.pick(ids.request_hash(MODEL, [{"role": "user", "content": f"question {i}"}], {}), 1) for i in range(40)
+    ]
     assert seen == expected
     assert stats["requests"] == 40
     assert stats["completions"] == expected.count("ok")
@@ -180,7 +208,9 @@ def test_dropped_connection_is_a_connection_error():
 def test_command_line_configures_the_simulator():
     parser = argparse.ArgumentParser()
     simulator_command.configure(parser)
-    args = parser.parse_args(["--port", "0", "--model", "a/b", "--model", "c/d", "--latency-ms", "20", "--rate-429", "0.5"])
+    args = parser.parse_args(
+        ["--port", "0", "--model", "a/b", "--model", "c/d", "--latency-ms", "20", "--rate-429", "0.5"]
+    )
     assert args.models == ["a/b", "c/d"]
     assert args.latency_ms == 20.0 and args.rate_429 == 0.5
     with pytest.raises(SystemExit):
@@ -189,7 +219,8 @@ def test_command_line_configures_the_simulator():
 
 def test_command_serves_in_the_foreground_until_interrupted():
     script = (
-        "import argparse, sys; from distillset.cli import simulator as c; p = argparse.ArgumentParser(); c.configure(p); "
+        "import argparse, sys; from distillset.cli import simulator as c; p = argparse.ArgumentParser(); "
+        "c.configure(p); "
         "sys.exit(c.run(p.parse_args(['--port', '0', '--model', 'org/served-model'])))"
     )
     child = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT, stdout=subprocess.PIPE, text=True)

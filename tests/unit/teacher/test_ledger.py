@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ import pytest
 from distillset import ids
 from distillset.teacher.ledger import Ledger, LedgerAnswer
 from helpers.paths import PROJECT
-
 
 
 def make_answer(n: int, *, content: str | None = None, run_id: str | None = "run-a") -> LedgerAnswer:
@@ -42,7 +41,7 @@ def make_answer(n: int, *, content: str | None = None, run_id: str | None = "run
         response_id=f"chatcmpl-{n}",
         endpoint="http://127.0.0.1:8000",
         simulated=True,
-        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         run_id=run_id,
     )
 
@@ -117,7 +116,9 @@ def test_failure_is_superseded_by_a_later_answer(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     failed, still_failed = make_answer(1), make_answer(2)
     with ledger.writer(run_id="r1") as writer:
-        writer.add_failure(failed.request_hash, "m", "HTTP 503: overloaded (after 7 attempts)", status_code=503, attempts=7)
+        writer.add_failure(
+            failed.request_hash, "m", "HTTP 503: overloaded (after 7 attempts)", status_code=503, attempts=7
+        )
         writer.add_failure(still_failed.request_hash, "m", "timeout", attempts=7)
     assert {f.request_hash for f in ledger.failures()} == {failed.request_hash, still_failed.request_hash}
     assert ledger.failures(run_id="r1")[0].status_code == 503
@@ -129,8 +130,7 @@ def test_failure_is_superseded_by_a_later_answer(tmp_path):
 _WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {project!r})
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{project!r}, {tests!r}, {here!r}]
     from test_ledger import make_answer
     from distillset.teacher.ledger import Ledger
     ledger = Ledger({path!r})
@@ -146,7 +146,14 @@ _WRITER_SCRIPT = textwrap.dedent(
 
 
 def _spawn_writer(path: Path, start: int, stop: int) -> subprocess.Popen:
-    script = _WRITER_SCRIPT.format(project=str(PROJECT), tests=str(PROJECT / "tests"), path=str(path), start=start, stop=stop)
+    script = _WRITER_SCRIPT.format(
+        project=str(PROJECT),
+        tests=str(PROJECT / "tests"),
+        here=str(Path(__file__).parent),
+        path=str(path),
+        start=start,
+        stop=stop,
+    )
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
 
 

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from distillset.settings import DEFAULT_RELEASE_PATTERN, SettingsError, load_settings
-from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 from distillset.simulator.server import TeacherSimulator
+from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 
 SECRET = "sk-test-never-print-me-1234"
 
@@ -59,7 +59,7 @@ class HubServer:
         await site.start()
         self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         return self
@@ -152,8 +152,15 @@ def test_default_pattern_leaves_other_models_out(model_id):
 
 
 def test_match_releases_deduplicates_sorts_and_honours_a_custom_pattern():
-    ids = ["meta-llama/Llama-4-Scout-17B-16E-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"]
-    assert match_releases(ids, DEFAULT_RELEASE_PATTERN) == ["meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-4-Scout-17B-16E-Instruct"]
+    ids = [
+        "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "meta-llama/Llama-3.1-8B-Instruct",
+    ]
+    assert match_releases(ids, DEFAULT_RELEASE_PATTERN) == [
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    ]
     assert match_releases(ids, r"Llama-4") == ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]
 
 

@@ -16,14 +16,14 @@ import pytest
 
 from distillset import ids
 from distillset.settings import SamplingSettings, TeacherSettings
-from distillset.teacher.ledger import Ledger
-from distillset.teacher.rate_limit import RateLimiter, TokenBucket, estimate_tokens
-from distillset.teacher.retry import RetryPolicy
-from distillset.simulator.server import TeacherSimulator
 from distillset.simulator.endpoint import open_endpoint
+from distillset.simulator.server import TeacherSimulator
 from distillset.teacher.accounting import GenerationProgress
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.generate import generate
+from distillset.teacher.ledger import Ledger
+from distillset.teacher.rate_limit import RateLimiter, TokenBucket, estimate_tokens
+from distillset.teacher.retry import RetryPolicy
 from distillset.teacher.rows import GENERATIONS_SCHEMA, Conversation
 from helpers.paths import PROJECT
 
@@ -31,7 +31,10 @@ FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
 
 
 def conversations(n: int, *, start: int = 0) -> list[Conversation]:
-    return [Conversation(prompt_id=f"p{i}", system=None, turns=[f"Explain topic number {i} about gardening and soil."]) for i in range(start, start + n)]
+    return [
+        Conversation(prompt_id=f"p{i}", system=None, turns=[f"Explain topic number {i} about gardening and soil."])
+        for i in range(start, start + n)
+    ]
 
 
 def _run(convs, settings, sim: TeacherSimulator, ledger: Ledger, **kwargs):
@@ -76,7 +79,9 @@ def test_frame_has_the_documented_columns_in_order(sim, ledger):
     assert row["messages_json"] == ids.canonical_json(messages)
     assert messages[1]["content"] == row["response"]
     assert row["request_hashes"] == [row["request_hash"]]
-    assert row["request_hash"] == ids.request_hash(TeacherSettings().model, messages[:1], TeacherSettings().sampling_params())
+    assert row["request_hash"] == ids.request_hash(
+        TeacherSettings().model, messages[:1], TeacherSettings().sampling_params()
+    )
     assert json.loads(row["sampling_json"]) == TeacherSettings().sampling_params()
     assert row["generated_at"].tzinfo is not None
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
@@ -116,7 +121,11 @@ def test_changed_sampling_parameter_repays_exactly_the_changed_requests(sim, led
 
 def test_multi_turn_has_one_ledger_key_per_turn_and_feeds_the_first_answer(sim, ledger):
     convs = [
-        Conversation(prompt_id=f"mt{i}", system="You are a careful tutor.", turns=[f"Describe planet number {i}.", "Now summarise that in one line."])
+        Conversation(
+            prompt_id=f"mt{i}",
+            system="You are a careful tutor.",
+            turns=[f"Describe planet number {i}.", "Now summarise that in one line."],
+        )
         for i in range(4)
     ]
     result = _run(convs, TeacherSettings(), sim, ledger)
@@ -132,7 +141,9 @@ def test_multi_turn_has_one_ledger_key_per_turn_and_feeds_the_first_answer(sim, 
         assert second_messages[2]["content"] == first.content
         assert row["response"] == second.content
         assert row["prompt_tokens"] == first.prompt_tokens + second.prompt_tokens
-        assert row["messages_json"] == ids.canonical_json(second_messages + [{"role": "assistant", "content": second.content}])
+        assert row["messages_json"] == ids.canonical_json(
+            second_messages + [{"role": "assistant", "content": second.content}]
+        )
 
     again = _run(convs, TeacherSettings(), sim, ledger)
     assert again.stats.cache_hits == 8 and again.stats.requests_paid == 0
@@ -141,7 +152,9 @@ def test_multi_turn_has_one_ledger_key_per_turn_and_feeds_the_first_answer(sim, 
 
 def test_truncated_turn_marks_the_conversation_length(sim, ledger):
     convs = [Conversation("t0", None, ["Explain the history of bridges in detail.", "Continue please."])]
-    row = _run(convs, TeacherSettings(sampling=SamplingSettings(max_tokens=5)), sim, ledger).generations.row(0, named=True)
+    row = _run(convs, TeacherSettings(sampling=SamplingSettings(max_tokens=5)), sim, ledger).generations.row(
+        0, named=True
+    )
     assert row["status"] == "ok"
     assert row["finish_reason"] == "length"
     assert row["completion_tokens"] == 10
@@ -158,7 +171,11 @@ def test_duplicate_conversations_in_one_run_are_paid_once(sim, ledger):
 
 
 def test_bad_conversations_fail_with_a_reason(sim, ledger):
-    convs = [Conversation("ok", None, ["A fine question about rivers."]), Conversation("empty", None, []), Conversation("blank", None, ["  "])]
+    convs = [
+        Conversation("ok", None, ["A fine question about rivers."]),
+        Conversation("empty", None, []),
+        Conversation("blank", None, ["  "]),
+    ]
     frame = _run(convs, TeacherSettings(), sim, ledger).generations
     assert frame["status"].to_list() == ["ok", "failed", "failed"]
     assert "empty or missing user turn" in frame["error"][1]
@@ -192,7 +209,9 @@ def test_token_budget_stops_cleanly_with_a_message(sim, ledger):
 
 
 def test_dollar_budget_uses_prices(sim, ledger):
-    settings = TeacherSettings(max_concurrency=1, price_input_per_mtok=3.0, price_output_per_mtok=15.0, budget_usd=0.005)
+    settings = TeacherSettings(
+        max_concurrency=1, price_input_per_mtok=3.0, price_output_per_mtok=15.0, budget_usd=0.005
+    )
     result = _run(conversations(40), settings, sim, ledger)
     expected_cost = (result.stats.prompt_tokens * 3.0 + result.stats.completion_tokens * 15.0) / 1e6
     assert result.stats.estimated_cost_usd == pytest.approx(expected_cost)
@@ -204,7 +223,9 @@ def test_dollar_budget_uses_prices(sim, ledger):
 
 def test_progress_is_reported_at_the_end(sim, ledger):
     seen: list[GenerationProgress] = []
-    result = _run(iter(conversations(25)), TeacherSettings(), sim, ledger, on_progress=seen.append, progress_interval_s=60)
+    result = _run(
+        iter(conversations(25)), TeacherSettings(), sim, ledger, on_progress=seen.append, progress_interval_s=60
+    )
     assert seen, "on_progress was never called"
     last = seen[-1]
     assert last.done == last.total == 25

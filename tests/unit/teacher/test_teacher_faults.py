@@ -21,12 +21,12 @@ import polars as pl
 import pytest
 
 from distillset.settings import SamplingSettings, TeacherSettings
-from distillset.teacher.ledger import Ledger
-from distillset.teacher.retry import MAX_RETRY_AFTER_S, RetryPolicy
 from distillset.simulator.faults import SimulatorFaults
 from distillset.simulator.server import TeacherSimulator
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.generate import generate
+from distillset.teacher.ledger import Ledger
+from distillset.teacher.retry import MAX_RETRY_AFTER_S, RetryPolicy
 from distillset.teacher.rows import Conversation
 from helpers.paths import PROJECT
 
@@ -35,7 +35,10 @@ SECRET = "sk-test-SECRET-123"
 
 
 def conversations(n: int) -> list[Conversation]:
-    return [Conversation(prompt_id=f"p{i}", system=None, turns=[f"Tell me about mountain range number {i}."]) for i in range(n)]
+    return [
+        Conversation(prompt_id=f"p{i}", system=None, turns=[f"Tell me about mountain range number {i}."])
+        for i in range(n)
+    ]
 
 
 def _endpoint(sim: TeacherSimulator, api_key: str | None = None) -> TeacherEndpoint:
@@ -53,8 +56,15 @@ def _assert_every_row_resolved(frame: pl.DataFrame, n: int) -> None:
 
 def test_mixed_faults_resolve_every_prompt_and_never_pay_twice(tmp_path):
     faults = SimulatorFaults(
-        rate_429=0.12, retry_after_s=0.01, rate_500=0.08, rate_503=0.08, rate_drop=0.06,
-        rate_invalid_json=0.06, rate_empty=0.06, rate_truncate=0.05, seed=3,
+        rate_429=0.12,
+        retry_after_s=0.01,
+        rate_500=0.08,
+        rate_503=0.08,
+        rate_drop=0.06,
+        rate_invalid_json=0.06,
+        rate_empty=0.06,
+        rate_truncate=0.05,
+        seed=3,
     )
     ledger = Ledger(tmp_path / "ledger.sqlite")
     settings = TeacherSettings(max_concurrency=16, max_retries=2)
@@ -66,7 +76,11 @@ def test_mixed_faults_resolve_every_prompt_and_never_pay_twice(tmp_path):
         assert all(count == 1 for count in stats["completions_by_hash"].values())
         ok = frame.filter(pl.col("status") == "ok")
         # Everything the server delivered is in the ledger and in the frame.
-        assert set(stats["completions_by_hash"]) == set(ok["request_hash"]) == {a.request_hash for a in ledger.iter_answers()}
+        assert (
+            set(stats["completions_by_hash"])
+            == set(ok["request_hash"])
+            == {a.request_hash for a in ledger.iter_answers()}
+        )
         assert result.stats.retries > 0
         assert result.stats.failures == frame.height - ok.height > 0
         assert (ok["attempts"] >= 1).all() and ok["attempts"].max() > 1
@@ -105,7 +119,9 @@ def test_429_is_retried_and_retry_after_is_honoured(tmp_path):
     faults = SimulatorFaults(rate_429=0.5, retry_after_s=0.02, seed=5)
     ledger = Ledger(tmp_path / "ledger.sqlite")
     with TeacherSimulator(faults=faults) as sim:
-        result = generate(conversations(20), TeacherSettings(max_retries=8), _endpoint(sim), ledger, retry_policy=FAST_RETRIES)
+        result = generate(
+            conversations(20), TeacherSettings(max_retries=8), _endpoint(sim), ledger, retry_policy=FAST_RETRIES
+        )
         stats = sim.stats()
     assert result.generations["status"].to_list() == ["ok"] * 20
     assert result.stats.retries == stats["by_outcome"]["429"] > 0
@@ -160,7 +176,9 @@ def test_killed_run_then_rerun_pays_at_most_prompts_plus_in_flight(tmp_path):
     n, concurrency, commit_lag = 300, 8, 8
     ledger_path = tmp_path / "ledger.sqlite"
     with TeacherSimulator(latency_s=0.01) as sim:
-        script = _KILLED_RUN_SCRIPT.format(project=str(PROJECT), n=n, base_url=sim.base_url, concurrency=concurrency, ledger=str(ledger_path))
+        script = _KILLED_RUN_SCRIPT.format(
+            project=str(PROJECT), n=n, base_url=sim.base_url, concurrency=concurrency, ledger=str(ledger_path)
+        )
         child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while sim.stats()["completions"] < 100 and time.monotonic() < deadline:
@@ -188,7 +206,9 @@ def test_killed_run_then_rerun_pays_at_most_prompts_plus_in_flight(tmp_path):
 def test_api_key_never_leaks(tmp_path, caplog, capfd):
     caplog.set_level(logging.DEBUG)
     wrong = "sk-test-SECRET-999-wrong"
-    faults = SimulatorFaults(rate_429=0.1, rate_500=0.1, rate_invalid_json=0.05, rate_empty=0.05, rate_drop=0.05, seed=11)
+    faults = SimulatorFaults(
+        rate_429=0.1, rate_500=0.1, rate_invalid_json=0.05, rate_empty=0.05, rate_drop=0.05, seed=11
+    )
     ledger_path = tmp_path / "ledger.sqlite"
     ledger = Ledger(ledger_path)
     progress: list[str] = []

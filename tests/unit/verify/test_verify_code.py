@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 from distillset.verify import verify_many
 from distillset.verify.code import build_program, called_names, extract_code, verify_code
 from distillset.verify.sandbox import SandboxLimits

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 from distillset.verify.ifeval import (
     CHECKERS,
     UnsupportedInstruction,

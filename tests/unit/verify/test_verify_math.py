@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from distillset.config import DATA_DIR
+from distillset.settings.paths import DATA_DIR
 from distillset.verify.extract import extract_final_answer, normalize_answer, reference_answer
 from distillset.verify.math import PARSE_CACHE_SIZE, _parsed, answers_equivalent, verify_math
 
