@@ -15,9 +15,11 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -278,10 +280,18 @@ def test_a_non_root_caller_gets_the_same_containment():
     python = _python_for_nobody()
     if python is None:
         pytest.skip("no Python interpreter that an unprivileged user may run")
-    run = subprocess.run(
-        [python, "-I", "-c", _NON_ROOT_SCRIPT, sandbox.__file__],
-        user=65534, group=65534, extra_groups=[], capture_output=True, text=True, timeout=60, cwd="/", check=False,
-    )  # fmt: skip
+    # A copy that nobody can read: the checkout itself may sit in a folder only root can enter.
+    readable = Path(tempfile.mkdtemp(prefix="sandbox-nobody-"))
+    for name in ("sandbox.py", "_sandbox_child.py"):
+        shutil.copy(Path(sandbox.__file__).with_name(name), readable / name)
+    os.chmod(readable, 0o755)
+    try:
+        run = subprocess.run(
+            [python, "-I", "-c", _NON_ROOT_SCRIPT, str(readable / "sandbox.py")],
+            user=65534, group=65534, extra_groups=[], capture_output=True, text=True, timeout=60, cwd="/", check=False,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(readable, ignore_errors=True)
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout)
     assert seen["euid"] == 65534
