@@ -55,16 +55,18 @@ are slightly negatively correlated, which makes the real curve a bit steeper). R
 
 from __future__ import annotations
 
+import array
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 import rensa
 
-from distillset.curation.shingles import normalize, shingle_hashes, splitmix64
+from distillset.curation.shingles import Shingles, normalize, shingle_hashes, splitmix64
 
 _MAX_BUCKET_SPAN = 16
 """Within a band bucket, each row is paired with at most this many following rows (sorted order).
@@ -84,6 +86,11 @@ ESTIMATE_REJECT_MARGIN = 0.15
 ~4 standard deviations of a 128-slot estimate at J=0.8, so this drops ~no true pair."""
 FALSE_POSITIVE_WEIGHT = 0.2
 FALSE_NEGATIVE_WEIGHT = 0.8
+SHINGLINGS = ("scripts", "auto")
+VERIFICATIONS = ("union-find", "exhaustive")
+_FULL_ROUNDS = 4
+"""Boruvka rounds per band; the candidates still crossing two clusters after them are checked
+all at once (a guard against many rounds when most of a band's candidates fail the check)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,9 @@ class NearDupParams:
         char_ngram: characters per shingle (CJK documents).
         seed: seeds both the shingle hashes and the MinHash permutations.
         chunk_size: documents sketched per call (bounds the memory of shingles).
+        shingling: ``scripts`` (each script on its own terms: CJK characters and words in one
+            stream, see ``distillset.curation.shingles``) or ``auto`` (the earlier rule: the whole
+            document by characters when it is at least 30% CJK, else by words).
     """
 
     threshold: float = 0.8
@@ -110,6 +120,7 @@ class NearDupParams:
     char_ngram: int = 5
     seed: int = 1
     chunk_size: int = 50_000
+    shingling: str = "scripts"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -120,6 +131,8 @@ class NearDupParams:
             raise ValueError("word_ngram and char_ngram must be at least 1")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
+        if self.shingling not in SHINGLINGS:
+            raise ValueError(f"shingling must be one of {SHINGLINGS}, got {self.shingling!r}")
         bands, rows = self.bands, self.rows
         if bands is not None and bands < 1 or rows is not None and rows < 1:
             raise ValueError("bands and rows must be at least 1")
@@ -169,32 +182,74 @@ def optimal_band_layout(
     return best
 
 
+def _shingles(texts: pl.Series, params: NearDupParams) -> Shingles:
+    return shingle_hashes(texts, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed,
+                          mode=params.shingling)
+
+
+def _set_values(shingles: Shingles, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's sorted unique shingle hashes (top 32 bits), concatenated, and their counts."""
+    local = np.repeat(np.arange(n_docs, dtype=np.uint64), np.diff(shingles.offsets))
+    keys = _sorted_unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
+    counts = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=n_docs)
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), counts
+
+
+def _matrix_array(matrix: rensa.RMinHashDigestMatrix, n_rows: int, num_perm: int) -> np.ndarray:
+    """rensa's digest matrix as a ``(n_rows, num_perm)`` ``uint32`` array.
+
+    rensa 0.5 exports rows only as Python lists; ``array.extend`` row by row is ~1.7x faster
+    than ``np.asarray`` of the nested lists."""
+    buffer = array.array("I")
+    for row in matrix.to_rows():
+        buffer.extend(row)
+    return np.frombuffer(buffer, dtype=np.uint32).reshape(n_rows, num_perm)
+
+
+def sketch(normalized: pl.Series, params: NearDupParams) -> tuple[np.ndarray, ShingleSets]:
+    """MinHash signatures and exact shingle sets of normalized texts, ``chunk_size`` rows at a time.
+
+    One shingling serves both: each chunk's shingle hashes become sorted unique 32-bit sets (the
+    exact check's input, 4 bytes per shingle), and rensa sketches those sets. Only the sets and
+    the signatures outlive a chunk, never the tokens.
+
+    Returns:
+        ``(signatures, sets)``: a ``(len, num_perm)`` ``uint32`` matrix and every text's set
+        (a text without shingles has an empty set and a meaningless signature).
+    """
+    n = len(normalized)
+    signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
+    counts = np.zeros(n, dtype=np.int64)
+
+    def work(start: int, stop: int) -> np.ndarray:
+        values, local_counts = _set_values(_shingles(normalized[start:stop], params), stop - start)
+        counts[start:stop] = local_counts
+        offsets = np.zeros(stop - start + 1, dtype=np.uint64)
+        np.cumsum(local_counts, out=offsets[1:])
+        # rensa sketches the whole chunk in Rust from one flat buffer: no Python object per row.
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            values.astype(np.uint64), offsets, params.num_perm, params.seed
+        )
+        signatures[start:stop] = _matrix_array(matrix, stop - start, params.num_perm)
+        return values
+
+    parts = _in_worker_threads(work, n, params.chunk_size)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    values = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+    return signatures, ShingleSets(values, offsets, np.arange(n, dtype=np.int64))
+
+
 def minhash_signatures(normalized: Sequence[str] | pl.Series, params: NearDupParams) -> tuple[np.ndarray, np.ndarray]:
-    """MinHash signatures of normalized texts, computed ``chunk_size`` rows at a time.
+    """MinHash signatures of normalized texts (see ``sketch``).
 
     Returns:
         ``(signatures, has_shingles)``: a ``(len, num_perm)`` ``uint32`` matrix, and per row
         whether it had any shingle (an empty text has a meaningless signature).
     """
-    n = len(normalized)
-    signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
-    has_shingles = np.zeros(n, dtype=bool)
-
-    def sketch(start: int, stop: int) -> None:
-        chunk = normalized[start:stop]
-        shingles = shingle_hashes(
-            chunk, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed
-        )
-        # rensa sketches the whole chunk in Rust from one flat buffer: no Python object per row.
-        # Its matrix has no buffer export, so rows come back as lists (~1/4 of the chunk's time).
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-            shingles.hashes, shingles.offsets.astype(np.uint64), params.num_perm, params.seed
-        )
-        signatures[start:stop] = np.asarray(matrix.to_rows(), dtype=np.uint32)
-        has_shingles[start:stop] = np.diff(shingles.offsets) > 0
-
-    _in_worker_threads(sketch, n, params.chunk_size)
-    return signatures, has_shingles
+    series = normalized if isinstance(normalized, pl.Series) else pl.Series("normalized", list(normalized), dtype=pl.String)
+    signatures, sets = sketch(series, params)
+    return signatures, np.diff(sets.offsets) > 0
 
 
 def _in_worker_threads(task: Callable[[int, int], T], n: int, chunk_size: int) -> list[T]:
@@ -213,36 +268,55 @@ def _in_worker_threads(task: Callable[[int, int], T], n: int, chunk_size: int) -
         return list(pool.map(lambda bound: task(*bound), bounds))
 
 
+def band_key(signatures: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """One 64-bit key per row for one band (``uint64``)."""
+    return _key_of_columns(signatures[:, band * rows : (band + 1) * rows], band)
+
+
+def _key_of_columns(columns: np.ndarray, band: int) -> np.ndarray:
+    key = np.full(len(columns), band, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in range(columns.shape[1]):
+            key = splitmix64(key ^ columns[:, col].astype(np.uint64))
+    return key
+
+
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per row and band: ``(len, bands)`` ``uint64``."""
     keys = np.zeros((len(signatures), bands), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for band in range(bands):
-            key = np.full(len(signatures), band, dtype=np.uint64)
-            for col in range(band * rows, (band + 1) * rows):
-                key = splitmix64(key ^ signatures[:, col].astype(np.uint64))
-            keys[:, band] = key
+    for band in range(bands):
+        keys[:, band] = band_key(signatures, band, rows)
     return keys
+
+
+def band_pairs(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Pairs ``(a, b)``, ``a < b``, of ``rows`` whose key in one band (``column``) is equal.
+
+    Rows are sorted by key (stable); each row is paired with the next ``_MAX_BUCKET_SPAN`` rows
+    of its bucket. Every pair occurs once.
+    """
+    order = np.argsort(column, kind="stable")
+    sorted_keys = column[order]
+    sorted_rows = rows[order]
+    found = []
+    for span in range(1, _MAX_BUCKET_SPAN + 1):
+        same = sorted_keys[span:] == sorted_keys[:-span]
+        if not same.any():
+            break
+        found.append(np.stack((sorted_rows[:-span][same], sorted_rows[span:][same]), axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.sort(np.concatenate(found), axis=1).astype(np.int64)
 
 
 def candidate_pairs(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Row pairs ``(a, b)`` with ``a < b`` sharing a key in at least one band, as ``(k, 2)`` int64."""
     rows = np.flatnonzero(eligible)
-    found = []
-    for band in range(keys.shape[1]):
-        column = keys[rows, band]
-        order = np.argsort(column, kind="stable")
-        sorted_keys = column[order]
-        sorted_rows = rows[order]
-        for span in range(1, _MAX_BUCKET_SPAN + 1):
-            same = sorted_keys[span:] == sorted_keys[:-span]
-            if not same.any():
-                break
-            found.append(np.stack((sorted_rows[:-span][same], sorted_rows[span:][same]), axis=1))
+    found = [band_pairs(keys[rows, band], rows) for band in range(keys.shape[1])]
+    found = [pairs for pairs in found if len(pairs)]
     if not found:
         return np.empty((0, 2), dtype=np.int64)
-    pairs = np.sort(np.concatenate(found), axis=1).astype(np.int64)
-    return np.unique(pairs, axis=0)
+    return np.unique(np.concatenate(found), axis=0)
 
 
 def estimated_jaccard(signatures: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -274,6 +348,100 @@ def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndar
             return labels
 
 
+def _union(root: np.ndarray, left_roots: np.ndarray, right_roots: np.ndarray) -> None:
+    """Join the clusters of each ``(left_roots[i], right_roots[i])`` in ``root`` (in place).
+
+    ``root`` is kept fully compressed (every node points at its cluster's root, the smallest
+    member), which is path compression done for all nodes at once: each find is one gather.
+    """
+    if len(left_roots) == 0:
+        return
+    nodes = _sorted_unique(np.concatenate((left_roots, right_roots)))
+    local = connected_components(len(nodes), np.searchsorted(nodes, left_roots), np.searchsorted(nodes, right_roots))
+    root[nodes] = nodes[local]  # ``nodes`` is sorted: the smallest local label is the smallest root
+    root[:] = root[root]
+
+
+def _known(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Per key, whether it is in the sorted ``table``."""
+    if len(table) == 0 or len(keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    position = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+    return table[position] == keys
+
+
+def union_find_components(
+    signatures: np.ndarray, sets: ShingleSets, params: NearDupParams, stats: dict | None = None
+) -> np.ndarray:
+    """Component label (the smallest member) of each text: the same partition as checking every
+    candidate pair exactly (``verified_pairs`` + ``connected_components``), with far fewer checks.
+
+    Band by band, the band's candidate pairs whose texts are already in one cluster are skipped
+    (they would join nothing), and so are pairs already rejected in an earlier band. The rest
+    are checked in Boruvka rounds: each cluster picks its best crossing candidate (highest
+    estimated Jaccard, so clusters join early and through their closest pairs); the picked pairs
+    are checked exactly in one vectorized batch, the accepted ones joined, and the round repeats
+    on the pairs still crossing two clusters (after ``_FULL_ROUNDS`` rounds, all of them at once).
+    A cluster of ``k`` copies thus costs about ``k - 1`` exact checks instead of ``k (k - 1) / 2``.
+
+    Every candidate is either checked like in the exhaustive path or skipped because its two
+    texts are already joined by accepted pairs, so the connected components are the same.
+
+    Args:
+        stats: if given, receives counts: ``candidates`` (pairs met, with repeats across bands),
+            ``skipped``, ``estimate_rejected``, ``checked``, ``accepted``, ``rounds``.
+    """
+    n = len(signatures)
+    root = np.arange(n, dtype=np.int64)
+    counters = dict.fromkeys(("candidates", "skipped", "estimate_rejected", "checked", "accepted", "rounds"), 0)
+    eligible = np.flatnonzero(np.diff(sets.offsets) > 0)
+    bands, rows = params.band_layout()
+    rejected = np.empty(0, dtype=np.int64)  # sorted ``a * n + b`` of pairs that failed a check
+    floor = params.threshold - ESTIMATE_REJECT_MARGIN
+    for band in range(bands if len(eligible) > 1 else 0):
+        columns = signatures[eligible, band * rows : (band + 1) * rows]
+        pairs = band_pairs(_key_of_columns(columns, band), eligible)
+        counters["candidates"] += len(pairs)
+        pairs = pairs[root[pairs[:, 0]] != root[pairs[:, 1]]]
+        pairs = pairs[~_known(rejected, pairs[:, 0] * n + pairs[:, 1])]
+        if len(pairs) == 0:
+            continue
+        estimate = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
+        low = estimate < floor
+        counters["estimate_rejected"] += int(low.sum())
+        failed = [pairs[low, 0] * n + pairs[low, 1]]
+        pairs = pairs[~low][np.argsort(-estimate[~low], kind="stable")]
+        for round_number in range(len(pairs)):
+            left_root, right_root = root[pairs[:, 0]], root[pairs[:, 1]]
+            crossing = left_root != right_root
+            pairs, left_root, right_root = pairs[crossing], left_root[crossing], right_root[crossing]
+            if len(pairs) == 0:
+                break
+            counters["rounds"] += 1
+            if round_number < _FULL_ROUNDS:
+                # Boruvka: each cluster's first (best) crossing pair; at most one per cluster.
+                best = np.full(n, len(pairs), dtype=np.int64)
+                position = np.arange(len(pairs), dtype=np.int64)
+                np.minimum.at(best, left_root, position)
+                np.minimum.at(best, right_root, position)
+                chosen = np.zeros(len(pairs), dtype=bool)
+                chosen[best[best < len(pairs)]] = True
+            else:
+                chosen = np.ones(len(pairs), dtype=bool)
+            similarity = sets.jaccard(pairs[chosen, 0], pairs[chosen, 1])
+            accepted = similarity >= params.threshold
+            counters["checked"] += len(similarity)
+            counters["accepted"] += int(accepted.sum())
+            _union(root, left_root[chosen][accepted], right_root[chosen][accepted])
+            failed.append(pairs[chosen][~accepted, 0] * n + pairs[chosen][~accepted, 1])
+            pairs = pairs[~chosen]
+        rejected = np.sort(np.concatenate([rejected, *failed]))
+    counters["skipped"] = counters["candidates"] - counters["estimate_rejected"] - counters["checked"]
+    if stats is not None:
+        stats.update(counters)
+    return root
+
+
 @dataclass(frozen=True)
 class ShingleSets:
     """Exact shingle sets of some documents, as sorted unique ``uint32`` hashes in one flat buffer.
@@ -303,11 +471,19 @@ class ShingleSets:
         if (slot_left < 0).any() or (slot_right < 0).any():
             raise ValueError("a pair refers to a text whose shingle set was not built")
         size_left, size_right = lengths[slot_left], lengths[slot_right]
-        start = 0
         cumulative = np.cumsum(size_left + size_right)
+        # Batches of at most _VERIFY_ELEMENTS elements, at least two when there is much to do, so
+        # both worker threads search (numpy's searchsorted and sort release the GIL).
+        budget = min(_VERIFY_ELEMENTS, max(int(cumulative[-1]) // _WORKERS + 1, 200_000))
+        bounds, start = [], 0
         while start < len(left):
-            budget = (cumulative[start - 1] if start else 0) + _VERIFY_ELEMENTS
-            stop = max(start + 1, int(np.searchsorted(cumulative, budget, side="right")))
+            limit = (cumulative[start - 1] if start else 0) + budget
+            stop = max(start + 1, int(np.searchsorted(cumulative, limit, side="right")))
+            bounds.append((start, stop))
+            start = stop
+
+        def run(bound: tuple[int, int]) -> None:
+            start, stop = bound
             batch = slice(start, stop)
             keys_left = self._keys(slot_left[batch], size_left[batch])
             keys_right = self._keys(slot_right[batch], size_right[batch])
@@ -318,7 +494,13 @@ class ShingleSets:
             intersection = np.bincount(pair_of_hit, minlength=stop - start)
             union = size_left[batch] + size_right[batch] - intersection
             out[batch] = intersection / np.maximum(union, 1)
-            start = stop
+
+        if _WORKERS == 1 or len(bounds) == 1:
+            for bound in bounds:
+                run(bound)
+        else:
+            with ThreadPoolExecutor(_WORKERS) as pool:
+                list(pool.map(run, bounds))
         return out
 
     def _keys(self, slots: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -340,20 +522,14 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams) -> ShingleSets:
     """The exact shingle sets of the unique texts ``docs`` (shingled again, ``chunk_size`` at a time).
 
-    Shingles are recomputed for just these texts instead of kept from the signature pass, so
-    memory holds 4 bytes per shingle of the texts in candidate pairs only. Hashes are cut to their
-    top 32 bits: two different shingles collide with probability ~2^-32, which moves a Jaccard
-    by far less than the 1/|union| resolution of any real text.
+    ``sketch`` builds the sets of every text in its single pass; this builds them for some texts
+    only. Hashes are cut to their top 32 bits: two different shingles collide with probability
+    ~2^-32, which moves a Jaccard by far less than the 1/|union| resolution of any real text.
     """
     def build(start: int, stop: int) -> np.ndarray:
-        shingles = shingle_hashes(
-            normalized.gather(docs[start:stop]), word_ngram=params.word_ngram,
-            char_ngram=params.char_ngram, seed=params.seed,
-        )
-        local = np.repeat(np.arange(stop - start, dtype=np.uint64), np.diff(shingles.offsets))
-        keys = _sorted_unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
-        counts[start:stop] = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=stop - start)
-        return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        values, local_counts = _set_values(_shingles(normalized.gather(docs[start:stop]), params), stop - start)
+        counts[start:stop] = local_counts
+        return values
 
     counts = np.zeros(len(docs), dtype=np.int64)
     values_parts = _in_worker_threads(build, len(docs), params.chunk_size)
@@ -366,9 +542,14 @@ def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams)
 
 
 def verified_pairs(
-    signatures: np.ndarray, has_shingles: np.ndarray, normalized: pl.Series, params: NearDupParams
+    signatures: np.ndarray, has_shingles: np.ndarray, normalized: pl.Series, params: NearDupParams,
+    sets: ShingleSets | None = None,
 ) -> tuple[pl.DataFrame, ShingleSets]:
-    """Candidate pairs whose exact Jaccard reaches the threshold, and the sets that checked them.
+    """EVERY candidate pair whose exact Jaccard reaches the threshold, and the sets that checked them.
+
+    The exhaustive check (each candidate pair is checked, also inside a cluster that other pairs
+    already joined): the reference for ``union_find_components`` and the source of
+    ``near_duplicate_pairs``. Given ``sets`` (e.g. from ``sketch``), texts are not shingled again.
 
     Returns:
         ``(pairs, sets)``: columns ``left, right, similarity`` (exact Jaccard), and the shingle
@@ -382,7 +563,8 @@ def verified_pairs(
     # clearly dissimilar candidates of the permissive banding before the exact (costlier) check.
     estimate = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
     pairs = pairs[estimate >= params.threshold - ESTIMATE_REJECT_MARGIN]
-    sets = shingle_sets(normalized, _sorted_unique(pairs.ravel()), params)
+    if sets is None:
+        sets = shingle_sets(normalized, _sorted_unique(pairs.ravel()), params)
     similarity = sets.jaccard(pairs[:, 0], pairs[:, 1])
     keep = similarity >= params.threshold
     frame = pl.DataFrame(
@@ -395,16 +577,17 @@ def verified_pairs(
 def near_duplicate_pairs(texts: Sequence[str], *, params: NearDupParams = NearDupParams()) -> pl.DataFrame:
     """Verified near-duplicate pairs by input position (exact duplicates not included).
 
-    Useful to inspect or evaluate the edges that build the clusters of
-    ``near_duplicate_clusters``. Rows with equal normalized text are collapsed first; a pair is
-    reported between the first rows of two groups.
+    Useful to inspect or evaluate the edges behind the clusters of ``near_duplicate_clusters``:
+    this checks every candidate pair (``verified_pairs``), so it costs what the clustering's
+    union-find avoids, quadratic in the size of a cluster. Rows with equal normalized text are
+    collapsed first; a pair is reported between the first rows of two groups.
 
     Returns:
         Columns ``left``, ``right`` (0-based input positions, ``left < right``) and ``similarity``.
     """
     first_rows, _, normalized_unique = _exact_groups(texts, params.chunk_size)
-    signatures, has_shingles = minhash_signatures(normalized_unique, params)
-    pairs, _ = verified_pairs(signatures, has_shingles, normalized_unique, params)
+    signatures, sets = sketch(normalized_unique, params)
+    pairs, _ = verified_pairs(signatures, np.diff(sets.offsets) > 0, normalized_unique, params, sets)
     return pairs.with_columns(
         pl.Series("left", first_rows[pairs["left"].to_numpy()]),
         pl.Series("right", first_rows[pairs["right"].to_numpy()]),
@@ -439,6 +622,7 @@ def near_duplicate_clusters(
     *,
     params: NearDupParams = NearDupParams(),
     priority: Sequence[float] | None = None,
+    verification: str = "union-find",
 ) -> pl.DataFrame:
     """Cluster exact and near-duplicate rows and pick one row to keep per cluster.
 
@@ -448,6 +632,8 @@ def near_duplicate_clusters(
         params: shingling, MinHash and LSH parameters.
         priority: optional score per row; the highest is kept (ties: earliest row; None and NaN
             rank lowest).
+        verification: ``union-find`` (check only candidates that would join two clusters) or
+            ``exhaustive`` (check every candidate pair); both give the same result.
 
     Returns:
         One row per input, in input order: ``id``, ``cluster_id`` (the kept row's id), ``kept``,
@@ -465,18 +651,23 @@ def near_duplicate_clusters(
     id_series = pl.Series("id", [str(value) for value in ids], dtype=pl.String)
     if id_series.n_unique() != n:
         raise ValueError("ids must be unique")
+    if verification not in VERIFICATIONS:
+        raise ValueError(f"verification must be one of {VERIFICATIONS}, got {verification!r}")
     if n == 0:
         return pl.DataFrame(
             schema={"id": pl.String, "cluster_id": pl.String, "kept": pl.Boolean,
                     "duplicate_of": pl.String, "similarity": pl.Float64}
         )
-    first_rows, unique_of_row, normalized_unique = _exact_groups(texts, params.chunk_size)
-    signatures, has_shingles = minhash_signatures(normalized_unique, params)
-    pairs, sets = verified_pairs(signatures, has_shingles, normalized_unique, params)
+    _, unique_of_row, normalized_unique = _exact_groups(texts, params.chunk_size)
+    signatures, sets = sketch(normalized_unique, params)
+    if verification == "exhaustive":
+        pairs, _ = verified_pairs(signatures, np.diff(sets.offsets) > 0, normalized_unique, params, sets)
+        component_of_unique = connected_components(
+            len(normalized_unique), pairs["left"].to_numpy(), pairs["right"].to_numpy()
+        )
+    else:
+        component_of_unique = union_find_components(signatures, sets, params)
     del signatures
-    component_of_unique = connected_components(
-        len(normalized_unique), pairs["left"].to_numpy(), pairs["right"].to_numpy()
-    )
     component = component_of_unique[unique_of_row]
 
     if priority is None:
@@ -496,8 +687,7 @@ def near_duplicate_clusters(
 
     kept = representative == rows
     similarity = np.ones(n, dtype=np.float64)
-    # Only near (not exact) duplicates need a Jaccard; all of them sit in some verified pair, so
-    # their sets were built.
+    # Only near (not exact) duplicates need a Jaccard (``sketch`` built every text's set).
     near = unique_of_row != unique_of_row[representative]
     similarity[near] = sets.jaccard(unique_of_row[near], unique_of_row[representative[near]])
     frame = pl.DataFrame(
