@@ -66,7 +66,7 @@ import numpy as np
 import polars as pl
 import rensa
 
-from distillset.curation.shingles import Shingles, normalize, shingle_hashes, splitmix64
+from distillset.curation.shingles import Shingles, normalize_many, shingle_hashes, splitmix64
 
 _MAX_BUCKET_SPAN = 16
 """Within a band bucket, each row is paired with at most this many following rows (sorted order).
@@ -599,7 +599,7 @@ def _exact_groups(texts: Sequence[str], chunk_size: int) -> tuple[np.ndarray, np
     # Normalized texts go into Arrow buffers chunk by chunk: a Python list of a million strings
     # would cost as much memory again as the corpus.
     parts = [
-        pl.Series("normalized", [normalize(text) for text in texts[start : start + chunk_size]], dtype=pl.String)
+        pl.Series("normalized", normalize_many(texts[start : start + chunk_size]), dtype=pl.String)
         for start in range(0, len(texts), chunk_size)
     ]
     normalized = pl.concat(parts) if parts else pl.Series("normalized", [], dtype=pl.String)

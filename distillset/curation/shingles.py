@@ -80,6 +80,25 @@ def normalize(text: str | None) -> str:
     return id_rules.normalize_text(text)
 
 
+_WIDE_FORMS = [chr(code) for code in range(0xFF01, 0xFF5F)] + ["\u3000", "\u2026"]
+_WIDE_NFKC = [unicodedata.normalize("NFKC", form) for form in _WIDE_FORMS]
+"""Full-width ASCII (``，`` ``（`` ``：``...), the ideographic space and ``…``: the characters that
+keep most Chinese text from being NFKC already. Each one's NFKC form is its full compatibility
+decomposition and made of starters (ASCII, ``...``), so replacing them first leaves the NFKC of
+the whole text, and so ``normalize``, unchanged."""
+
+
+def normalize_many(texts: Sequence[str | None]) -> list[str]:
+    """``[normalize(text) for text in texts]``, faster for Chinese text.
+
+    polars first replaces full-width punctuation by its NFKC form in one vectorized pass (which
+    changes no result, see ``_WIDE_FORMS``), so most Chinese texts then pass the quick
+    ``is_normalized`` check instead of paying for ``unicodedata.normalize``.
+    """
+    series = pl.Series("text", texts, dtype=pl.String).fill_null("")
+    return [normalize(text) for text in series.str.replace_many(_WIDE_FORMS, _WIDE_NFKC).to_list()]
+
+
 def splitmix64(values: np.ndarray) -> np.ndarray:
     """A fast, well-mixing bijection on ``uint64`` (Steele et al.'s SplitMix64 finalizer)."""
     with np.errstate(over="ignore"):
