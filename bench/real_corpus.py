@@ -7,11 +7,11 @@ most families are clusters of 5-15 copies (the original plus light edits of it),
 documents, and a few hard negatives. Three scripts:
 
 * ``en``: a GSM8K question, a GSM8K question with its worked solution, or an MT-Bench question.
-* ``zh``: a BELLE task (instruction, input, output) written in Chinese only (two tasks joined
-  when more originals are needed than BELLE has).
+* ``zh``: a BELLE task (instruction, input, output) written in Chinese only (two tasks of
+  similar length joined when more originals are needed than BELLE has).
 * ``mixed``: Chinese with Latin script: the BELLE tasks that contain SQL, Python code, HTML, a
-  chess FEN string, e-mail addresses or English sentences, and BELLE Chinese instructions wrapped
-  around an English GSM8K question.
+  chess FEN string, e-mail addresses or English sentences, and BELLE Chinese instructions put
+  before an English GSM8K question.
 
 **Light edits.** A copy is its family's original with ``max(1, round(rate * units))`` edits,
 ``rate`` drawn uniformly from 1-3%, where units are words for Latin script and characters for
@@ -22,8 +22,9 @@ changes a word's case (which normalization undoes: such a copy is an exact dupli
 **Hard negatives.** ``--hard-negatives`` (default 2%) of the documents are near-but-different
 rewrites of another family's original: the same template with other numbers and other entities
 (names in English, runs of characters in Chinese), rewritten until their reference Jaccard to
-the original is just below ``HARD_NEGATIVE_MAX`` (0.75): below the 0.8 threshold by construction. Each
-is its own family, and must never share a cluster with its source (column ``source_family``).
+the original and to each of its copies is below ``HARD_NEGATIVE_MAX`` (0.75): below the 0.8
+threshold by construction. Each is its own family (at most one per source), and must never share a
+cluster with its source (column ``source_family``).
 
 **Ground truth.** ``family`` (the cluster a document was made in), ``kind`` (``original``,
 ``copy``, ``single``, ``hard_negative``), ``script`` and ``source_family`` (the family a hard
@@ -105,8 +106,11 @@ def _load_sources() -> dict[str, list[str]]:
     gsm = [json.loads(line) for line in GSM8K.read_text(encoding="utf-8").splitlines()]
     belle = [json.loads(line) for line in BELLE.read_text(encoding="utf-8").splitlines()]
     mt = [json.loads(line) for line in MT_BENCH.read_text(encoding="utf-8").splitlines()]
-    questions = [row["question"] for row in gsm]
-    solved = [row["question"] + "\n" + row["answer"] for row in gsm]
+    # One GSM8K row in five is kept for the mixed-script originals only, so that no English
+    # original is a mixed one without its Chinese instruction (that pair would be ~0.8 similar).
+    questions = [row["question"] for k, row in enumerate(gsm) if k % 5]
+    solved = [row["question"] + "\n" + row["answer"] for k, row in enumerate(gsm) if k % 5]
+    mixed_questions = [row["question"] for k, row in enumerate(gsm) if k % 5 == 0]
     mt_turns = [turn for row in mt for turn in row["turns"]]
     zh, mixed, wrappers = [], [], []
     for task in belle:
@@ -117,8 +121,9 @@ def _load_sources() -> dict[str, list[str]]:
             mixed.append(text)
         else:
             zh.append(text)
-            wrappers.append((task["instruction"], instance["input"]))
-    return {"questions": questions, "solved": solved, "mt": mt_turns, "zh": zh, "mixed": mixed, "wrappers": wrappers}
+            wrappers.append(task["instruction"])
+    return {"questions": questions, "solved": solved, "mt": mt_turns, "zh": zh, "mixed": mixed, "wrappers": wrappers,
+            "mixed_questions": mixed_questions}
 
 
 def _originals(script: str, count: int, sources: dict, rng: np.random.Generator) -> list[str]:
@@ -132,16 +137,13 @@ def _originals(script: str, count: int, sources: dict, rng: np.random.Generator)
         pieces = sources["zh"]
     else:
         base = list(sources["mixed"])
-        # A Chinese instruction wrapped around an English GSM8K question (a translation or
-        # "solve this" prompt): the most common mixed-script prompt shape.
-        wrappers, questions = sources["wrappers"], sources["questions"]
-        picks_w = rng.integers(0, len(wrappers), size=count)
-        picks_q = rng.permutation(len(questions))
-        for k in range(count):
-            instruction, given = wrappers[picks_w[k]]
-            body = questions[picks_q[k % len(questions)]]
-            base.append("\n".join(part for part in (instruction, body, given) if part))
-        pieces = base
+        # A Chinese instruction put before an English GSM8K question (a translation or "solve
+        # this" prompt): the most common mixed-script prompt shape. Only the (short) instruction
+        # is shared between originals, so two of them are far apart.
+        wrappers, questions = sources["wrappers"], sources["mixed_questions"]
+        picks_w = rng.integers(0, len(wrappers), size=len(questions))
+        base += [wrappers[w] + "\n" + questions[q] for w, q in zip(picks_w, rng.permutation(len(questions)))]
+        pieces = questions
     out, seen = [], set()
     for text in base:
         if len(out) == count:
@@ -149,12 +151,19 @@ def _originals(script: str, count: int, sources: dict, rng: np.random.Generator)
         if text not in seen:
             seen.add(text)
             out.append(text)
-    while len(out) < count:  # more originals than the sources hold: join two real pieces
-        i, j = rng.integers(0, len(pieces), size=2)
+    # More originals than the sources hold: join two real pieces of similar length (at most 2x
+    # apart; each unordered pair once), so that two joins sharing one piece stay below ~0.5.
+    lengths = np.array([len(piece) for piece in pieces])
+    joined: set[tuple[int, int]] = set()
+    while len(out) < count:
+        i, j = sorted(int(k) for k in rng.integers(0, len(pieces), size=2))
+        if i == j or (i, j) in joined or max(lengths[i], lengths[j]) > 2 * min(lengths[i], lengths[j]):
+            continue
+        joined.add((i, j))
         text = pieces[i] + "\n\n" + pieces[j]
-        if i != j and text not in seen:
-            seen.add(text)
-            out.append(text)
+        if script == "mixed":
+            text = sources["wrappers"][int(rng.integers(len(sources["wrappers"])))] + "\n" + text
+        out.append(text)
     return out
 
 
@@ -191,14 +200,16 @@ def light_edit(text: str, rng: np.random.Generator, vocab_en: list[str], vocab_z
     return text
 
 
-def hard_negative(text: str, rng: np.random.Generator, vocab_zh: list[str]) -> str | None:
+def hard_negative(text: str, rng: np.random.Generator, vocab_zh: list[str], family: list[str]) -> str | None:
     """The same template with other numbers and entities, just below ``HARD_NEGATIVE_MAX``.
 
     Numbers, capitalized names (English) and CJK characters are changed one at a time, in random
     order, until the reference Jaccard to ``text`` drops below ``HARD_NEGATIVE_MAX``: a rewrite as
-    close to the original as it can be while staying below the threshold by construction.
+    close to the original as it can be while staying below the threshold by construction. It is
+    kept only if it is below ``HARD_NEGATIVE_MAX`` to every copy in ``family`` too.
     """
     original = reference_shingles(text)
+    members = [reference_shingles(member) for member in family]
     spots = [(m.start(), m.end(), "number") for m in _NUMBER.finditer(text)]
     spots += [(m.start(), m.end(), "name") for m in regex.finditer(r"\b[A-Z][a-z]+\b", text)]
     spots += [(start, end, "cjk") for start, end, cjk in script_units(text) if cjk]
@@ -227,7 +238,10 @@ def hard_negative(text: str, rng: np.random.Generator, vocab_zh: list[str]) -> s
         rewritten.append(text[cursor:])
         candidate = "".join(rewritten)
         if reference_jaccard(original, candidate) < HARD_NEGATIVE_MAX:
-            return candidate
+            rewritten_set = reference_shingles(candidate)
+            if all(reference_jaccard(member, rewritten_set) < HARD_NEGATIVE_MAX for member in members):
+                return candidate
+            return None
     return None
 
 
@@ -259,12 +273,13 @@ def generate(docs: int, *, seed: int = 0, unique: float = 0.14, hard_negatives: 
             surplus -= 1
     n_singles = n_families - n_clusters - surplus if surplus < 0 else n_families - n_clusters
     scripts = rng.choice(list(SCRIPT_SHARES), size=n_clusters + n_singles, p=list(SCRIPT_SHARES.values()))
-    pools = {s: iter(_originals(s, int((scripts == s).sum()), sources, rng)) for s in SCRIPT_SHARES}
+    spare = {"en": n_hard}  # English originals for singles, should too few hard negatives be made
+    pools = {s: iter(_originals(s, int((scripts == s).sum()) + spare.get(s, 0), sources, rng)) for s in SCRIPT_SHARES}
     texts, families, kinds, script_of, source_of = [], [], [], [], []
-    family_originals: list[tuple[str, str]] = []
+    family_originals: list[tuple[str, str, int]] = []
     for family, script in enumerate(scripts):
         original = next(pools[script])
-        family_originals.append((original, script))
+        family_originals.append((original, script, len(texts)))
         size = int(sizes[family]) if family < n_clusters else 1
         texts.append(original)
         kinds.append("original" if size > 1 else "single")
@@ -275,19 +290,29 @@ def generate(docs: int, *, seed: int = 0, unique: float = 0.14, hard_negatives: 
         script_of.extend([str(script)] * size)
         source_of.extend([-1] * size)
     family = len(family_originals)
-    attempts = 0
-    while len(texts) < docs and attempts < 20 * docs:
-        attempts += 1
-        source = int(rng.integers(len(family_originals)))
-        original, script = family_originals[source]
-        rewrite = hard_negative(original, rng, vocab_zh)
+    # Each source family gets at most one hard negative (two rewrites of one original could be
+    # closer to each other than to it).
+    for source in rng.permutation(len(family_originals)):
+        if len(texts) >= docs:
+            break
+        original, script, first = family_originals[source]
+        size = int(sizes[source]) if source < n_clusters else 1
+        rewrite = hard_negative(original, rng, vocab_zh, texts[first + 1 : first + size])
         if rewrite is None:
             continue
         texts.append(rewrite)
         families.append(family)
         kinds.append("hard_negative")
         script_of.append(str(script))
-        source_of.append(source)
+        source_of.append(int(source))
+        family += 1
+    while len(texts) < docs:  # too few rewritable originals: fill with single documents
+        original = next(pools["en"])
+        texts.append(original)
+        families.append(family)
+        kinds.append("single")
+        script_of.append("en")
+        source_of.append(-1)
         family += 1
     order = rng.permutation(len(texts))
     return pl.DataFrame(
