@@ -5,27 +5,38 @@ How it works:
 1. Exact duplicates first: rows with the same ``ids.normalize_text`` are one cluster with
    similarity 1.0 (empty texts are exact duplicates of each other); only one text per group is
    sketched.
-2. Shingles (``distillset.curation.shingles``): word 5-grams over tokens that keep punctuation (so code
-   works), or character 5-grams for documents that are mostly CJK (no spaces to split on). Five
-   characters of Chinese are about two or three words, so both sizes compare phrases of similar
-   length.
-3. Signatures: rensa's R-MinHash (Rust) over the prehashed shingles, ``chunk_size`` documents at a
-   time, split over two threads (polars and rensa release the GIL). Only the ``num_perm`` x
-   32-bit signatures are kept (512 bytes per unique text at 128 permutations) and the normalized
-   texts (Arrow buffers), never the shingles of more than one chunk, so memory grows far slower
-   than the shingle count.
+2. Shingles (``distillset.curation.shingles``, ``shingling="scripts"``): 5-grams over one stream
+   of script units per document: Han, Hiragana, Katakana and Hangul split into characters, every
+   other run of word characters (Latin words, numbers) one unit, punctuation kept as units (so
+   code works). A Chinese instruction wrapped around SQL, code, a FEN string or an English
+   sentence is thus compared as characters where it is Chinese and as words where it is not;
+   pure English gets exactly word 5-grams, pure Chinese character 5-grams. Five characters of
+   Chinese are about two or three words, so both compare phrases of similar length. Hangul is
+   split into syllables like Han (Korean words are long, agglutinated runs: an edited particle
+   should cost one syllable, not a whole word, and pure Korean keeps its earlier shingles).
+   ``shingling="auto"`` keeps the earlier rule (the whole document by characters when >= 30% CJK,
+   else by ``\w+`` words, which turns each Chinese clause of a mostly-Latin text into one token).
+3. Signatures and sets, in one pass (``sketch``): ``chunk_size`` documents at a time, split over
+   two threads (polars, numpy and rensa release the GIL), the shingle hashes of a chunk become
+   each document's sorted unique 32-bit set (the exact check's input, 4 bytes per shingle, kept
+   for every unique text), and rensa's R-MinHash (Rust) sketches those sets. Tokens and 64-bit
+   shingles never outlive their chunk.
 4. LSH: ``bands`` x ``rows`` of each signature are hashed to one 64-bit key per band; rows whose
-   key is equal in some band are candidates (sort + compare neighbours; a band bucket larger than
+   key is equal in a band are candidates (sort + compare neighbours; a band bucket larger than
    ``_MAX_BUCKET_SPAN`` is linked as a chain of near neighbours rather than all pairs, which keeps
    it connected without a quadratic blow-up).
-5. Verification: candidate pairs whose estimated Jaccard (share of equal signature slots) is
-   below ``threshold - ESTIMATE_REJECT_MARGIN`` (about four standard deviations of the estimate)
-   are dropped cheaply; the rest are checked by their EXACT Jaccard: the texts in those pairs are
-   shingled again (``chunk_size`` at a time) into sorted unique 32-bit shingle hashes in one flat
-   buffer, and each batch of pairs is intersected with one vectorized ``searchsorted``. A pair is
-   kept if its exact Jaccard is at least ``threshold``; kept pairs are merged into connected
-   components (numpy min-label propagation with pointer jumping: union-find's result without a
-   Python loop).
+5. Verification by union-find (``union_find_components``), band by band: a candidate pair whose
+   two texts are already in one cluster is skipped (it would join nothing), and so is a pair an
+   earlier band rejected. The others are filtered by their estimated Jaccard (share of equal
+   signature slots; below ``threshold - ESTIMATE_REJECT_MARGIN``, about four standard deviations,
+   they are dropped cheaply) and then checked by their EXACT Jaccard in Boruvka rounds: every
+   cluster picks its crossing candidate with the highest estimate (so clusters join early, through
+   their closest pairs), the picked pairs are intersected in one vectorized batch
+   (``ShingleSets.jaccard``), and the accepted ones (exact Jaccard >= ``threshold``) join their
+   clusters (a label array kept fully path-compressed). A cluster of ``k`` light edits costs about
+   ``k - 1`` exact checks instead of the ``k (k - 1) / 2`` of checking every pair, and the clusters
+   are exactly the connected components of all accepted candidate pairs (``verified_pairs``, the
+   exhaustive path, which ``near_duplicate_pairs`` and ``verification="exhaustive"`` still use).
 6. The representative (kept row) of a cluster is the row with the highest ``priority`` (e.g. a
    quality score; missing or NaN counts as lowest), ties broken by the earliest input position.
    Every other row points to it in ``duplicate_of`` (never to another duplicate) with the EXACT
@@ -36,9 +47,10 @@ How it works:
 Until 2026-11-29, pairs were accepted, and ``similarity`` reported, by the MinHash ESTIMATE. Its
 noise (standard deviation ~0.025-0.035 at J=0.8 with 128 slots) let pairs at 0.75-0.8 in and kept
 pairs at 0.8-0.85 out; on bench/synthetic_corpus.py exact verification raised edge precision
-from 0.93 to 1.0 and recall at J >= 0.8 from 0.91 to ~0.999. The second shingling of the texts in
-candidate pairs costs ~15% more time (won back by sketching on two threads) and 4 bytes per
-shingle of those texts (bench/DEDUP.md).
+from 0.93 to 1.0 and recall at J >= 0.8 from 0.91 to ~0.999. Until 2026-12-01 every candidate pair
+was checked exactly and the texts in candidate pairs were shingled a second time; on heavily
+duplicated real text (bench/real_corpus.py: 14% unique, clusters of 5-15 light edits) that check
+was ~70% of the time, quadratic in the cluster size (bench/DEDUP.md).
 
 Defaults and their trade-off: ``threshold=0.8``, ``num_perm=128``. With ``bands``/``rows`` unset,
 they are chosen like datasketch's ``_optimal_param`` (minimise the weighted areas of false
@@ -236,7 +248,15 @@ def sketch(normalized: pl.Series, params: NearDupParams) -> tuple[np.ndarray, Sh
     parts = _in_worker_threads(work, n, params.chunk_size)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    values = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+    # Copy the chunks' sets into one buffer, freeing each chunk as it is copied (np.concatenate
+    # would hold every chunk and the result at once: twice the sets' memory at the peak).
+    values = np.empty(int(offsets[-1]), dtype=np.uint32)
+    parts.reverse()
+    position = 0
+    while parts:
+        part = parts.pop()
+        values[position : position + len(part)] = part
+        position += len(part)
     return signatures, ShingleSets(values, offsets, np.arange(n, dtype=np.int64))
 
 
