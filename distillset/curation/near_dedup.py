@@ -15,7 +15,7 @@ How it works:
    split into syllables like Han (Korean words are long, agglutinated runs: an edited particle
    should cost one syllable, not a whole word, and pure Korean keeps its earlier shingles).
    ``shingling="auto"`` keeps the earlier rule (the whole document by characters when >= 30% CJK,
-   else by ``\w+`` words, which turns each Chinese clause of a mostly-Latin text into one token).
+   else by ``\\w+`` words, which turns each Chinese clause of a mostly-Latin text into one token).
 3. Signatures and sets, in one pass (``sketch``): ``chunk_size`` documents at a time, split over
    two threads (polars, numpy and rensa release the GIL), the shingle hashes of a chunk become
    each document's sorted unique 32-bit set (the exact check's input, 4 bytes per shingle, kept
