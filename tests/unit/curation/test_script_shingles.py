@@ -5,7 +5,8 @@ characters, Latin words and numbers into words, punctuation into single marks), 
 of a Chinese instruction wrapped around a SQL query is found (the earlier per-document rule
 missed it); pure English gets exactly the word shingles and pure Chinese the character shingles
 of before; ``char_ngram`` applies to mostly-CJK documents when it differs from ``word_ngram``;
-``normalize`` equals ``ids.normalize_text`` on non-ASCII text (NFKC or not).
+``normalize`` and ``normalize_many`` (full-width punctuation replaced first) equal
+``ids.normalize_text`` on non-ASCII text (NFKC or not).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from distillset import ids
 from distillset.curation import near_dedup
 from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
-from distillset.curation.shingles import normalize, shingle_hashes, split_script_units
+from distillset.curation.shingles import normalize, normalize_many, shingle_hashes, split_script_units
 
 _SQL_TASK = (
     "根据自然语言描述，生成可以在数据库表执行的SQL语句。查询讲师平均工资高于整体平均水平的部门的名称和预算，"
@@ -98,3 +99,11 @@ def test_char_ngram_applies_to_mostly_cjk_documents():
 ])
 def test_fast_normalize_equals_ids_normalize_text(text):
     assert normalize(text) == ids.normalize_text(text)
+
+
+def test_normalize_many_equals_ids_normalize_text():
+    texts = [
+        "问题：（A）阿里巴巴，（B）台积电！", "ＡＢＣ\u0301 ｆｕｌｌ\u3000width…", "Ａ\u0301", "ﾃｽﾄ　半角",
+        None, "", "plain ASCII  text", "温度是25℃，约77°F", "Straße ＳＴＲＡＳＳＥ",
+    ]
+    assert normalize_many(texts) == [ids.normalize_text(text or "") for text in texts]
