@@ -20,7 +20,9 @@ How it works:
    two threads (polars, numpy and rensa release the GIL), the shingle hashes of a chunk become
    each document's sorted unique 32-bit set (the exact check's input, 4 bytes per shingle, kept
    for every unique text), and rensa's R-MinHash (Rust) sketches those sets. Tokens and 64-bit
-   shingles never outlive their chunk.
+   shingles never outlive their chunk. The main thread normalizes the next chunk (Python, GIL)
+   while the workers sketch the previous one (``_normalize_and_sketch``); rows that turn out to be
+   exact duplicates are sketched too (a few percent of the work) and dropped after grouping.
 4. LSH: ``bands`` x ``rows`` of each signature are hashed to one 64-bit key per band; rows whose
    key is equal in a band are candidates (sort + compare neighbours; a band bucket larger than
    ``_MAX_BUCKET_SPAN`` is linked as a chain of near neighbours rather than all pairs, which keeps
@@ -617,18 +619,8 @@ def near_duplicate_pairs(texts: Sequence[str], *, params: NearDupParams = NearDu
     )
 
 
-def _exact_groups(texts: Sequence[str], chunk_size: int) -> tuple[np.ndarray, np.ndarray, pl.Series]:
-    """``(first input row of each unique normalized text, unique index per row, unique texts)``."""
-    # Normalized texts go into Arrow buffers chunk by chunk: a Python list of a million strings
-    # would cost as much memory again as the corpus.
-    parts = [
-        pl.Series("normalized", normalize_many(texts[start : start + chunk_size]), dtype=pl.String)
-        for start in range(0, len(texts), chunk_size)
-    ]
-    return _group_normalized(pl.concat(parts) if parts else pl.Series("normalized", [], dtype=pl.String))
-
-
 def _group_normalized(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """``(first input row of each unique normalized text, unique index per row, unique texts)``."""
     frame = normalized.to_frame().with_row_index("row")
     # The first occurrence defines the unique index, so unique order follows input order.
     first = frame.group_by("normalized", maintain_order=True).agg(pl.col("row").first().alias("first"))
