@@ -153,14 +153,24 @@ def _originals(script: str, count: int, sources: dict, rng: np.random.Generator)
             out.append(text)
     # More originals than the sources hold: join two real pieces of similar length (at most 2x
     # apart; each unordered pair once), so that two joins sharing one piece stay below ~0.5.
+    # When the pairs run out (BELLE has 153 Chinese-only tasks), join three pieces, then four.
     lengths = np.array([len(piece) for piece in pieces])
-    joined: set[tuple[int, int]] = set()
+    joined: set[tuple[int, ...]] = set()
+    width, misses = 2, 0
     while len(out) < count:
-        i, j = sorted(int(k) for k in rng.integers(0, len(pieces), size=2))
-        if i == j or (i, j) in joined or max(lengths[i], lengths[j]) > 2 * min(lengths[i], lengths[j]):
+        if width == 2:
+            picks = tuple(sorted(int(k) for k in rng.integers(0, len(pieces), size=2)))
+        else:
+            picks = tuple(sorted(int(k) for k in rng.choice(len(pieces), size=width, replace=False)))
+        chosen = lengths[list(picks)]
+        if len(set(picks)) < width or picks in joined or chosen.max() > 2 * chosen.min():
+            misses += 1
+            if misses > 2000:
+                width, misses = width + 1, 0
             continue
-        joined.add((i, j))
-        text = pieces[i] + "\n\n" + pieces[j]
+        misses = 0
+        joined.add(picks)
+        text = "\n\n".join(pieces[k] for k in picks)
         if script == "mixed":
             text = sources["wrappers"][int(rng.integers(len(sources["wrappers"])))] + "\n" + text
         out.append(text)
