@@ -87,7 +87,8 @@ _MAX_BUCKET_SPAN = 16
 Small buckets get all their pairs; a huge bucket (thousands of near-identical boilerplate rows)
 becomes a connected band of pairs instead of millions."""
 
-_VERIFY_BATCH = 200_000
+_VERIFY_BATCH = 50_000
+"""Candidate pairs per batch of estimates: two 512-byte signature rows per pair (~50 MB)."""
 _WORKERS = min(2, os.cpu_count() or 1)
 """Threads for shingling and sketching (see ``_in_worker_threads``); the target machine has 2 cores."""
 T = TypeVar("T")
@@ -611,26 +612,25 @@ def near_duplicate_pairs(texts: Sequence[str], *, params: NearDupParams = NearDu
     Returns:
         Columns ``left``, ``right`` (0-based input positions, ``left < right``) and ``similarity``.
     """
-    first_rows, _, normalized_unique, signatures, sets = _normalize_and_sketch(texts, params)
-    pairs, _ = verified_pairs(signatures, sets.sizes() > 0, normalized_unique, params, sets)
+    first_rows, _, normalized, signatures, sets = _normalize_and_sketch(texts, params)
+    pairs, _ = verified_pairs(signatures, sets.sizes() > 0, normalized.gather(first_rows), params, sets)
     return pairs.with_columns(
         pl.Series("left", first_rows[pairs["left"].to_numpy()]),
         pl.Series("right", first_rows[pairs["right"].to_numpy()]),
     )
 
 
-def _group_normalized(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray, pl.Series]:
-    """``(first input row of each unique normalized text, unique index per row, unique texts)``."""
-    frame = normalized.to_frame().with_row_index("row")
-    # The first occurrence defines the unique index, so unique order follows input order.
-    first = frame.group_by("normalized", maintain_order=True).agg(pl.col("row").first().alias("first"))
-    first = first.with_row_index("unique")
-    unique_of_row = frame.join(first.select("normalized", "unique"), on="normalized", how="left", maintain_order="left")["unique"]
-    return (
-        first["first"].to_numpy().astype(np.int64),
-        unique_of_row.to_numpy().astype(np.int64),
-        first["normalized"],
-    )
+def _group_normalized(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(first input row of each unique normalized text, unique index per row)``.
+
+    The unique index follows the order of first occurrence. A window over the text column finds
+    each row's first occurrence without copying the unique texts out (a ``group_by`` would: a
+    second copy of most of the corpus at 1M documents).
+    """
+    frame = normalized.to_frame("normalized").with_row_index("row")
+    first = frame.select(pl.col("row").first().over("normalized"))["row"].to_numpy().astype(np.int64)
+    first_rows = np.flatnonzero(first == np.arange(len(first)))
+    return first_rows, np.searchsorted(first_rows, first)
 
 
 def _normalize_and_sketch(
@@ -644,7 +644,9 @@ def _normalize_and_sketch(
     are compacted to the unique texts in place and the sets indexed through ``slot_of``.
 
     Returns:
-        ``(first_rows, unique_of_row, normalized_unique, signatures, sets)``.
+        ``(first_rows, unique_of_row, normalized, signatures, sets)``: ``normalized`` has every
+        row (``normalized.gather(first_rows)`` are the unique texts), signatures and sets are
+        indexed by unique text.
     """
     n = len(texts)
     signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
@@ -670,10 +672,9 @@ def _normalize_and_sketch(
             for offset in range(0, len(normalized), step):
                 futures.append(pool.submit(work, normalized[offset : offset + step], start + offset))
         value_parts = [future.result() for future in futures]
-    first_rows, unique_of_row, normalized_unique = _group_normalized(
-        pl.concat(parts) if parts else pl.Series("normalized", [], dtype=pl.String)
-    )
+    normalized = pl.concat(parts, rechunk=False) if parts else pl.Series("normalized", [], dtype=pl.String)
     del parts
+    first_rows, unique_of_row = _group_normalized(normalized)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     values = np.empty(int(offsets[-1]), dtype=np.uint32)
@@ -691,7 +692,7 @@ def _normalize_and_sketch(
             block = slice(start, min(start + 65_536, unique))
             signatures[block] = signatures[first_rows[block]]
         signatures = signatures[:unique]
-    return first_rows, unique_of_row, normalized_unique, signatures, ShingleSets(values, offsets, first_rows)
+    return first_rows, unique_of_row, normalized, signatures, ShingleSets(values, offsets, first_rows)
 
 
 def near_duplicate_clusters(
@@ -736,13 +737,15 @@ def near_duplicate_clusters(
             schema={"id": pl.String, "cluster_id": pl.String, "kept": pl.Boolean,
                     "duplicate_of": pl.String, "similarity": pl.Float64}
         )
-    _, unique_of_row, normalized_unique, signatures, sets = _normalize_and_sketch(texts, params)
+    first_rows, unique_of_row, normalized, signatures, sets = _normalize_and_sketch(texts, params)
+    n_unique = len(first_rows)
     if verification == "exhaustive":
-        pairs, _ = verified_pairs(signatures, sets.sizes() > 0, normalized_unique, params, sets)
-        component_of_unique = connected_components(
-            len(normalized_unique), pairs["left"].to_numpy(), pairs["right"].to_numpy()
-        )
+        unique_texts = normalized.gather(first_rows)
+        del normalized
+        pairs, _ = verified_pairs(signatures, sets.sizes() > 0, unique_texts, params, sets)
+        component_of_unique = connected_components(n_unique, pairs["left"].to_numpy(), pairs["right"].to_numpy())
     else:
+        del normalized  # the sets and signatures are all that verification needs
         component_of_unique = union_find_components(signatures, sets, params)
     del signatures
     component = component_of_unique[unique_of_row]
@@ -758,7 +761,7 @@ def near_duplicate_clusters(
     is_first = np.ones(n, dtype=bool)
     is_first[1:] = component[order][1:] != component[order][:-1]
     rep_rows = order[is_first]
-    representative_of_component = np.zeros(len(normalized_unique), dtype=np.int64)
+    representative_of_component = np.zeros(n_unique, dtype=np.int64)
     representative_of_component[component[rep_rows]] = rep_rows
     representative = representative_of_component[component]
 
