@@ -4,11 +4,12 @@ Built from the files in ``bench/data/`` (GSM8K train questions and worked soluti
 seed tasks) and the project's MT-Bench questions (``data/sample_prompts/``). It imitates a scraped
 or synthetic prompt set: only ``--unique`` (default 14%) of the documents are distinct families;
 most families are clusters of 5-15 copies (the original plus light edits of it), the rest single
-documents, and a few hard negatives. Three scripts:
+documents, and a few hard negatives. Three scripts (when a script needs more originals than the
+sources hold, e.g. at 1M documents, real pieces of similar length are joined: two, or three or
+four when the pairs run out):
 
 * ``en``: a GSM8K question, a GSM8K question with its worked solution, or an MT-Bench question.
-* ``zh``: a BELLE task (instruction, input, output) written in Chinese only (two tasks of
-  similar length joined when more originals are needed than BELLE has).
+* ``zh``: a BELLE task (instruction, input, output) written in Chinese only.
 * ``mixed``: Chinese with Latin script: the BELLE tasks that contain SQL, Python code, HTML, a
   chess FEN string, e-mail addresses or English sentences, and BELLE Chinese instructions put
   before an English GSM8K question.
@@ -19,7 +20,7 @@ CJK (``script_units``). An edit substitutes, inserts or deletes one unit (a word
 own vocabulary, or a CJK character of BELLE's), inserts, deletes or changes a punctuation mark, or
 changes a word's case (which normalization undoes: such a copy is an exact duplicate).
 
-**Hard negatives.** ``--hard-negatives`` (default 2%) of the documents are near-but-different
+**Hard negatives.** ``hard_negatives`` (default 2%) of the documents are near-but-different
 rewrites of another family's original: the same template with other numbers and other entities
 (names in English, runs of characters in Chinese), rewritten until their reference Jaccard to
 the original and to each of its copies is below ``HARD_NEGATIVE_MAX`` (0.75): below the 0.8

@@ -6,7 +6,8 @@ the clusters, kept rows, ``duplicate_of`` and ``similarity`` of checking every c
 rewrites, the all-at-once fallback round); a cluster of ``k`` copies costs far fewer than
 ``k (k - 1) / 2`` exact checks and accepts exactly ``k - 1`` pairs (a spanning tree); rewrites
 below the threshold are checked, rejected and stay apart; ``similarity`` stays the exact Jaccard
-to the kept row.
+to the kept row; rows sketched before exact grouping (chunk by chunk, on worker threads) give
+exactly the signatures and sets of the unique texts.
 """
 
 from __future__ import annotations
@@ -153,3 +154,22 @@ def test_similarity_is_the_exact_jaccard_to_the_kept_row():
 def test_unknown_verification_is_rejected():
     with pytest.raises(ValueError):
         near_duplicate_clusters(["a"], ["x"], verification="sometimes")
+
+
+def test_rows_sketched_before_grouping_match_the_unique_texts(monkeypatch):
+    # Many exact duplicates (case and spacing), chunks smaller than the input: the signatures
+    # compacted to the unique texts and the sets found through ``slot_of`` are those of the texts.
+    monkeypatch.setattr(near_dedup, "_WORKERS", 2)
+    rng = random.Random(5)
+    bases = [" ".join(_document(rng, rng.randint(3, 60))) for _ in range(40)]
+    texts = [rng.choice(bases).upper() if rng.random() < 0.3 else rng.choice(bases) + "  " for _ in range(300)]
+    params = NearDupParams(chunk_size=64)
+    first_rows, unique_of_row, normalized, signatures, sets = near_dedup._normalize_and_sketch(texts, params)
+    unique = normalized.gather(first_rows)
+    assert len(first_rows) == len(set(unique.to_list())) < 50
+    assert unique.gather(unique_of_row).to_list() == [ids.normalize_text(text) for text in texts]
+    expected_signatures, expected_sets = near_dedup.sketch(unique, params)
+    assert np.array_equal(signatures, expected_signatures)
+    assert np.array_equal(sets.sizes(), expected_sets.sizes())
+    left, right = np.repeat(np.arange(len(first_rows)), 3), np.tile(np.arange(3), len(first_rows))
+    assert np.array_equal(sets.jaccard(left, right), expected_sets.jaccard(left, right))
