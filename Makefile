@@ -32,7 +32,8 @@ ui: install
 ## Quick sizes (about 10 minutes on 2 cores); bench/README.md gives the full-size commands.
 bench: install
 	$(UV) run --frozen python bench/bench_teacher.py
-	$(UV) run --frozen python bench/bench_dedup.py --docs 100000
+	$(UV) run --frozen python bench/bench_dedup.py --docs 100000 --datasketch-docs 20000
+	$(UV) run --frozen python bench/bench_verify.py
 	$(UV) run --frozen python bench/bench_quality.py --rows 1000000
 
 clean:

@@ -5,27 +5,40 @@ How it works:
 1. Exact duplicates first: rows with the same ``ids.normalize_text`` are one cluster with
    similarity 1.0 (empty texts are exact duplicates of each other); only one text per group is
    sketched.
-2. Shingles (``distillset.curation.shingles``): word 5-grams over tokens that keep punctuation (so code
-   works), or character 5-grams for documents that are mostly CJK (no spaces to split on). Five
-   characters of Chinese are about two or three words, so both sizes compare phrases of similar
-   length.
-3. Signatures: rensa's R-MinHash (Rust) over the prehashed shingles, ``chunk_size`` documents at a
-   time, split over two threads (polars and rensa release the GIL). Only the ``num_perm`` x
-   32-bit signatures are kept (512 bytes per unique text at 128 permutations) and the normalized
-   texts (Arrow buffers), never the shingles of more than one chunk, so memory grows far slower
-   than the shingle count.
+2. Shingles (``distillset.curation.shingles``, ``shingling="scripts"``): 5-grams over one stream
+   of script units per document: Han, Hiragana, Katakana and Hangul split into characters, every
+   other run of word characters (Latin words, numbers) one unit, punctuation kept as units (so
+   code works). A Chinese instruction wrapped around SQL, code, a FEN string or an English
+   sentence is thus compared as characters where it is Chinese and as words where it is not;
+   pure English gets exactly word 5-grams, pure Chinese character 5-grams. Five characters of
+   Chinese are about two or three words, so both compare phrases of similar length. Hangul is
+   split into syllables like Han (Korean words are long, agglutinated runs: an edited particle
+   should cost one syllable, not a whole word, and pure Korean keeps its earlier shingles).
+   ``shingling="auto"`` keeps the earlier rule (the whole document by characters when >= 30% CJK,
+   else by ``\\w+`` words, which turns each Chinese clause of a mostly-Latin text into one token).
+3. Signatures and sets, in one pass (``sketch``): ``chunk_size`` documents at a time, split over
+   two threads (polars, numpy and rensa release the GIL), the shingle hashes of a chunk become
+   each document's sorted unique 32-bit set (the exact check's input, 4 bytes per shingle, kept
+   for every unique text), and rensa's R-MinHash (Rust) sketches those sets. Tokens and 64-bit
+   shingles never outlive their chunk. The main thread normalizes the next chunk (Python, GIL)
+   while the workers sketch the previous one (``_normalize_and_sketch``); rows that turn out to be
+   exact duplicates are sketched too (a few percent of the work) and dropped after grouping.
 4. LSH: ``bands`` x ``rows`` of each signature are hashed to one 64-bit key per band; rows whose
-   key is equal in some band are candidates (sort + compare neighbours; a band bucket larger than
+   key is equal in a band are candidates (sort + compare neighbours; a band bucket larger than
    ``_MAX_BUCKET_SPAN`` is linked as a chain of near neighbours rather than all pairs, which keeps
    it connected without a quadratic blow-up).
-5. Verification: candidate pairs whose estimated Jaccard (share of equal signature slots) is
-   below ``threshold - ESTIMATE_REJECT_MARGIN`` (about four standard deviations of the estimate)
-   are dropped cheaply; the rest are checked by their EXACT Jaccard: the texts in those pairs are
-   shingled again (``chunk_size`` at a time) into sorted unique 32-bit shingle hashes in one flat
-   buffer, and each batch of pairs is intersected with one vectorized ``searchsorted``. A pair is
-   kept if its exact Jaccard is at least ``threshold``; kept pairs are merged into connected
-   components (numpy min-label propagation with pointer jumping: union-find's result without a
-   Python loop).
+5. Verification by union-find (``union_find_components``), band by band: a candidate pair whose
+   two texts are already in one cluster is skipped (it would join nothing), and so is a pair an
+   earlier band rejected. The others are filtered by their estimated Jaccard (share of equal
+   signature slots; below ``threshold - ESTIMATE_REJECT_MARGIN``, about four standard deviations,
+   they are dropped cheaply) and then checked by their EXACT Jaccard in Boruvka rounds: every
+   cluster picks its crossing candidate with the highest estimate (so clusters join early, through
+   their closest pairs), the picked pairs are intersected in one vectorized batch
+   (``ShingleSets.jaccard``), and the accepted ones (exact Jaccard >= ``threshold``) join their
+   clusters (a label array kept fully path-compressed). A cluster of ``k`` light edits costs about
+   ``k - 1`` exact checks instead of the ``k (k - 1) / 2`` of checking every pair, and the clusters
+   are exactly the connected components of all accepted candidate pairs (``verified_pairs``, the
+   exhaustive path, which ``near_duplicate_pairs`` and ``verification="exhaustive"`` still use).
 6. The representative (kept row) of a cluster is the row with the highest ``priority`` (e.g. a
    quality score; missing or NaN counts as lowest), ties broken by the earliest input position.
    Every other row points to it in ``duplicate_of`` (never to another duplicate) with the EXACT
@@ -36,9 +49,10 @@ How it works:
 Until 2026-11-29, pairs were accepted, and ``similarity`` reported, by the MinHash ESTIMATE. Its
 noise (standard deviation ~0.025-0.035 at J=0.8 with 128 slots) let pairs at 0.75-0.8 in and kept
 pairs at 0.8-0.85 out; on bench/synthetic_corpus.py exact verification raised edge precision
-from 0.93 to 1.0 and recall at J >= 0.8 from 0.91 to ~0.999. The second shingling of the texts in
-candidate pairs costs ~15% more time (won back by sketching on two threads) and 4 bytes per
-shingle of those texts (bench/DEDUP.md).
+from 0.93 to 1.0 and recall at J >= 0.8 from 0.91 to ~0.999. Until 2026-12-01 every candidate pair
+was checked exactly and the texts in candidate pairs were shingled a second time; on heavily
+duplicated real text (bench/real_corpus.py: 14% unique, clusters of 5-15 light edits) that check
+was ~70% of the time, quadratic in the cluster size (bench/DEDUP.md).
 
 Defaults and their trade-off: ``threshold=0.8``, ``num_perm=128``. With ``bands``/``rows`` unset,
 they are chosen like datasketch's ``_optimal_param`` (minimise the weighted areas of false
@@ -55,6 +69,7 @@ are slightly negatively correlated, which makes the real curve a bit steeper). R
 
 from __future__ import annotations
 
+import array
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,19 +80,21 @@ import numpy as np
 import polars as pl
 import rensa
 
-from distillset.curation.shingles import normalize, shingle_hashes, splitmix64
+from distillset.curation.shingles import Shingles, normalize_many, shingle_hashes, splitmix64
 
 _MAX_BUCKET_SPAN = 16
 """Within a band bucket, each row is paired with at most this many following rows (sorted order).
 Small buckets get all their pairs; a huge bucket (thousands of near-identical boilerplate rows)
 becomes a connected band of pairs instead of millions."""
 
-_VERIFY_BATCH = 200_000
+_VERIFY_BATCH = 50_000
+"""Candidate pairs per batch of estimates: two 512-byte signature rows per pair (~50 MB)."""
 _WORKERS = min(2, os.cpu_count() or 1)
 """Threads for shingling and sketching (see ``_in_worker_threads``); the target machine has 2 cores."""
 T = TypeVar("T")
-_VERIFY_ELEMENTS = 4_000_000
-"""Set elements per batch of exact verification (~100 MB of keys and search positions)."""
+_VERIFY_ELEMENTS = 250_000
+"""Set elements per batch of exact verification: small enough for the binary searches to stay in
+cache (4M elements per batch measured ~1.6x slower)."""
 LSH_MARGIN = 0.1
 """With unset ``bands``/``rows``, the banding is laid out for ``threshold - LSH_MARGIN``."""
 ESTIMATE_REJECT_MARGIN = 0.15
@@ -85,6 +102,11 @@ ESTIMATE_REJECT_MARGIN = 0.15
 ~4 standard deviations of a 128-slot estimate at J=0.8, so this drops ~no true pair."""
 FALSE_POSITIVE_WEIGHT = 0.2
 FALSE_NEGATIVE_WEIGHT = 0.8
+SHINGLINGS = ("scripts", "auto")
+VERIFICATIONS = ("union-find", "exhaustive")
+_FULL_ROUNDS = 4
+"""Boruvka rounds per band; the candidates still crossing two clusters after them are checked
+all at once (a guard against many rounds when most of a band's candidates fail the check)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,9 @@ class NearDupParams:
         char_ngram: characters per shingle (CJK documents).
         seed: seeds both the shingle hashes and the MinHash permutations.
         chunk_size: documents sketched per call (bounds the memory of shingles).
+        shingling: ``scripts`` (each script on its own terms: CJK characters and words in one
+            stream, see ``distillset.curation.shingles``) or ``auto`` (the earlier rule: the whole
+            document by characters when it is at least 30% CJK, else by words).
     """
 
     threshold: float = 0.8
@@ -111,6 +136,7 @@ class NearDupParams:
     char_ngram: int = 5
     seed: int = 1
     chunk_size: int = 50_000
+    shingling: str = "scripts"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -121,6 +147,8 @@ class NearDupParams:
             raise ValueError("word_ngram and char_ngram must be at least 1")
         if self.chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
+        if self.shingling not in SHINGLINGS:
+            raise ValueError(f"shingling must be one of {SHINGLINGS}, got {self.shingling!r}")
         bands, rows = self.bands, self.rows
         if bands is not None and bands < 1 or rows is not None and rows < 1:
             raise ValueError("bands and rows must be at least 1")
@@ -170,30 +198,85 @@ def optimal_band_layout(
     return best
 
 
+def _shingles(texts: pl.Series, params: NearDupParams) -> Shingles:
+    return shingle_hashes(
+        texts, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed, mode=params.shingling
+    )
+
+
+def _set_values(shingles: Shingles, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's sorted unique shingle hashes (top 32 bits), concatenated, and their counts."""
+    local = np.repeat(np.arange(n_docs, dtype=np.uint64), np.diff(shingles.offsets))
+    keys = _sorted_unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
+    counts = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=n_docs)
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), counts
+
+
+def _matrix_array(matrix: rensa.RMinHashDigestMatrix, n_rows: int, num_perm: int) -> np.ndarray:
+    """rensa's digest matrix as a ``(n_rows, num_perm)`` ``uint32`` array.
+
+    rensa 0.5 exports rows only as Python lists; ``array.extend`` row by row is ~1.7x faster
+    than ``np.asarray`` of the nested lists."""
+    buffer = array.array("I")
+    for row in matrix.to_rows():
+        buffer.extend(row)
+    return np.frombuffer(buffer, dtype=np.uint32).reshape(n_rows, num_perm)
+
+
+def sketch(normalized: pl.Series, params: NearDupParams) -> tuple[np.ndarray, ShingleSets]:
+    """MinHash signatures and exact shingle sets of normalized texts, ``chunk_size`` rows at a time.
+
+    One shingling serves both: each chunk's shingle hashes become sorted unique 32-bit sets (the
+    exact check's input, 4 bytes per shingle), and rensa sketches those sets. Only the sets and
+    the signatures outlive a chunk, never the tokens.
+
+    Returns:
+        ``(signatures, sets)``: a ``(len, num_perm)`` ``uint32`` matrix and every text's set
+        (a text without shingles has an empty set and a meaningless signature).
+    """
+    n = len(normalized)
+    signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
+    counts = np.zeros(n, dtype=np.int64)
+
+    def work(start: int, stop: int) -> np.ndarray:
+        values, local_counts = _set_values(_shingles(normalized[start:stop], params), stop - start)
+        counts[start:stop] = local_counts
+        offsets = np.zeros(stop - start + 1, dtype=np.uint64)
+        np.cumsum(local_counts, out=offsets[1:])
+        # rensa sketches the whole chunk in Rust from one flat buffer: no Python object per row.
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            values.astype(np.uint64), offsets, params.num_perm, params.seed
+        )
+        signatures[start:stop] = _matrix_array(matrix, stop - start, params.num_perm)
+        return values
+
+    parts = _in_worker_threads(work, n, params.chunk_size)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    # Copy the chunks' sets into one buffer, freeing each chunk as it is copied (np.concatenate
+    # would hold every chunk and the result at once: twice the sets' memory at the peak).
+    values = np.empty(int(offsets[-1]), dtype=np.uint32)
+    parts.reverse()
+    position = 0
+    while parts:
+        part = parts.pop()
+        values[position : position + len(part)] = part
+        position += len(part)
+    return signatures, ShingleSets(values, offsets, np.arange(n, dtype=np.int64))
+
+
 def minhash_signatures(normalized: Sequence[str] | pl.Series, params: NearDupParams) -> tuple[np.ndarray, np.ndarray]:
-    """MinHash signatures of normalized texts, computed ``chunk_size`` rows at a time.
+    """MinHash signatures of normalized texts (see ``sketch``).
 
     Returns:
         ``(signatures, has_shingles)``: a ``(len, num_perm)`` ``uint32`` matrix, and per row
         whether it had any shingle (an empty text has a meaningless signature).
     """
-    n = len(normalized)
-    signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
-    has_shingles = np.zeros(n, dtype=bool)
-
-    def sketch(start: int, stop: int) -> None:
-        chunk = normalized[start:stop]
-        shingles = shingle_hashes(chunk, word_ngram=params.word_ngram, char_ngram=params.char_ngram, seed=params.seed)
-        # rensa sketches the whole chunk in Rust from one flat buffer: no Python object per row.
-        # Its matrix has no buffer export, so rows come back as lists (~1/4 of the chunk's time).
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-            shingles.hashes, shingles.offsets.astype(np.uint64), params.num_perm, params.seed
-        )
-        signatures[start:stop] = np.asarray(matrix.to_rows(), dtype=np.uint32)
-        has_shingles[start:stop] = np.diff(shingles.offsets) > 0
-
-    _in_worker_threads(sketch, n, params.chunk_size)
-    return signatures, has_shingles
+    series = (
+        normalized if isinstance(normalized, pl.Series) else pl.Series("normalized", list(normalized), dtype=pl.String)
+    )
+    signatures, sets = sketch(series, params)
+    return signatures, np.diff(sets.offsets) > 0
 
 
 def _in_worker_threads(task: Callable[[int, int], T], n: int, chunk_size: int) -> list[T]:
@@ -212,36 +295,55 @@ def _in_worker_threads(task: Callable[[int, int], T], n: int, chunk_size: int) -
         return list(pool.map(lambda bound: task(*bound), bounds))
 
 
+def band_key(signatures: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """One 64-bit key per row for one band (``uint64``)."""
+    return _key_of_columns(signatures[:, band * rows : (band + 1) * rows], band)
+
+
+def _key_of_columns(columns: np.ndarray, band: int) -> np.ndarray:
+    key = np.full(len(columns), band, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in range(columns.shape[1]):
+            key = splitmix64(key ^ columns[:, col].astype(np.uint64))
+    return key
+
+
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per row and band: ``(len, bands)`` ``uint64``."""
     keys = np.zeros((len(signatures), bands), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for band in range(bands):
-            key = np.full(len(signatures), band, dtype=np.uint64)
-            for col in range(band * rows, (band + 1) * rows):
-                key = splitmix64(key ^ signatures[:, col].astype(np.uint64))
-            keys[:, band] = key
+    for band in range(bands):
+        keys[:, band] = band_key(signatures, band, rows)
     return keys
+
+
+def band_pairs(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Pairs ``(a, b)``, ``a < b``, of ``rows`` whose key in one band (``column``) is equal.
+
+    Rows are sorted by key (stable); each row is paired with the next ``_MAX_BUCKET_SPAN`` rows
+    of its bucket. Every pair occurs once.
+    """
+    order = np.argsort(column, kind="stable")
+    sorted_keys = column[order]
+    sorted_rows = rows[order]
+    found = []
+    for span in range(1, _MAX_BUCKET_SPAN + 1):
+        same = sorted_keys[span:] == sorted_keys[:-span]
+        if not same.any():
+            break
+        found.append(np.stack((sorted_rows[:-span][same], sorted_rows[span:][same]), axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.sort(np.concatenate(found), axis=1).astype(np.int64)
 
 
 def candidate_pairs(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Row pairs ``(a, b)`` with ``a < b`` sharing a key in at least one band, as ``(k, 2)`` int64."""
     rows = np.flatnonzero(eligible)
-    found = []
-    for band in range(keys.shape[1]):
-        column = keys[rows, band]
-        order = np.argsort(column, kind="stable")
-        sorted_keys = column[order]
-        sorted_rows = rows[order]
-        for span in range(1, _MAX_BUCKET_SPAN + 1):
-            same = sorted_keys[span:] == sorted_keys[:-span]
-            if not same.any():
-                break
-            found.append(np.stack((sorted_rows[:-span][same], sorted_rows[span:][same]), axis=1))
+    found = [band_pairs(keys[rows, band], rows) for band in range(keys.shape[1])]
+    found = [pairs for pairs in found if len(pairs)]
     if not found:
         return np.empty((0, 2), dtype=np.int64)
-    pairs = np.sort(np.concatenate(found), axis=1).astype(np.int64)
-    return np.unique(pairs, axis=0)
+    return np.unique(np.concatenate(found), axis=0)
 
 
 def estimated_jaccard(signatures: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -273,6 +375,100 @@ def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndar
             return labels
 
 
+def _union(root: np.ndarray, left_roots: np.ndarray, right_roots: np.ndarray) -> None:
+    """Join the clusters of each ``(left_roots[i], right_roots[i])`` in ``root`` (in place).
+
+    ``root`` is kept fully compressed (every node points at its cluster's root, the smallest
+    member), which is path compression done for all nodes at once: each find is one gather.
+    """
+    if len(left_roots) == 0:
+        return
+    nodes = _sorted_unique(np.concatenate((left_roots, right_roots)))
+    local = connected_components(len(nodes), np.searchsorted(nodes, left_roots), np.searchsorted(nodes, right_roots))
+    root[nodes] = nodes[local]  # ``nodes`` is sorted: the smallest local label is the smallest root
+    root[:] = root[root]
+
+
+def _known(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Per key, whether it is in the sorted ``table``."""
+    if len(table) == 0 or len(keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    position = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+    return table[position] == keys
+
+
+def union_find_components(
+    signatures: np.ndarray, sets: ShingleSets, params: NearDupParams, stats: dict | None = None
+) -> np.ndarray:
+    """Component label (the smallest member) of each text: the same partition as checking every
+    candidate pair exactly (``verified_pairs`` + ``connected_components``), with far fewer checks.
+
+    Band by band, the band's candidate pairs whose texts are already in one cluster are skipped
+    (they would join nothing), and so are pairs already rejected in an earlier band. The rest
+    are checked in Boruvka rounds: each cluster picks its best crossing candidate (highest
+    estimated Jaccard, so clusters join early and through their closest pairs); the picked pairs
+    are checked exactly in one vectorized batch, the accepted ones joined, and the round repeats
+    on the pairs still crossing two clusters (after ``_FULL_ROUNDS`` rounds, all of them at once).
+    A cluster of ``k`` copies thus costs about ``k - 1`` exact checks instead of ``k (k - 1) / 2``.
+
+    Every candidate is either checked like in the exhaustive path or skipped because its two
+    texts are already joined by accepted pairs, so the connected components are the same.
+
+    Args:
+        stats: if given, receives counts: ``candidates`` (pairs met, with repeats across bands),
+            ``skipped``, ``estimate_rejected``, ``checked``, ``accepted``, ``rounds``.
+    """
+    n = len(signatures)
+    root = np.arange(n, dtype=np.int64)
+    counters = dict.fromkeys(("candidates", "skipped", "estimate_rejected", "checked", "accepted", "rounds"), 0)
+    eligible = np.flatnonzero(sets.sizes() > 0)
+    bands, rows = params.band_layout()
+    rejected = np.empty(0, dtype=np.int64)  # sorted ``a * n + b`` of pairs that failed a check
+    floor = params.threshold - ESTIMATE_REJECT_MARGIN
+    for band in range(bands if len(eligible) > 1 else 0):
+        columns = signatures[eligible, band * rows : (band + 1) * rows]
+        pairs = band_pairs(_key_of_columns(columns, band), eligible)
+        counters["candidates"] += len(pairs)
+        pairs = pairs[root[pairs[:, 0]] != root[pairs[:, 1]]]
+        pairs = pairs[~_known(rejected, pairs[:, 0] * n + pairs[:, 1])]
+        if len(pairs) == 0:
+            continue
+        estimate = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
+        low = estimate < floor
+        counters["estimate_rejected"] += int(low.sum())
+        failed = [pairs[low, 0] * n + pairs[low, 1]]
+        pairs = pairs[~low][np.argsort(-estimate[~low], kind="stable")]
+        for round_number in range(len(pairs)):
+            left_root, right_root = root[pairs[:, 0]], root[pairs[:, 1]]
+            crossing = left_root != right_root
+            pairs, left_root, right_root = pairs[crossing], left_root[crossing], right_root[crossing]
+            if len(pairs) == 0:
+                break
+            counters["rounds"] += 1
+            if round_number < _FULL_ROUNDS:
+                # Boruvka: each cluster's first (best) crossing pair; at most one per cluster.
+                best = np.full(n, len(pairs), dtype=np.int64)
+                position = np.arange(len(pairs), dtype=np.int64)
+                np.minimum.at(best, left_root, position)
+                np.minimum.at(best, right_root, position)
+                chosen = np.zeros(len(pairs), dtype=bool)
+                chosen[best[best < len(pairs)]] = True
+            else:
+                chosen = np.ones(len(pairs), dtype=bool)
+            similarity = sets.jaccard(pairs[chosen, 0], pairs[chosen, 1])
+            accepted = similarity >= params.threshold
+            counters["checked"] += len(similarity)
+            counters["accepted"] += int(accepted.sum())
+            _union(root, left_root[chosen][accepted], right_root[chosen][accepted])
+            failed.append(pairs[chosen][~accepted, 0] * n + pairs[chosen][~accepted, 1])
+            pairs = pairs[~chosen]
+        rejected = np.sort(np.concatenate([rejected, *failed]))
+    counters["skipped"] = counters["candidates"] - counters["estimate_rejected"] - counters["checked"]
+    if stats is not None:
+        stats.update(counters)
+    return root
+
+
 @dataclass(frozen=True)
 class ShingleSets:
     """Exact shingle sets of some documents, as sorted unique ``uint32`` hashes in one flat buffer.
@@ -286,6 +482,10 @@ class ShingleSets:
     values: np.ndarray
     offsets: np.ndarray
     slot_of: np.ndarray
+
+    def sizes(self) -> np.ndarray:
+        """The set size of every text (``slot_of``'s index; -1 where no set was built)."""
+        return np.where(self.slot_of >= 0, np.diff(self.offsets)[np.maximum(self.slot_of, 0)], -1)
 
     def jaccard(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Exact Jaccard of the shingle sets of each ``(left[i], right[i])`` pair of unique texts.
@@ -302,11 +502,18 @@ class ShingleSets:
         if (slot_left < 0).any() or (slot_right < 0).any():
             raise ValueError("a pair refers to a text whose shingle set was not built")
         size_left, size_right = lengths[slot_left], lengths[slot_right]
-        start = 0
         cumulative = np.cumsum(size_left + size_right)
+        # Batches of at most _VERIFY_ELEMENTS elements, shared by the worker threads (numpy's
+        # searchsorted releases the GIL).
+        bounds, start = [], 0
         while start < len(left):
-            budget = (cumulative[start - 1] if start else 0) + _VERIFY_ELEMENTS
-            stop = max(start + 1, int(np.searchsorted(cumulative, budget, side="right")))
+            limit = (cumulative[start - 1] if start else 0) + _VERIFY_ELEMENTS
+            stop = max(start + 1, int(np.searchsorted(cumulative, limit, side="right")))
+            bounds.append((start, stop))
+            start = stop
+
+        def run(bound: tuple[int, int]) -> None:
+            start, stop = bound
             batch = slice(start, stop)
             keys_left = self._keys(slot_left[batch], size_left[batch])
             keys_right = self._keys(slot_right[batch], size_right[batch])
@@ -317,7 +524,13 @@ class ShingleSets:
             intersection = np.bincount(pair_of_hit, minlength=stop - start)
             union = size_left[batch] + size_right[batch] - intersection
             out[batch] = intersection / np.maximum(union, 1)
-            start = stop
+
+        if _WORKERS == 1 or len(bounds) == 1:
+            for bound in bounds:
+                run(bound)
+        else:
+            with ThreadPoolExecutor(_WORKERS) as pool:
+                list(pool.map(run, bounds))
         return out
 
     def _keys(self, slots: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -339,23 +552,15 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams) -> ShingleSets:
     """The exact shingle sets of the unique texts ``docs`` (shingled again, ``chunk_size`` at a time).
 
-    Shingles are recomputed for just these texts instead of kept from the signature pass, so
-    memory holds 4 bytes per shingle of the texts in candidate pairs only. Hashes are cut to their
-    top 32 bits: two different shingles collide with probability ~2^-32, which moves a Jaccard
-    by far less than the 1/|union| resolution of any real text.
+    ``sketch`` builds the sets of every text in its single pass; this builds them for some texts
+    only. Hashes are cut to their top 32 bits: two different shingles collide with probability
+    ~2^-32, which moves a Jaccard by far less than the 1/|union| resolution of any real text.
     """
 
     def build(start: int, stop: int) -> np.ndarray:
-        shingles = shingle_hashes(
-            normalized.gather(docs[start:stop]),
-            word_ngram=params.word_ngram,
-            char_ngram=params.char_ngram,
-            seed=params.seed,
-        )
-        local = np.repeat(np.arange(stop - start, dtype=np.uint64), np.diff(shingles.offsets))
-        keys = _sorted_unique((local << np.uint64(32)) | (shingles.hashes >> np.uint64(32)))
-        counts[start:stop] = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=stop - start)
-        return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        values, local_counts = _set_values(_shingles(normalized.gather(docs[start:stop]), params), stop - start)
+        counts[start:stop] = local_counts
+        return values
 
     counts = np.zeros(len(docs), dtype=np.int64)
     values_parts = _in_worker_threads(build, len(docs), params.chunk_size)
@@ -368,9 +573,17 @@ def shingle_sets(normalized: pl.Series, docs: np.ndarray, params: NearDupParams)
 
 
 def verified_pairs(
-    signatures: np.ndarray, has_shingles: np.ndarray, normalized: pl.Series, params: NearDupParams
+    signatures: np.ndarray,
+    has_shingles: np.ndarray,
+    normalized: pl.Series,
+    params: NearDupParams,
+    sets: ShingleSets | None = None,
 ) -> tuple[pl.DataFrame, ShingleSets]:
-    """Candidate pairs whose exact Jaccard reaches the threshold, and the sets that checked them.
+    """EVERY candidate pair whose exact Jaccard reaches the threshold, and the sets that checked them.
+
+    The exhaustive check (each candidate pair is checked, also inside a cluster that other pairs
+    already joined): the reference for ``union_find_components`` and the source of
+    ``near_duplicate_pairs``. Given ``sets`` (e.g. from ``sketch``), texts are not shingled again.
 
     Returns:
         ``(pairs, sets)``: columns ``left, right, similarity`` (exact Jaccard), and the shingle
@@ -384,7 +597,8 @@ def verified_pairs(
     # clearly dissimilar candidates of the permissive banding before the exact (costlier) check.
     estimate = estimated_jaccard(signatures, pairs[:, 0], pairs[:, 1])
     pairs = pairs[estimate >= params.threshold - ESTIMATE_REJECT_MARGIN]
-    sets = shingle_sets(normalized, _sorted_unique(pairs.ravel()), params)
+    if sets is None:
+        sets = shingle_sets(normalized, _sorted_unique(pairs.ravel()), params)
     similarity = sets.jaccard(pairs[:, 0], pairs[:, 1])
     keep = similarity >= params.threshold
     frame = pl.DataFrame(
@@ -397,44 +611,97 @@ def verified_pairs(
 def near_duplicate_pairs(texts: Sequence[str], *, params: NearDupParams = NearDupParams()) -> pl.DataFrame:
     """Verified near-duplicate pairs by input position (exact duplicates not included).
 
-    Useful to inspect or evaluate the edges that build the clusters of
-    ``near_duplicate_clusters``. Rows with equal normalized text are collapsed first; a pair is
-    reported between the first rows of two groups.
+    Useful to inspect or evaluate the edges behind the clusters of ``near_duplicate_clusters``:
+    this checks every candidate pair (``verified_pairs``), so it costs what the clustering's
+    union-find avoids, quadratic in the size of a cluster. Rows with equal normalized text are
+    collapsed first; a pair is reported between the first rows of two groups.
 
     Returns:
         Columns ``left``, ``right`` (0-based input positions, ``left < right``) and ``similarity``.
     """
-    first_rows, _, normalized_unique = _exact_groups(texts, params.chunk_size)
-    signatures, has_shingles = minhash_signatures(normalized_unique, params)
-    pairs, _ = verified_pairs(signatures, has_shingles, normalized_unique, params)
+    first_rows, _, normalized, signatures, sets = _normalize_and_sketch(texts, params)
+    pairs, _ = verified_pairs(signatures, sets.sizes() > 0, normalized.gather(first_rows), params, sets)
     return pairs.with_columns(
         pl.Series("left", first_rows[pairs["left"].to_numpy()]),
         pl.Series("right", first_rows[pairs["right"].to_numpy()]),
     )
 
 
-def _exact_groups(texts: Sequence[str], chunk_size: int) -> tuple[np.ndarray, np.ndarray, pl.Series]:
-    """``(first input row of each unique normalized text, unique index per row, unique texts)``."""
-    # Normalized texts go into Arrow buffers chunk by chunk: a Python list of a million strings
-    # would cost as much memory again as the corpus.
-    parts = [
-        pl.Series("normalized", [normalize(text) for text in texts[start : start + chunk_size]], dtype=pl.String)
-        for start in range(0, len(texts), chunk_size)
-    ]
-    normalized = pl.concat(parts) if parts else pl.Series("normalized", [], dtype=pl.String)
-    frame = normalized.to_frame().with_row_index("row")
-    del parts, normalized
-    # The first occurrence defines the unique index, so unique order follows input order.
-    first = frame.group_by("normalized", maintain_order=True).agg(pl.col("row").first().alias("first"))
-    first = first.with_row_index("unique")
-    unique_of_row = frame.join(
-        first.select("normalized", "unique"), on="normalized", how="left", maintain_order="left"
-    )["unique"]
-    return (
-        first["first"].to_numpy().astype(np.int64),
-        unique_of_row.to_numpy().astype(np.int64),
-        first["normalized"],
-    )
+def _group_normalized(normalized: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(first input row of each unique normalized text, unique index per row)``.
+
+    The unique index follows the order of first occurrence. A window over the text column finds
+    each row's first occurrence without copying the unique texts out (a ``group_by`` would: a
+    second copy of most of the corpus at 1M documents).
+    """
+    frame = normalized.to_frame("normalized").with_row_index("row")
+    first = frame.select(pl.col("row").first().over("normalized"))["row"].to_numpy().astype(np.int64)
+    first_rows = np.flatnonzero(first == np.arange(len(first)))
+    return first_rows, np.searchsorted(first_rows, first)
+
+
+def _normalize_and_sketch(
+    texts: Sequence[str], params: NearDupParams
+) -> tuple[np.ndarray, np.ndarray, pl.Series, np.ndarray, ShingleSets]:
+    """Exact groups, signatures and sets of the unique texts, normalizing and sketching at once.
+
+    Normalization is Python (it holds the GIL) and sketching mostly is not, so the main thread
+    normalizes chunk ``k + 1`` while the worker threads sketch chunk ``k``. Every row is sketched
+    (rows that turn out to be exact duplicates too, a few percent of the work), then signatures
+    are compacted to the unique texts in place and the sets indexed through ``slot_of``.
+
+    Returns:
+        ``(first_rows, unique_of_row, normalized, signatures, sets)``: ``normalized`` has every
+        row (``normalized.gather(first_rows)`` are the unique texts), signatures and sets are
+        indexed by unique text.
+    """
+    n = len(texts)
+    signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
+    counts = np.zeros(n, dtype=np.int64)
+    step = max(1, params.chunk_size // _WORKERS)
+
+    def work(chunk: pl.Series, start: int) -> np.ndarray:
+        values, local_counts = _set_values(_shingles(chunk, params), len(chunk))
+        counts[start : start + len(chunk)] = local_counts
+        offsets = np.zeros(len(chunk) + 1, dtype=np.uint64)
+        np.cumsum(local_counts, out=offsets[1:])
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            values.astype(np.uint64), offsets, params.num_perm, params.seed
+        )
+        signatures[start : start + len(chunk)] = _matrix_array(matrix, len(chunk), params.num_perm)
+        return values
+
+    parts, futures = [], []
+    with ThreadPoolExecutor(max(_WORKERS, 1)) as pool:
+        for start in range(0, n, params.chunk_size):
+            normalized = pl.Series(
+                "normalized", normalize_many(texts[start : start + params.chunk_size]), dtype=pl.String
+            )
+            parts.append(normalized)
+            for offset in range(0, len(normalized), step):
+                futures.append(pool.submit(work, normalized[offset : offset + step], start + offset))
+        value_parts = [future.result() for future in futures]
+    normalized = pl.concat(parts, rechunk=False) if parts else pl.Series("normalized", [], dtype=pl.String)
+    del parts
+    first_rows, unique_of_row = _group_normalized(normalized)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    values = np.empty(int(offsets[-1]), dtype=np.uint32)
+    value_parts.reverse()
+    position = 0
+    while value_parts:  # one buffer, freeing each chunk as it is copied
+        part = value_parts.pop()
+        values[position : position + len(part)] = part
+        position += len(part)
+    # Compact the signatures to the unique texts in place: first_rows is increasing with
+    # first_rows[i] >= i, so a block never reads a row an earlier block overwrote.
+    unique = len(first_rows)
+    if unique < n:
+        for start in range(0, unique, 65_536):
+            block = slice(start, min(start + 65_536, unique))
+            signatures[block] = signatures[first_rows[block]]
+        signatures = signatures[:unique]
+    return first_rows, unique_of_row, normalized, signatures, ShingleSets(values, offsets, first_rows)
 
 
 def near_duplicate_clusters(
@@ -443,6 +710,7 @@ def near_duplicate_clusters(
     *,
     params: NearDupParams = NearDupParams(),
     priority: Sequence[float] | None = None,
+    verification: str = "union-find",
 ) -> pl.DataFrame:
     """Cluster exact and near-duplicate rows and pick one row to keep per cluster.
 
@@ -452,6 +720,8 @@ def near_duplicate_clusters(
         params: shingling, MinHash and LSH parameters.
         priority: optional score per row; the highest is kept (ties: earliest row; None and NaN
             rank lowest).
+        verification: ``union-find`` (check only candidates that would join two clusters) or
+            ``exhaustive`` (check every candidate pair); both give the same result.
 
     Returns:
         One row per input, in input order: ``id``, ``cluster_id`` (the kept row's id), ``kept``,
@@ -469,6 +739,8 @@ def near_duplicate_clusters(
     id_series = pl.Series("id", [str(value) for value in ids], dtype=pl.String)
     if id_series.n_unique() != n:
         raise ValueError("ids must be unique")
+    if verification not in VERIFICATIONS:
+        raise ValueError(f"verification must be one of {VERIFICATIONS}, got {verification!r}")
     if n == 0:
         return pl.DataFrame(
             schema={
@@ -479,13 +751,17 @@ def near_duplicate_clusters(
                 "similarity": pl.Float64,
             }
         )
-    first_rows, unique_of_row, normalized_unique = _exact_groups(texts, params.chunk_size)
-    signatures, has_shingles = minhash_signatures(normalized_unique, params)
-    pairs, sets = verified_pairs(signatures, has_shingles, normalized_unique, params)
+    first_rows, unique_of_row, normalized, signatures, sets = _normalize_and_sketch(texts, params)
+    n_unique = len(first_rows)
+    if verification == "exhaustive":
+        unique_texts = normalized.gather(first_rows)
+        del normalized
+        pairs, _ = verified_pairs(signatures, sets.sizes() > 0, unique_texts, params, sets)
+        component_of_unique = connected_components(n_unique, pairs["left"].to_numpy(), pairs["right"].to_numpy())
+    else:
+        del normalized  # the sets and signatures are all that verification needs
+        component_of_unique = union_find_components(signatures, sets, params)
     del signatures
-    component_of_unique = connected_components(
-        len(normalized_unique), pairs["left"].to_numpy(), pairs["right"].to_numpy()
-    )
     component = component_of_unique[unique_of_row]
 
     if priority is None:
@@ -499,14 +775,13 @@ def near_duplicate_clusters(
     is_first = np.ones(n, dtype=bool)
     is_first[1:] = component[order][1:] != component[order][:-1]
     rep_rows = order[is_first]
-    representative_of_component = np.zeros(len(normalized_unique), dtype=np.int64)
+    representative_of_component = np.zeros(n_unique, dtype=np.int64)
     representative_of_component[component[rep_rows]] = rep_rows
     representative = representative_of_component[component]
 
     kept = representative == rows
     similarity = np.ones(n, dtype=np.float64)
-    # Only near (not exact) duplicates need a Jaccard; all of them sit in some verified pair, so
-    # their sets were built.
+    # Only near (not exact) duplicates need a Jaccard (``sketch`` built every text's set).
     near = unique_of_row != unique_of_row[representative]
     similarity[near] = sets.jaccard(unique_of_row[near], unique_of_row[representative[near]])
     frame = pl.DataFrame(
