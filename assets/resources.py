@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.run_owner import owner_tags
 from assets.settings_config import config_class, to_settings
 from distillset import catalog
 from distillset.settings import (
@@ -44,9 +45,21 @@ LicensePolicyConfig = config_class(LicensePolicy)
 
 
 class CatalogResource(dg.ConfigurableResource):
-    """Where the DuckDB catalog, the teacher ledger and local caches live (``DISTILLSET_HOME``)."""
+    """Where the DuckDB catalog, the teacher ledger and local caches live (``DISTILLSET_HOME``).
+
+    Setting it up also records the run's worker process as run tags (``assets.run_owner``), so a
+    run that dies while holding the catalog pool slot can be told from a slow one.
+    """
 
     home: str
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        if context.instance is None or run is None:
+            return
+        tags = owner_tags()
+        if any(run.tags.get(name) != value for name, value in tags.items()):
+            context.instance.add_run_tags(run.run_id, tags)
 
     @property
     def home_path(self) -> Path:

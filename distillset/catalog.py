@@ -8,6 +8,7 @@ holds the lock, instead of failing the step on contention.
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from distillset.disk import is_disk_full
 from distillset.settings.paths import SQL_DIR
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
@@ -24,25 +26,43 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 def connect(
     path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the catalog, waiting up to ``lock_timeout_s`` while another process writes to it."""
+    """Open the catalog, waiting up to ``lock_timeout_s`` while another process writes to it.
+
+    A write that fails because the disk is full raises ``OSError(ENOSPC)`` saying "no space left on
+    device at FOLDER", instead of DuckDB's I/O error text.
+    """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
-    while True:
+    with _disk_full_as_oserror(path, read_only):
+        while True:
+            try:
+                con = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            yield con
+        finally:
+            con.close()
+
+
+@contextlib.contextmanager
+def _disk_full_as_oserror(path: Path, read_only: bool) -> Iterator[None]:
     try:
-        yield con
-    finally:
-        con.close()
+        yield
+    except (duckdb.Error, OSError) as exc:
+        if read_only or not is_disk_full(exc, path.parent):
+            raise
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on device at {path.parent}: the catalog {path.name} cannot be written ({exc})",
+        ) from exc
 
 
 def load_sql(name: str) -> str:
@@ -92,7 +112,8 @@ def replace_partition(path: Path, table: str, frame: pl.DataFrame, *, column: st
                     con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _frame')
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a disk error may have ended the transaction already
+                con.execute("ROLLBACK")
             raise
         finally:
             con.unregister("_frame")

@@ -11,20 +11,27 @@ import importlib
 import os
 import sys
 
+from orchestration.run import DEFAULT_WAIT_TIMEOUT_S
+
 # Engine-only subcommands (distillset/cli/<module>.py), in the order --help lists them.
 ENGINE_COMMANDS: list[str] = ["versions", "diff", "explain", "dedup", "decontam", "score", "simulator"]
 
 
 def _run(args: argparse.Namespace) -> int:
     from distillset.cli.common import settings_or_exit
-    from orchestration.run import format_summary, run_flow
+    from orchestration.run import run_flow
+    from orchestration.run_summary import format_summary
 
     settings = settings_or_exit("run")
     # Dagster's own machinery (compute logs, the run launcher) reads DAGSTER_HOME from the process
     # environment; this entry point is the one place that sets it.
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home_path)
-    summary = run_flow(settings, args.teacher, echo=lambda line: print(line, flush=True))
+    summary = run_flow(
+        settings, args.teacher, echo=lambda line: print(line, flush=True), wait_timeout_s=args.wait_timeout
+    )
     print(format_summary(summary), flush=True)
+    if summary.exit_code is not None:
+        return summary.exit_code
     return 0 if summary.success else 1
 
 
@@ -43,13 +50,24 @@ def build_parser() -> argparse.ArgumentParser:
             "then materialize every asset for it in DISTILLSET_HOME's Dagster instance "
             "(DAGSTER_HOME defaults to $DISTILLSET_HOME/dagster). With no TEACHER_BASE_URL, the "
             "embedded teacher simulator answers on loopback and everything is marked simulated. "
-            "Exits 1 when a stage or a blocking check fails."
+            "Exit codes: 0 done, 1 a stage or a blocking check failed, 2 a setting is invalid, 3 gave up "
+            "waiting for a pool slot (--wait-timeout), 130/143 stopped by SIGINT/SIGTERM."
         ),
     )
     run.add_argument(
         "--teacher",
         metavar="MODEL",
         help="teacher model id (default: TEACHER_MODEL or meta-llama/Llama-3.1-405B-Instruct)",
+    )
+    run.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=DEFAULT_WAIT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=(
+            "give up (exit code 3) after waiting this long for a catalog pool slot held by another live run; "
+            f"runs whose process is gone never hold one (default {DEFAULT_WAIT_TIMEOUT_S:g})"
+        ),
     )
     run.set_defaults(handler=_run)
     for module_name in ENGINE_COMMANDS:

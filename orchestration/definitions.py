@@ -17,7 +17,7 @@ from distillset.settings import Settings, load_settings
 from orchestration.jobs import jobs
 from orchestration.resources import build_resources
 from orchestration.schedules import build_schedules
-from orchestration.sensors import build_release_sensor
+from orchestration.sensors import build_release_sensor, stale_run_sensor
 
 # The flow; the optional LLM-as-judge stage (judge_assets) is always in the graph and in distill_job,
 # and pays a judge only when its resource is enabled (orchestration/jobs.py says why).
@@ -32,7 +32,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[*all_asset_checks, *judge_checks],
         jobs=jobs,
         schedules=build_schedules(settings.refresh),
-        sensors=[build_release_sensor(settings.refresh)],
+        sensors=[build_release_sensor(settings.refresh), stale_run_sensor],
         resources=build_resources(settings),
         # The flow is a chain: one process per step would add start-up time and no parallelism.
         # Parallelism comes from runs (one per teacher partition), which the run queue bounds.

@@ -28,6 +28,7 @@ from assets.resources import ReleaseSourceResource, TeacherResource
 from distillset.settings import RefreshSettings
 from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 from orchestration.jobs import distill_job
+from orchestration.recovery import reap_dead_runs
 
 SENSOR_NAME = "new_teacher_release_sensor"
 HUB_URL_ENV = "DISTILLSET_RELEASE_HUB_URL"
@@ -121,3 +122,25 @@ def build_release_sensor(refresh: RefreshSettings) -> dg.SensorDefinition:
         return find_new_releases(context, teacher, release_source)
 
     return new_teacher_release_sensor
+
+
+STALE_RUN_SENSOR_NAME = "stale_run_sensor"
+
+
+@dg.sensor(
+    name=STALE_RUN_SENSOR_NAME,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Housekeeping, on by default, launches nothing: every minute it marks failed the runs of this host whose "
+        "process is gone (kill -9, out of memory, reboot) and frees the catalog pool slots they held, so a dead "
+        "run never blocks the next one (orchestration/recovery.py)."
+    ),
+)
+def stale_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    reaped = reap_dead_runs(context.instance)
+    for dead in reaped:
+        context.log.warning(
+            f"run {dead.run_id} ({dead.job_name}) had died (pid {dead.pid}): marked failed, slots freed"
+        )
+    return dg.SkipReason(f"{len(reaped)} dead run(s) marked failed" if reaped else "no dead run")

@@ -10,6 +10,7 @@ faults from ``distillset.simulator.faults``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -26,6 +27,7 @@ DEFAULT_MODELS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B
 SYSTEM_FINGERPRINT = "distillset-simulator"
 # Mimics a context-length limit so a client has a realistic non-retriable 400 to meet.
 MAX_TOKENS_LIMIT = 32768
+_CLEANUP_TIMEOUT_S = 2.0
 
 
 def _sampling_of(body: dict) -> dict:
@@ -117,7 +119,10 @@ class TeacherSimulator:
             try:
                 loop.run_forever()
             finally:
-                loop.run_until_complete(self._runner.cleanup())
+                # Bounded: a client that keeps a connection open (or a fault-injected slow answer)
+                # must not hold up stop(), and with it a test or a Ctrl-C, for aiohttp's 60 s grace.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    loop.run_until_complete(asyncio.wait_for(self._runner.cleanup(), timeout=_CLEANUP_TIMEOUT_S))
                 loop.close()
 
         self._thread = threading.Thread(target=serve, name="teacher-simulator", daemon=True)

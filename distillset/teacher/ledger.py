@@ -13,13 +13,16 @@ table; a later successful answer supersedes them (see ``Ledger.failures``).
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+
+from distillset.disk import describe_write_error
+from distillset.teacher.spill import read_spilled, spill, spilled_files
 
 # How long a writer waits for another process's write lock before failing; a batch commit takes
 # milliseconds, so minutes means something is wrong, not busy.
@@ -148,6 +151,29 @@ class Ledger:
             con.executescript(_SCHEMA)
         finally:
             con.close()
+        self._commit_spilled()
+
+    def _commit_spilled(self) -> None:
+        """Commit the paid answers an earlier writer could not (``distillset.teacher.spill``), first."""
+        for spilled in spilled_files(self.path):
+            rows = read_spilled(spilled)
+            con = _connect(self.path)
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                con.executemany(
+                    f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
+                    [tuple(row.get(name) for name in _ANSWER_COLUMNS) for row in rows],
+                )
+                con.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise RuntimeError(
+                    f"{describe_write_error(exc, self.path)}: {len(rows)} paid answers saved in {spilled} "
+                    f"cannot be committed to the ledger yet; free some space and run again"
+                ) from exc
+            finally:
+                con.close()
+            spilled.unlink()
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -274,13 +300,18 @@ class LedgerWriter:
         self.close()
 
     def add_answer(self, answer: LedgerAnswer) -> None:
-        """Queue an answer; it is committed within ``flush_interval_s`` or the next full batch."""
-        self._raise_if_failed()
+        """Queue an answer; it is committed within ``flush_interval_s`` or the next full batch.
+
+        Raises:
+            RuntimeError: the writer cannot commit any more (a full disk): stop paying. The answer
+                is kept anyway and saved elsewhere by ``close`` (it has been paid for).
+        """
         if answer.run_id is None and self.run_id is not None:
             answer = _replace_run_id(answer, self.run_id)
         with self._lock:
             self._answers.setdefault(answer.request_hash, answer)
             full = len(self._answers) + len(self._failures) >= self.batch_size
+        self._raise_if_failed()
         if full:
             self._wake.set()
 
@@ -332,30 +363,26 @@ class LedgerWriter:
         try:
             self._write_buffered()
         except Exception as exc:
-            rescue = self._rescue_buffered()
+            with self._lock:
+                rows = [dict(zip(_ANSWER_COLUMNS, _to_row(a), strict=True)) for a in self._answers.values()]
+            # Paid answers the database refused go elsewhere, never to nowhere; the next Ledger on
+            # this path commits them before anything else.
+            saved = spill(self.path, rows) if rows else None
+            where = (
+                f"; {len(rows)} paid answers were saved to {saved} and the next run writes them first" if saved else ""
+            )
             raise RuntimeError(
-                f"ledger {self.path} could not commit the last answers ({exc}); they were saved to {rescue}"
+                f"{describe_write_error(exc, self.path)}: the ledger {self.path} cannot commit{where}"
             ) from exc
         finally:
             self._con.close()
         self._raise_if_failed()
 
-    def _rescue_buffered(self) -> Path:
-        """Paid answers the database refused go to a JSONL file beside it, never to nowhere."""
-        with self._lock:
-            answers = list(self._answers.values())
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        rescue = self.path.with_name(f"{self.path.name}.unsaved-{stamp}.jsonl")
-        with open(rescue, "w", encoding="utf-8") as out:
-            for answer in answers:
-                out.write(
-                    json.dumps(dict(zip(_ANSWER_COLUMNS, _to_row(answer), strict=True)), ensure_ascii=False) + "\n"
-                )
-        return rescue
-
     def _raise_if_failed(self) -> None:
         if self._error is not None:
-            raise RuntimeError(f"ledger writer for {self.path} failed: {self._error}") from self._error
+            raise RuntimeError(
+                f"{describe_write_error(self._error, self.path)}: the ledger {self.path} cannot commit: {self._error}"
+            ) from self._error
 
     def _run(self) -> None:
         while not self._closed.is_set():
@@ -395,7 +422,8 @@ class LedgerWriter:
                 )
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a disk error may have ended the transaction already
+                con.execute("ROLLBACK")
             with self._lock:
                 self._failures = failures + self._failures
             raise

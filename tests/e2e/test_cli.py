@@ -9,32 +9,10 @@ every subcommand.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from distillset.settings.paths import DATA_DIR
-from helpers.paths import PROJECT
-
-MODEL = "meta-llama/Llama-3.1-405B-Instruct"
-
-
-def _distillset(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=PROJECT,
-    )
-
-
-def _env(tmp_path: Path, prompts: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILLSET_", "TEACHER_", "DAGSTER_"))}
-    env.update(DISTILLSET_HOME=str(tmp_path / "home"), DISTILLSET_PROMPTS_URL=str(prompts))
-    return env
+from helpers.cli import MODEL, cli_env, distillset, start_distillset
 
 
 def _small_prompt_folder(tmp_path: Path) -> Path:
@@ -47,8 +25,8 @@ def _small_prompt_folder(tmp_path: Path) -> Path:
 
 
 def test_run_publishes_then_reruns_for_free(tmp_path):
-    env = _env(tmp_path, _small_prompt_folder(tmp_path))
-    first = _distillset("run", env=env)
+    env = cli_env(tmp_path, _small_prompt_folder(tmp_path))
+    first = distillset("run", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"registered teacher partition {MODEL}" in first.stdout
     published = [line for line in first.stdout.splitlines() if line.startswith("published new version")]
@@ -61,7 +39,7 @@ def test_run_publishes_then_reruns_for_free(tmp_path):
     # The run is in the persistent Dagster home, where `make ui` will show it.
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
 
-    second = _distillset("run", env=env)
+    second = distillset("run", env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "0 teacher calls paid, 20 answers reused from the ledger" in second.stdout
     assert "unchanged: no new version; latest is" in second.stdout and "v0001" in second.stdout
@@ -69,8 +47,8 @@ def test_run_publishes_then_reruns_for_free(tmp_path):
 
 
 def test_run_fails_clearly_when_a_stage_fails(tmp_path):
-    env = _env(tmp_path, tmp_path / "no-such-folder")
-    result = _distillset("run", env=env)
+    env = cli_env(tmp_path, tmp_path / "no-such-folder")
+    result = distillset("run", env=env)
     assert result.returncode == 1
     error_lines = [line for line in result.stdout.splitlines() if line.startswith("ERROR raw_prompts")]
     assert error_lines and "no-such-folder" in error_lines[0], result.stdout
@@ -83,32 +61,22 @@ def test_help_documents_every_subcommand(tmp_path):
     from orchestration.cli import ENGINE_COMMANDS
 
     names = [importlib.import_module(f"distillset.cli.{m}").NAME for m in ENGINE_COMMANDS]
-    result = _distillset("--help", env=_env(tmp_path, tmp_path))
+    result = distillset("--help", env=cli_env(tmp_path, tmp_path))
     assert result.returncode == 0
     for command in ["run", *names]:
         assert f"    {command}" in result.stdout, command
-        sub = _distillset(command, "--help", env=_env(tmp_path, tmp_path))
+        sub = distillset(command, "--help", env=cli_env(tmp_path, tmp_path))
         assert sub.returncode == 0 and "usage: distillset" in sub.stdout, command
 
 
 def test_overlapping_runs_for_two_teachers_both_publish(tmp_path):
     """A nightly run and a sensor-started run at the same time: the catalog writers wait for each
     other (the pool and DuckDB's lock) instead of failing, and the ledger takes both."""
-    env = _env(tmp_path, _small_prompt_folder(tmp_path))
+    env = cli_env(tmp_path, _small_prompt_folder(tmp_path))
     env["DISTILLSET_SIMULATOR_LATENCY_MS"] = "20"
-    assert _distillset("run", env=env).returncode == 0  # registers the first teacher and fills the prompt tables
+    assert distillset("run", env=env).returncode == 0  # registers the first teacher and fills the prompt tables
     other = "meta-llama/Llama-3.1-8B-Instruct"
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "run", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=PROJECT,
-        )
-        for args in ([], ["--teacher", other])
-    ]
+    runs = [start_distillset("run", *args, env=env) for args in ([], ["--teacher", other])]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert "unchanged: no new version" in outputs[0]

@@ -215,13 +215,22 @@ def test_materialize_the_whole_flow_from_the_ui(deployment, dagster_dev, tmp_pat
 
             page.goto(f"{base_url}/automation")
             _dismiss_community_dialog(page)
-            for name in ("nightly_refresh_schedule", "new_teacher_release_sensor"):
+            for name in ("nightly_refresh_schedule", "new_teacher_release_sensor", "stale_run_sensor"):
                 sync_api.expect(page.get_by_text(name, exact=True)).to_be_visible()
             sync_api.expect(page.get_by_text("Scheduled At 02:00 AM UTC")).to_be_visible()
-            # Both ship stopped: every toggle (and row selector) on the page is off.
+            # What pays ships stopped; only the housekeeping sensor (it launches nothing) runs.
             toggles = page.locator("input[type=checkbox]")
-            assert toggles.count() >= 2
-            assert not any(toggles.nth(i).is_checked() for i in range(toggles.count()))
+            assert toggles.count() >= 3
+            assert sum(toggles.nth(i).is_checked() for i in range(toggles.count())) == 1
+            expected_on = {
+                "nightly_refresh_schedule": False,
+                "new_teacher_release_sensor": False,
+                "stale_run_sensor": True,
+            }
+            for name, on in expected_on.items():
+                # The row: the nearest element around the name that holds checkboxes (selector, toggle).
+                row = page.get_by_text(name, exact=True).locator("xpath=ancestor::*[.//input[@type='checkbox']][1]")
+                assert row.locator("input[type=checkbox]").last.is_checked() is on, name
             page.screenshot(path=str(shots / "0_automation_stopped.png"))
 
             page.goto(f"{base_url}/asset-groups")

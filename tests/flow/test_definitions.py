@@ -49,7 +49,11 @@ def _shape() -> dict:
         for s in defs.schedules
     }
     sensors = {
-        s.name: {"job": s.job_name, "status": s.default_status.value, "interval_s": s.minimum_interval_seconds}
+        s.name: {
+            "job": s.job_name if s.targets else None,
+            "status": s.default_status.value,
+            "interval_s": s.minimum_interval_seconds,
+        }
         for s in defs.sensors
     }
     return {"assets": assets, "checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors}

@@ -231,7 +231,8 @@ def test_command_serves_in_the_foreground_until_interrupted():
             listing = json.loads(response.read())
         assert [m["id"] for m in listing["data"]] == ["org/served-model"]
         child.send_signal(signal.SIGINT)
-        assert child.wait(timeout=10) == 0
+        # The server's shutdown is bounded (2 s); the margin is for a loaded machine only.
+        assert child.wait(timeout=30) == 0
     finally:
         if child.poll() is None:
             child.kill()

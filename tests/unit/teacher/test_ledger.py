@@ -200,17 +200,20 @@ def test_killed_writer_leaves_committed_answers_readable(tmp_path):
     assert ledger.get(make_answer(-1).request_hash) is not None
 
 
-def test_answers_the_database_refuses_are_rescued_to_a_file(tmp_path):
+def test_answers_the_database_refuses_are_rescued_and_committed_by_the_next_ledger(tmp_path):
     path = tmp_path / "ledger.sqlite"
     ledger = Ledger(path)
     writer = ledger.writer(batch_size=1000, flush_interval_s=60).__enter__()
     writer.add_answer(make_answer(7))
     with sqlite3.connect(path) as con:  # the database breaks under the writer
         con.execute("DROP TABLE answers")
-    with pytest.raises(RuntimeError, match="could not commit") as failure:
+    with pytest.raises(RuntimeError, match="cannot commit") as failure:
         writer.close()
     rescued = list(tmp_path.glob("ledger.sqlite.unsaved-*.jsonl"))
     assert len(rescued) == 1 and str(rescued[0]) in str(failure.value)
     saved = [json.loads(line) for line in rescued[0].read_text(encoding="utf-8").splitlines()]
     assert [row["request_hash"] for row in saved] == [make_answer(7).request_hash]
     assert saved[0]["content"] == make_answer(7).content
+    # The next ledger on this path (its schema back) commits them before anything else.
+    assert Ledger(path).get(make_answer(7).request_hash) == make_answer(7)
+    assert not list(tmp_path.glob("ledger.sqlite.unsaved-*.jsonl"))
