@@ -8,8 +8,10 @@ from assets.constants import OWNERS
 from assets.metadata import counts_markdown, table_metadata, value_counts
 from assets.partitions import teacher_partitions
 from assets.prompts import prompt_pool
-from assets.resources import CatalogResource, TeacherResource
+from assets.resources import CatalogResource, TeacherResource, TrainingSetStorageResource
+from distillset.publish.preflight import NotPublishableError, check_before_paying
 from distillset.teacher.generate import generate
+from distillset.teacher.retry import EndpointRefusedKeyError
 from distillset.teacher.rows import conversations_from_frame
 
 MAX_FAILURE_RATIO = 0.05
@@ -35,24 +37,31 @@ def _reference_answers(pool: pl.DataFrame) -> dict[str, str]:
     ),
 )
 def teacher_generations(
-    context: dg.AssetExecutionContext, catalog_db: CatalogResource, teacher: TeacherResource
+    context: dg.AssetExecutionContext,
+    catalog_db: CatalogResource,
+    teacher: TeacherResource,
+    training_storage: TrainingSetStorageResource,
 ) -> dg.MaterializeResult:
     model = context.partition_key
     settings = teacher.settings_for(model)
     pool = catalog_db.read("prompt_pool")
+    _check_before_paying(pool, model, training_storage)
     with teacher.endpoint(settings, answer_key=_reference_answers(pool)) as endpoint:
         context.log.info(f"teacher {model}: {pool.height} conversations, endpoint {endpoint.description}")
-        result = generate(
-            conversations_from_frame(pool),
-            settings,
-            endpoint,
-            catalog_db.ledger(),
-            run_id=context.run_id,
-            on_progress=lambda progress: context.log.info(str(progress)),
-        )
+        try:
+            result = generate(
+                conversations_from_frame(pool),
+                settings,
+                endpoint,
+                catalog_db.ledger(),
+                run_id=context.run_id,
+                on_progress=lambda progress: context.log.info(str(progress)),
+            )
+        except EndpointRefusedKeyError as exc:
+            raise dg.Failure(description=str(exc)) from None
     generations = result.generations
     catalog_db.write_partition("teacher_generations", generations, model)
-    failures = generations.filter(pl.col("status") != "ok")
+    failures = generations.filter(pl.col("status") == "failed")
     if result.stats.budget_exhausted:
         context.log.warning(result.stats.budget_message or "budget exhausted")
     return dg.MaterializeResult(
@@ -62,6 +71,7 @@ def teacher_generations(
             ),
             **{f"teacher/{k}": v for k, v in result.stats.as_metadata().items()},
             "simulated": dg.MetadataValue.bool(endpoint.simulated),
+            "simulated_rows": dg.MetadataValue.int(int(generations["simulated"].sum()) if generations.height else 0),
             "teacher_model": dg.MetadataValue.text(model),
             "sampling": dg.MetadataValue.json(settings.sampling_params()),
             "failed_rows": dg.MetadataValue.int(failures.height),
@@ -73,9 +83,25 @@ def teacher_generations(
     )
 
 
+def _check_before_paying(pool: pl.DataFrame, model: str, training_storage: TrainingSetStorageResource) -> None:
+    """The version could be published at all (storage writable, license policy): checked before paying."""
+    licenses = dict(pool.select("source_file", "license").unique().iter_rows()) if pool.height else {}
+    try:
+        check_before_paying(
+            training_storage.url,
+            training_storage.set_name(model),
+            model,
+            {str(k): str(v or "unknown") for k, v in licenses.items()},
+            policy=training_storage.license_policy(),
+            storage_options=training_storage.storage_options(),
+        )
+    except NotPublishableError as exc:
+        raise dg.Failure(description=f"nothing was paid: {exc}") from None
+
+
 def _failed_calls(catalog_db: CatalogResource, model: str | None) -> tuple[int, int]:
     rows = catalog_db.read("teacher_generations", partition=model)
-    return (rows.filter(pl.col("status") != "ok").height if rows.height else 0), rows.height
+    return (rows.filter(pl.col("status") == "failed").height if rows.height else 0), rows.height
 
 
 teacher_generations_failure_ratio = ratio_check(

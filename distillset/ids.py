@@ -50,6 +50,12 @@ def prompt_id(source_sha256: str, source_line: int) -> str:
     return short_id("prompt", source_sha256, source_line)
 
 
-def example_id(teacher_model: str, prompt_id_: str, request_hash_: str) -> str:
-    """A training example's id: which prompt, which teacher, which paid call."""
+def example_id(teacher_model: str, prompt_id_: str, request_hash_: str, *, simulated: bool = False) -> str:
+    """A training example's id: which prompt, which teacher, which paid call.
+
+    A simulated answer to the same request is another example than a real one (the ledger keeps
+    both apart, see ``distillset.teacher.ledger``): its id says so.
+    """
+    if simulated:
+        return short_id("example", teacher_model, prompt_id_, request_hash_, "simulated")
     return short_id("example", teacher_model, prompt_id_, request_hash_)

@@ -27,7 +27,11 @@ def deduplicate_generations(
     failed = generations.filter(pl.col("status") != "ok")
     failed_drops = failed.select(
         pl.col("prompt_id"),
-        pl.lit("failed_generation").alias("reason"),
+        # A conversation the budget did not allow is not a failure of the teacher.
+        pl.when(pl.col("status") == "skipped")
+        .then(pl.lit("skipped_budget"))
+        .otherwise(pl.lit("failed_generation"))
+        .alias("reason"),
         pl.lit(None, dtype=pl.String).alias("duplicate_of"),
         pl.lit(None, dtype=pl.Float64).alias("similarity"),
         pl.col("error").alias("detail"),

@@ -107,9 +107,21 @@ class TeacherSettings:
     )
     budget_tokens: int | None = setting(None, env="TEACHER_BUDGET_TOKENS", ge=0, help="per-run token cap")
     budget_usd: float | None = setting(None, env="TEACHER_BUDGET_USD", ge=0, help="per-run dollar cap")
+    max_response_chars: int = setting(
+        200_000, env="TEACHER_MAX_RESPONSE_CHARS", ge=1, help="a longer answer is recorded as failed, not stored"
+    )
+    accept_model_aliases: tuple[str, ...] = setting(
+        (), env="TEACHER_ACCEPT_MODEL_ALIASES", help="model ids an endpoint may answer with besides the one asked"
+    )
+    share_answers_across_endpoints: bool = setting(
+        True, env="TEACHER_SHARE_ANSWERS_ACROSS_ENDPOINTS", help="reuse answers of other real endpoints, same model"
+    )
+    # Consecutive 401/403 answers after which the stage stops: a bad key fails every request.
+    max_auth_failures: int = setting(3, env="TEACHER_MAX_AUTH_FAILURES", ge=1)
     sampling: SamplingSettings = dataclasses.field(default_factory=SamplingSettings)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "accept_model_aliases", tuple(self.accept_model_aliases))
         validate(self)
 
     @property

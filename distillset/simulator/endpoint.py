@@ -23,7 +23,12 @@ def open_endpoint(settings: TeacherSettings, **simulator_kwargs) -> Iterator[Tea
         **simulator_kwargs: passed to ``TeacherSimulator`` (latency_s, faults, api_key, models...).
     """
     if settings.base_url is not None:
-        yield TeacherEndpoint(base_url=settings.base_url, api_key=settings.api_key, simulated=False)
+        yield TeacherEndpoint(
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            simulated=False,
+            share_across_endpoints=settings.share_answers_across_endpoints,
+        )
         return
     models = simulator_kwargs.pop("models", None) or list(dict.fromkeys([settings.model, *DEFAULT_MODELS]))
     simulator_kwargs.setdefault("port", 0)

@@ -60,6 +60,7 @@ class TeacherSimulator:
         host: interface to bind; loopback only unless you mean it.
         port: 0 picks a free port (see ``base_url`` after ``start``).
         answer_key: question -> reference answer, for word problems (see ``compose_answer``).
+        serve_as: requested model id -> the model id the answers claim (a provider that routes elsewhere).
     """
 
     def __init__(
@@ -73,8 +74,11 @@ class TeacherSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         answer_key: Mapping[str, str] | None = None,
+        serve_as: Mapping[str, str] | None = None,
     ) -> None:
         self.answer_key = {ids.normalize_text(q): a for q, a in (answer_key or {}).items()}
+        # requested model id -> the id the answer claims, as a provider routing to another model does
+        self.serve_as = dict(serve_as or {})
         self._models = list(models or DEFAULT_MODELS)
         self.latency_s = latency_s
         self.jitter_s = jitter_s
@@ -283,7 +287,7 @@ class TeacherSimulator:
             "id": f"chatcmpl-{request_key[:20]}{attempt:04d}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": model,
+            "model": self.serve_as.get(model, model),
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": [
                 {

@@ -17,6 +17,8 @@ class GenerationStats:
     """
 
     conversations: int = 0
+    skipped_for_budget: int = 0
+    """Conversations not (fully) answered because the budget was spent."""
     requests_needed: int = 0
     cache_hits: int = 0
     requests_paid: int = 0
@@ -33,6 +35,7 @@ class GenerationStats:
         """Plain values for asset metadata (no secrets: there are none here)."""
         return {
             "conversations": self.conversations,
+            "skipped_for_budget": self.skipped_for_budget,
             "requests_needed": self.requests_needed,
             "cache_hits": self.cache_hits,
             "requests_paid": self.requests_paid,

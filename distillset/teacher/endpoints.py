@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from distillset.teacher.ledger import REMOTE_ORIGIN, SIMULATED_ORIGIN
+
 
 @dataclass(frozen=True)
 class TeacherEndpoint:
@@ -18,6 +20,15 @@ class TeacherEndpoint:
     base_url: str
     api_key: str | None = field(repr=False)
     simulated: bool
+    share_across_endpoints: bool = True
+    """Whether answers of other real endpoints serving the same model id may be reused here."""
+
+    @property
+    def origin(self) -> str:
+        """The ledger origin of this endpoint's answers (see ``distillset.teacher.ledger``)."""
+        if self.simulated:
+            return SIMULATED_ORIGIN
+        return REMOTE_ORIGIN if self.share_across_endpoints else f"{REMOTE_ORIGIN}:{self.public_address}"
 
     @property
     def description(self) -> str:

@@ -215,7 +215,7 @@ class _Run:
             messages = self._first_messages(conversation)
             if messages is not None:
                 first_keys[index] = ids.request_hash(self.settings.model, messages, self.sampling)
-        found = self.ledger.lookup(first_keys.values()) if first_keys else {}
+        found = self.ledger.lookup(first_keys.values(), origin=self.endpoint.origin) if first_keys else {}
         for index, conversation in chunk:
             key = first_keys.get(index)
             await queue.put((index, conversation, key, found.get(key) if key is not None else None))
@@ -242,7 +242,14 @@ class _Run:
         return messages + [{"role": "user", "content": conversation.turns[0]}]
 
     def _row(
-        self, prompt_id: str, messages: list[dict], hashes: list[str], answers: list[LedgerAnswer], error: str | None
+        self,
+        prompt_id: str,
+        messages: list[dict],
+        hashes: list[str],
+        answers: list[LedgerAnswer],
+        error: str | None,
+        *,
+        skipped: bool = False,
     ) -> tuple:
         return generation_row(
             model=self.settings.model,
@@ -251,6 +258,7 @@ class _Run:
             hashes=hashes,
             answers=answers,
             error=error,
+            skipped=skipped,
             simulated=self.endpoint.simulated,
             sampling_json=self.sender.sampling_json,
         )
@@ -287,7 +295,11 @@ class _Run:
             self.stats.requests_needed += 1
             outcome = await self._answer(messages, key, first_answer if turn_index == 0 else _NOT_LOOKED_UP)
             if outcome.answer is None:
-                return self._row(conversation.prompt_id, messages, hashes, answers, outcome.error)
+                if outcome.skipped:
+                    self.stats.skipped_for_budget += 1
+                return self._row(
+                    conversation.prompt_id, messages, hashes, answers, outcome.error, skipped=outcome.skipped
+                )
             answers.append(outcome.answer)
             messages = messages + [{"role": "assistant", "content": outcome.answer.content}]
         return self._row(conversation.prompt_id, messages, hashes, answers, None)
@@ -299,21 +311,22 @@ class _Run:
         or ``_NOT_LOOKED_UP``.
         """
         looked_up = known is not _NOT_LOOKED_UP
+        origin = self.endpoint.origin
         if not looked_up or known is None:
-            known = self.sender.writer.pending(key)
+            known = self.sender.writer.pending(key, origin)
         if known is None and key in self.inflight:
             outcome = await asyncio.shield(self.inflight[key])
             if outcome.answer is not None:
                 self.stats.cache_hits += 1
             return outcome
         if known is None and not looked_up:
-            known = self.ledger.lookup([key]).get(key)
+            known = self.ledger.lookup([key], origin=origin).get(key)
         if known is not None:
             self.stats.cache_hits += 1
             return TurnOutcome(answer=known)
         budget_message = self.stats.budget_message_for(self.settings)
         if budget_message is not None:
-            return TurnOutcome(error=budget_message)
+            return TurnOutcome(error=budget_message, skipped=True)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:

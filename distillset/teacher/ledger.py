@@ -7,8 +7,21 @@ new teacher release) need to write too. SQLite in WAL mode lets several processe
 (writers queue on a short lock, readers never block) and survives ``kill -9``: a committed batch is
 in the WAL and is replayed on the next open, an uncommitted one is simply absent.
 
-Answers are never overwritten (``INSERT OR IGNORE`` on the request hash). Failures go to their own
-table; a later successful answer supersedes them (see ``Ledger.failures``).
+Answers are never overwritten (``INSERT OR IGNORE`` on the key). Failures go to their own table; a
+later successful answer supersedes them (see ``Ledger.failures``).
+
+**Where an answer may be reused** is its ``origin``, the second half of the key (request hash,
+origin): ``simulated`` for the embedded simulator, ``remote`` for real endpoints. A simulated answer
+therefore never satisfies a request to a real endpoint, nor the reverse. Real endpoints serving the
+same model id share answers by default (same weights, same sampling parameters: an answer is as
+good from one host as from another), and every answer records the endpoint that gave it
+(``endpoint``) and the model id it said it served (``served_model``). With
+``TEACHER_SHARE_ANSWERS_ACROSS_ENDPOINTS=false`` the origin is ``remote:<scheme://host:port>`` and
+each endpoint pays for its own answers.
+
+Schema version 2 (``PRAGMA user_version``) added the origin to the key and ``served_model``; a
+version 1 ledger is migrated in place when opened (its rows get origin ``simulated`` or ``remote``
+from their ``simulated`` flag).
 """
 
 from __future__ import annotations
@@ -30,9 +43,13 @@ BUSY_TIMEOUT_MS = 120_000
 # SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
 _LOOKUP_CHUNK = 900
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
-    request_hash      TEXT PRIMARY KEY,
+SCHEMA_VERSION = 2
+SIMULATED_ORIGIN = "simulated"
+REMOTE_ORIGIN = "remote"
+
+_ANSWERS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+    request_hash      TEXT NOT NULL,
     model             TEXT NOT NULL,
     messages_json     TEXT NOT NULL,
     sampling_json     TEXT NOT NULL,
@@ -46,8 +63,15 @@ CREATE TABLE IF NOT EXISTS answers (
     endpoint          TEXT NOT NULL,
     simulated         INTEGER NOT NULL,
     created_at        TEXT NOT NULL,
-    run_id            TEXT
-);
+    run_id            TEXT,
+    origin            TEXT NOT NULL,
+    served_model      TEXT,
+    PRIMARY KEY (request_hash, origin)
+)"""
+
+_SCHEMA = (
+    _ANSWERS_TABLE.format(name="answers")
+    + """;
 CREATE INDEX IF NOT EXISTS answers_run ON answers (run_id);
 CREATE TABLE IF NOT EXISTS failures (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -57,10 +81,12 @@ CREATE TABLE IF NOT EXISTS failures (
     status_code   INTEGER,
     attempts      INTEGER NOT NULL,
     failed_at     TEXT NOT NULL,
-    run_id        TEXT
+    run_id        TEXT,
+    origin        TEXT NOT NULL DEFAULT 'remote'
 );
 CREATE INDEX IF NOT EXISTS failures_hash ON failures (request_hash);
 """
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,14 @@ class LedgerAnswer:
     simulated: bool
     created_at: datetime
     run_id: str | None
+    origin: str | None = None
+    """Where this answer may be reused (see the module docstring); from ``simulated`` when omitted."""
+    served_model: str | None = None
+    """The model id the endpoint said it answered with."""
+
+    def __post_init__(self) -> None:
+        if self.origin is None:
+            object.__setattr__(self, "origin", SIMULATED_ORIGIN if self.simulated else REMOTE_ORIGIN)
 
 
 @dataclass(frozen=True)
@@ -95,6 +129,7 @@ class LedgerFailure:
     attempts: int
     failed_at: datetime
     run_id: str | None
+    origin: str = REMOTE_ORIGIN
 
 
 _ANSWER_COLUMNS = [f.name for f in fields(LedgerAnswer)]
@@ -148,6 +183,7 @@ class Ledger:
         self._local = threading.local()
         con = _connect(self.path)
         try:
+            _migrate(con)
             con.executescript(_SCHEMA)
         finally:
             con.close()
@@ -163,7 +199,7 @@ class Ledger:
                 con.executemany(
                     f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
                     f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
-                    [tuple(row.get(name) for name in _ANSWER_COLUMNS) for row in rows],
+                    [tuple(_spilled_value(row, name) for name in _ANSWER_COLUMNS) for row in rows],
                 )
                 con.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -185,8 +221,14 @@ class Ledger:
             self._local.con = con
         return con
 
-    def lookup(self, hashes: Iterable[str]) -> dict[str, LedgerAnswer]:
-        """The stored answers among ``hashes`` (missing ones are absent from the result)."""
+    def lookup(self, hashes: Iterable[str], *, origin: str | None) -> dict[str, LedgerAnswer]:
+        """The stored answers among ``hashes`` that may serve ``origin`` (missing ones are absent).
+
+        Args:
+            hashes: request hashes.
+            origin: ``TeacherEndpoint.origin`` of the endpoint the answers are for; ``None`` (for
+                inspection only, never for deciding what to pay) takes any origin.
+        """
         wanted = list(dict.fromkeys(hashes))
         found: dict[str, LedgerAnswer] = {}
         con = self._reader()
@@ -194,14 +236,18 @@ class Ledger:
             chunk = wanted[start : start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash IN ({marks})"
-            for row in con.execute(sql, chunk):
+            params = list(chunk)
+            if origin is not None:
+                sql += " AND origin = ?"
+                params.append(origin)
+            for row in con.execute(sql, params):
                 answer = _answer_from_row(row)
-                found[answer.request_hash] = answer
+                found.setdefault(answer.request_hash, answer)
         return found
 
-    def get(self, request_hash: str) -> LedgerAnswer | None:
-        """One stored answer, or None."""
-        return self.lookup([request_hash]).get(request_hash)
+    def get(self, request_hash: str, *, origin: str | None = None) -> LedgerAnswer | None:
+        """One stored answer (of ``origin``, or of any origin), or None."""
+        return self.lookup([request_hash], origin=origin).get(request_hash)
 
     def iter_answers(self, *, run_id: str | None = None) -> Iterator[LedgerAnswer]:
         """Every stored answer (of one run if ``run_id``), in insertion order."""
@@ -217,7 +263,7 @@ class Ledger:
         """Recorded failures not superseded by a later successful answer to the same request."""
         sql = (
             f"SELECT {', '.join('f.' + c for c in _FAILURE_COLUMNS)} FROM failures f "
-            "WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.request_hash = f.request_hash)"
+            "WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.request_hash = f.request_hash AND a.origin = f.origin)"
         )
         params: list = []
         if run_id is not None:
@@ -309,7 +355,7 @@ class LedgerWriter:
         if answer.run_id is None and self.run_id is not None:
             answer = _replace_run_id(answer, self.run_id)
         with self._lock:
-            self._answers.setdefault(answer.request_hash, answer)
+            self._answers.setdefault((answer.request_hash, answer.origin), answer)
             full = len(self._answers) + len(self._failures) >= self.batch_size
         self._raise_if_failed()
         if full:
@@ -324,6 +370,7 @@ class LedgerWriter:
         status_code: int | None = None,
         attempts: int = 1,
         failed_at: datetime | None = None,
+        origin: str = REMOTE_ORIGIN,
     ) -> None:
         """Queue a failure record (superseded later by a successful answer to the same request)."""
         self._raise_if_failed()
@@ -335,6 +382,7 @@ class LedgerWriter:
             attempts=attempts,
             failed_at=failed_at or datetime.now(UTC),
             run_id=self.run_id,
+            origin=origin,
         )
         with self._lock:
             self._failures.append(failure)
@@ -342,10 +390,10 @@ class LedgerWriter:
         if full:
             self._wake.set()
 
-    def pending(self, request_hash: str) -> LedgerAnswer | None:
+    def pending(self, request_hash: str, origin: str) -> LedgerAnswer | None:
         """An answer added but not yet committed, if any."""
         with self._lock:
-            return self._answers.get(request_hash)
+            return self._answers.get((request_hash, origin))
 
     def flush(self) -> None:
         """Commit everything buffered now (from the caller's thread)."""
@@ -430,10 +478,45 @@ class LedgerWriter:
         with self._lock:
             # Answers stay visible through pending() until committed, then leave the buffer.
             for answer in answers:
-                if self._answers.get(answer.request_hash) is answer:
-                    del self._answers[answer.request_hash]
+                key = (answer.request_hash, answer.origin)
+                if self._answers.get(key) is answer:
+                    del self._answers[key]
         self.answers_written += len(answers)
         self.failures_written += len(failures)
+
+
+def _spilled_value(row: dict, name: str):
+    # Rows spilled by a version-1 writer carry no origin: it follows from their simulated flag.
+    if name == "origin" and not row.get("origin"):
+        return SIMULATED_ORIGIN if row.get("simulated") else REMOTE_ORIGIN
+    return row.get(name)
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Bring a ledger of an older schema to ``SCHEMA_VERSION``, in one transaction, once."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version < 2 and "answers" in tables:
+            old = [row[1] for row in con.execute("PRAGMA table_info(answers)")]
+            con.execute(_ANSWERS_TABLE.format(name="answers_v2"))
+            columns = ", ".join(c for c in _ANSWER_COLUMNS if c in old)
+            con.execute(
+                f"INSERT INTO answers_v2 ({columns}, origin) SELECT {columns}, "
+                f"CASE WHEN simulated THEN '{SIMULATED_ORIGIN}' ELSE '{REMOTE_ORIGIN}' END FROM answers"
+            )
+            con.execute("DROP TABLE answers")
+            con.execute("ALTER TABLE answers_v2 RENAME TO answers")
+        if version < 2 and "failures" in tables:
+            if "origin" not in {row[1] for row in con.execute("PRAGMA table_info(failures)")}:
+                con.execute(f"ALTER TABLE failures ADD COLUMN origin TEXT NOT NULL DEFAULT '{REMOTE_ORIGIN}'")
+        if version < SCHEMA_VERSION:
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _replace_run_id(answer: LedgerAnswer, run_id: str) -> LedgerAnswer:

@@ -17,7 +17,15 @@ from distillset.teacher.accounting import GenerationStats
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.ledger import LedgerAnswer, LedgerWriter
 from distillset.teacher.rate_limit import RateLimiter, estimate_tokens
-from distillset.teacher.retry import EmptyAnswerError, RetryPolicy, classify
+from distillset.teacher.retry import (
+    EmptyAnswerError,
+    EndpointRefusedKeyError,
+    RetryPolicy,
+    UnusableAnswerError,
+    classify,
+)
+
+AUTH_STATUS = frozenset({401, 403})
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,8 @@ class TurnOutcome:
 
     answer: LedgerAnswer | None = None
     error: str | None = None
+    skipped: bool = False
+    """Not sent at all: the budget was spent (not a failure of the endpoint)."""
 
 
 class RequestSender:
@@ -60,6 +70,8 @@ class RequestSender:
         self.address = endpoint.public_address
         self.limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
         self.rng = random.Random()
+        self.accepted_models = {settings.model, *settings.accept_model_aliases}
+        self.auth_failures = 0
 
     def redact(self, text: str) -> str:
         key = self.endpoint.api_key
@@ -77,8 +89,11 @@ class RequestSender:
             attempts += 1
             started = time.perf_counter()
             try:
-                response = await self.client.chat.completions.create(
-                    model=settings.model, messages=messages, **self.sampling
+                # A deadline for the whole request: the SDK's timeout applies to each read, so an
+                # endpoint that trickles a few bytes at a time could hold a request for ever.
+                response = await asyncio.wait_for(
+                    self.client.chat.completions.create(model=settings.model, messages=messages, **self.sampling),
+                    timeout=settings.timeout_s,
                 )
                 if isinstance(response, str):
                     # The SDK returns raw text when the body is not labelled JSON.
@@ -87,6 +102,7 @@ class RequestSender:
                 content = choice.message.content if choice is not None and choice.message is not None else None
                 if not content or not content.strip():
                     raise EmptyAnswerError("empty answer content")
+                self._check_usable(response, content)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # classified below; unknown ones fail this request, not the run
@@ -107,6 +123,7 @@ class RequestSender:
                         problem.retry_after_s,
                     )
                 reason = self.redact(reason)
+                self.auth_failures = self.auth_failures + 1 if status in AUTH_STATUS else 0
                 if retriable and retry_index < settings.max_retries:
                     self.stats.retries += 1
                     delay = self.retry_policy.delay(retry_index, retry_after, self.rng)
@@ -115,9 +132,17 @@ class RequestSender:
                     continue
                 error = f"{reason} (after {attempts} attempt{'s' if attempts != 1 else ''})"
                 self.stats.failures += 1
-                self.writer.add_failure(key, settings.model, error, status_code=status, attempts=attempts)
+                self.writer.add_failure(
+                    key, settings.model, error, status_code=status, attempts=attempts, origin=self.endpoint.origin
+                )
                 log.info("request %s failed: %s", key[:12], error)
+                if self.auth_failures >= settings.max_auth_failures:
+                    raise EndpointRefusedKeyError(
+                        f"the endpoint refused the API key (HTTP {status}) on {self.auth_failures} requests in a row: "
+                        f"{reason}; check TEACHER_API_KEY"
+                    ) from None
                 return TurnOutcome(error=error)
+            self.auth_failures = 0
             latency_ms = (time.perf_counter() - started) * 1000.0
             usage = response.usage
             prompt_tokens = int(usage.prompt_tokens) if usage is not None else 0
@@ -139,8 +164,23 @@ class RequestSender:
                 simulated=self.endpoint.simulated,
                 created_at=datetime.now(UTC),
                 run_id=self.run_id,
+                origin=self.endpoint.origin,
+                served_model=getattr(response, "model", None),
             )
             self.writer.add_answer(answer)
             self.stats.record_paid(settings, prompt_tokens, completion_tokens)
             return TurnOutcome(answer=answer)
         raise AssertionError("unreachable: the retry loop always returns")
+
+    def _check_usable(self, response, content: str) -> None:
+        served = getattr(response, "model", None)
+        if served and served not in self.accepted_models:
+            raise UnusableAnswerError(
+                f"the endpoint answered with model {served!r}, not {self.settings.model!r} "
+                "(list accepted ids in TEACHER_ACCEPT_MODEL_ALIASES)"
+            )
+        if len(content) > self.settings.max_response_chars:
+            raise UnusableAnswerError(
+                f"the answer has {len(content)} characters, more than TEACHER_MAX_RESPONSE_CHARS="
+                f"{self.settings.max_response_chars}"
+            )

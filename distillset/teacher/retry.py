@@ -40,6 +40,15 @@ class EmptyAnswerError(Exception):
     """A 200 whose body parsed but carried no usable answer (no choices, empty content)."""
 
 
+class UnusableAnswerError(Exception):
+    """A 200 whose answer must not be kept: another model than the one asked, or far too long.
+    Not retried: the same request would most likely be answered the same way."""
+
+
+class EndpointRefusedKeyError(RuntimeError):
+    """The endpoint refused the API key several times in a row: every further request would too."""
+
+
 @dataclass(frozen=True)
 class CallError:
     """A classified failure of one attempt."""
@@ -69,6 +78,11 @@ def classify(exc: BaseException) -> CallError | None:
         return CallError(True, "response body is not valid JSON")
     if isinstance(exc, EmptyAnswerError):
         return CallError(True, str(exc))
+    if isinstance(exc, UnusableAnswerError):
+        return CallError(False, str(exc))
+    if isinstance(exc, TimeoutError):
+        # asyncio.wait_for's deadline over the whole request (the SDK's timeout is per read).
+        return CallError(True, "no complete answer within the request deadline (TEACHER_TIMEOUT_S)")
     return None
 
 

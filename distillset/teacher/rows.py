@@ -27,6 +27,7 @@ GENERATIONS_SCHEMA: dict[str, pl.DataType] = {
     "latency_ms": pl.Float64,
     "attempts": pl.Int64,
     "response_id": pl.String,
+    "served_model": pl.String,
     "simulated": pl.Boolean,
     "sampling_json": pl.String,
     "generated_at": pl.Datetime("us", "UTC"),
@@ -60,16 +61,23 @@ def generation_row(
     error: str | None,
     simulated: bool,
     sampling_json: str,
+    skipped: bool = False,
 ) -> tuple:
-    """One ``teacher_generations`` row (a tuple in ``GENERATIONS_SCHEMA`` order)."""
+    """One ``teacher_generations`` row (a tuple in ``GENERATIONS_SCHEMA`` order).
+
+    ``simulated`` is the endpoint's flag; the row is simulated when any of its answers is (an
+    answer's origin is what counts, not the endpoint of the run that reused it). ``skipped`` marks
+    a conversation the budget did not allow (status ``skipped``, not ``failed``).
+    """
     last = answers[-1] if answers and error is None else None
+    status = "ok" if error is None else "skipped" if skipped else "failed"
     finish_reason = None
     if last is not None:
         finish_reason = "length" if any(a.finish_reason == "length" for a in answers) else last.finish_reason
     return (
         model,
         prompt_id,
-        "ok" if error is None else "failed",
+        status,
         _conversation_json(messages, last),
         last.content if last is not None else None,
         finish_reason,
@@ -80,7 +88,8 @@ def generation_row(
         float(sum(a.latency_ms for a in answers)),
         sum(a.attempts for a in answers),
         last.response_id if last is not None else None,
-        simulated,
+        last.served_model if last is not None else None,
+        any(a.simulated for a in answers) if answers else simulated,
         sampling_json,
         last.created_at if last is not None else None,
         error,

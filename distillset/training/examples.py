@@ -65,9 +65,10 @@ def build_training_examples(
         .sort("prompt_id")
     )
     rows = rows.with_columns(
-        pl.struct("teacher_model", "prompt_id", "request_hash")
+        pl.struct("teacher_model", "prompt_id", "request_hash", "simulated")
         .map_elements(
-            lambda r: example_id(r["teacher_model"], r["prompt_id"], r["request_hash"]), return_dtype=pl.String
+            lambda r: example_id(r["teacher_model"], r["prompt_id"], r["request_hash"], simulated=bool(r["simulated"])),
+            return_dtype=pl.String,
         )
         .alias("example_id")
     )

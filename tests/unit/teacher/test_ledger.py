@@ -52,7 +52,7 @@ def test_round_trip_and_totals(tmp_path):
     with ledger.writer(run_id="run-a") as writer:
         for answer in answers:
             writer.add_answer(answer)
-    found = ledger.lookup([a.request_hash for a in answers] + ["absent"])
+    found = ledger.lookup([a.request_hash for a in answers] + ["absent"], origin="simulated")
     assert found == {a.request_hash: a for a in answers}
     assert ledger.count_answers() == 5
     assert ledger.usage_totals() == {
@@ -63,7 +63,12 @@ def test_round_trip_and_totals(tmp_path):
     assert ledger.usage_totals(model="other")["requests"] == 0
     assert ledger.usage_totals(run_id="run-a")["requests"] == 5
     # A reader opened later (another process in real life) sees the same.
-    assert Ledger(tmp_path / "ledger.sqlite").lookup([answers[3].request_hash])[answers[3].request_hash] == answers[3]
+    assert (
+        Ledger(tmp_path / "ledger.sqlite").lookup([answers[3].request_hash], origin="simulated")[
+            answers[3].request_hash
+        ]
+        == answers[3]
+    )
 
 
 def test_an_answer_is_never_overwritten(tmp_path):
@@ -82,7 +87,7 @@ def test_lookup_many_hashes_beyond_sqlite_parameter_limit(tmp_path):
     with ledger.writer(batch_size=500) as writer:
         for answer in answers:
             writer.add_answer(answer)
-    assert len(ledger.lookup(a.request_hash for a in answers)) == 2500
+    assert len(ledger.lookup((a.request_hash for a in answers), origin="simulated")) == 2500
 
 
 def _wait_for_count(ledger: Ledger, count: int) -> int:
@@ -96,7 +101,7 @@ def test_buffered_answers_are_visible_as_pending_until_committed(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     with ledger.writer(batch_size=1000, flush_interval_s=60) as writer:
         writer.add_answer(make_answer(0))
-        assert writer.pending(make_answer(0).request_hash) == make_answer(0)
+        assert writer.pending(make_answer(0).request_hash, "simulated") == make_answer(0)
         assert ledger.count_answers() == 0
     assert ledger.count_answers() == 1  # committed on exit
 
@@ -109,7 +114,7 @@ def test_full_batches_and_the_interval_both_commit(tmp_path):
         assert _wait_for_count(ledger, 4) == 4
         writer.add_answer(make_answer(99))  # below batch size: the interval flush commits it
         assert _wait_for_count(ledger, 5) == 5
-        assert writer.pending(make_answer(99).request_hash) is None
+        assert writer.pending(make_answer(99).request_hash, "simulated") is None
 
 
 def test_failure_is_superseded_by_a_later_answer(tmp_path):
@@ -117,9 +122,14 @@ def test_failure_is_superseded_by_a_later_answer(tmp_path):
     failed, still_failed = make_answer(1), make_answer(2)
     with ledger.writer(run_id="r1") as writer:
         writer.add_failure(
-            failed.request_hash, "m", "HTTP 503: overloaded (after 7 attempts)", status_code=503, attempts=7
+            failed.request_hash,
+            "m",
+            "HTTP 503: overloaded (after 7 attempts)",
+            status_code=503,
+            attempts=7,
+            origin=failed.origin,
         )
-        writer.add_failure(still_failed.request_hash, "m", "timeout", attempts=7)
+        writer.add_failure(still_failed.request_hash, "m", "timeout", attempts=7, origin=still_failed.origin)
     assert {f.request_hash for f in ledger.failures()} == {failed.request_hash, still_failed.request_hash}
     assert ledger.failures(run_id="r1")[0].status_code == 503
     with ledger.writer(run_id="r2") as writer:

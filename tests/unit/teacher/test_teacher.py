@@ -192,8 +192,9 @@ def test_token_budget_stops_cleanly_with_a_message(sim, ledger):
     assert stats.budget_message.startswith("budget exhausted: ")
     assert "1500-token budget" in stats.budget_message
     ok = frame.filter(pl.col("status") == "ok")
-    stopped = frame.filter(pl.col("status") == "failed")
-    assert ok.height + stopped.height == 60
+    # Not generated for the budget is "skipped", not "failed": the endpoint did nothing wrong.
+    stopped = frame.filter(pl.col("status") == "skipped")
+    assert ok.height + stopped.height == 60 and stats.skipped_for_budget == stopped.height and stats.failures == 0
     assert stopped.height > 0 and ok.height > 0
     assert stopped["error"].str.starts_with("budget exhausted").all()
     # In-flight requests finished and were recorded: everything served is in the ledger.
@@ -218,7 +219,7 @@ def test_dollar_budget_uses_prices(sim, ledger):
     assert result.stats.budget_exhausted
     assert "$" in result.stats.budget_message
     assert result.stats.estimated_cost_usd >= 0.005
-    assert result.generations.filter(pl.col("status") == "failed").height == 40 - result.stats.requests_paid
+    assert result.generations.filter(pl.col("status") == "skipped").height == 40 - result.stats.requests_paid
 
 
 def test_progress_is_reported_at_the_end(sim, ledger):

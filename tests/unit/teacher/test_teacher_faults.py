@@ -26,7 +26,7 @@ from distillset.simulator.server import TeacherSimulator
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.generate import generate
 from distillset.teacher.ledger import Ledger
-from distillset.teacher.retry import MAX_RETRY_AFTER_S, RetryPolicy
+from distillset.teacher.retry import MAX_RETRY_AFTER_S, EndpointRefusedKeyError, RetryPolicy
 from distillset.teacher.rows import Conversation
 from helpers.paths import PROJECT
 
@@ -134,7 +134,7 @@ def test_429_is_retried_and_retry_after_is_honoured(tmp_path):
     ("settings_change", "server_key", "client_key", "status"),
     [
         ({"sampling": SamplingSettings(max_tokens=100_000)}, None, None, 400),  # beyond the context limit: a 400
-        ({}, SECRET, "sk-test-WRONG-456", 401),
+        ({"max_auth_failures": 100}, SECRET, "sk-test-WRONG-456", 401),  # (fail-fast: the test below)
         ({"model": "meta-llama/Not-A-Model"}, None, None, 404),
     ],
 )
@@ -205,6 +205,19 @@ def test_killed_run_then_rerun_pays_at_most_prompts_plus_in_flight(tmp_path):
     assert ledger.count_answers() == n
 
 
+def test_a_refused_key_stops_the_stage_after_a_few_requests(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    settings = TeacherSettings(max_concurrency=4, max_auth_failures=3)
+    with TeacherSimulator(api_key=SECRET) as sim:
+        with pytest.raises(EndpointRefusedKeyError, match=r"the endpoint refused the API key \(HTTP 401\)") as refused:
+            generate(
+                conversations(500), settings, _endpoint(sim, "sk-test-WRONG-456"), ledger, retry_policy=FAST_RETRIES
+            )
+        sent = sim.stats()["requests"]
+    assert sent <= settings.max_auth_failures + settings.max_concurrency, sent
+    assert "sk-wrong-456" not in str(refused.value) and SECRET not in str(refused.value)
+
+
 def test_api_key_never_leaks(tmp_path, caplog, capfd):
     caplog.set_level(logging.DEBUG)
     wrong = "sk-test-SECRET-999-wrong"
@@ -220,7 +233,7 @@ def test_api_key_never_leaks(tmp_path, caplog, capfd):
             results.append(
                 generate(
                     conversations(40),
-                    TeacherSettings(max_retries=1, max_concurrency=8),
+                    TeacherSettings(max_retries=1, max_concurrency=8, max_auth_failures=1000),
                     _endpoint(sim, key),
                     ledger,
                     on_progress=lambda p: progress.append(str(p)),
