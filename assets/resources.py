@@ -221,6 +221,7 @@ class TrainingSetStorageResource(dg.ConfigurableResource):
     validation_fraction: float = 0.05
     formats: str = "openai"
     stale_after_s: float = 6 * 3600.0
+    allow_partial: bool = False
     s3_endpoint_url: str | None = None
     licenses: LicensePolicyConfig = LicensePolicyConfig()
 
@@ -231,6 +232,7 @@ class TrainingSetStorageResource(dg.ConfigurableResource):
             validation_fraction=self.validation_fraction,
             export_formats=tuple(self.format_list()),
             stale_after_s=self.stale_after_s,
+            allow_partial=self.allow_partial,
         )
 
     def set_name(self, teacher_model: str) -> str:

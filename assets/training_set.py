@@ -18,6 +18,7 @@ from assets.resources import (
     TrainingSetStorageResource,
 )
 from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
+from distillset.publish.partial import partial_decision
 from distillset.publish.protocol import LicenseBlockedError, publish_training_set
 from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples
 from distillset.training.manifest import version_manifest
@@ -166,6 +167,19 @@ def training_set(
         run_id=context.run_id,
     )
     name = training_storage.set_name(model)
+    partial = partial_decision(
+        training_storage.url,
+        name,
+        examples=examples.height,
+        skipped_for_budget=_skipped_for_budget(catalog_db, model),
+        allow_partial=training_storage.allow_partial,
+        storage_options=training_storage.storage_options(),
+    )
+    if not partial.publish:
+        raise dg.Failure(description=partial.message)
+    if partial.message:
+        context.log.warning(partial.message)
+        manifest_fields["partial"] = {"reason": partial.message, "previous_examples": partial.latest_examples}
     try:
         result = publish_training_set(
             training_storage.url,
@@ -198,8 +212,15 @@ def training_set(
                 counts_markdown({f: int(info["size"]) for f, info in result.files.items()}, "file (bytes)")
             ),
             "license_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.license_warnings) or "_none_"),
+            "partial": dg.MetadataValue.text(partial.message or ""),
         }
     )
+
+
+def _skipped_for_budget(catalog_db: CatalogResource, model: str) -> int:
+    """Conversations the teacher stage left unanswered because its budget ran out."""
+    generations = catalog_db.read("teacher_generations", partition=model)
+    return generations.filter(pl.col("status") == "skipped").height if generations.height else 0
 
 
 training_set_assets = [training_examples, training_set]

@@ -27,12 +27,14 @@ def _run(args: argparse.Namespace) -> int:
     # environment; this entry point is the one place that sets it.
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home_path)
     summary = run_flow(
-        settings, args.teacher, echo=lambda line: print(line, flush=True), wait_timeout_s=args.wait_timeout
+        settings,
+        args.teacher,
+        echo=lambda line: print(line, flush=True),
+        wait_timeout_s=args.wait_timeout,
+        allow_partial=args.allow_partial or settings.publish.allow_partial,
     )
     print(format_summary(summary), flush=True)
-    if summary.exit_code is not None:
-        return summary.exit_code
-    return 0 if summary.success else 1
+    return summary.final_exit_code()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
             "(DAGSTER_HOME defaults to $DISTILLSET_HOME/dagster). With no TEACHER_BASE_URL, the "
             "embedded teacher simulator answers on loopback and everything is marked simulated. "
             "Exit codes: 0 done, 1 a stage or a blocking check failed, 2 a setting is invalid, 3 gave up "
-            "waiting for a pool slot (--wait-timeout), 130/143 stopped by SIGINT/SIGTERM."
+            "waiting for a pool slot (--wait-timeout), 4 the teacher's budget ran out (TEACHER_BUDGET_TOKENS / "
+            "TEACHER_BUDGET_USD; a version smaller than LATEST is then not published unless --allow-partial), "
+            "130/143 stopped by SIGINT/SIGTERM."
         ),
     )
     run.add_argument(
@@ -67,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "give up (exit code 3) after waiting this long for a catalog pool slot held by another live run; "
             f"runs whose process is gone never hold one (default {DEFAULT_WAIT_TIMEOUT_S:g})"
+        ),
+    )
+    run.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help=(
+            "after a budget stop, publish the version even when it is smaller than LATEST "
+            "(default: DISTILLSET_ALLOW_PARTIAL, false); the run still exits with code 4"
         ),
     )
     run.set_defaults(handler=_run)

@@ -95,6 +95,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             validation_fraction=publish.validation_fraction,
             formats=",".join(publish.export_formats),
             stale_after_s=publish.stale_after_s,
+            allow_partial=publish.allow_partial,
             s3_endpoint_url=settings.s3_endpoint_url,
             licenses=_config(LicensePolicyConfig, LicensePolicy, settings.licenses),
         ),

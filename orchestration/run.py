@@ -109,6 +109,7 @@ def run_flow(
     *,
     echo: Callable[[str], None] = print,
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+    allow_partial: bool = False,
 ) -> RunSummary:
     """Register the teacher partition if new, then run the whole flow (``distill_job``) for it in a
     supervised worker process. ``DAGSTER_HOME`` must be set in the environment (the CLI does it)."""
@@ -133,7 +134,8 @@ def run_flow(
     run_id = str(uuid.uuid4())
     stopped_because, exit_code = None, None
     with _StopRequest() as stop:
-        worker = subprocess.Popen([sys.executable, "-m", "orchestration.run_worker", run_id, model, str(os.getpid())])
+        command = [sys.executable, "-m", "orchestration.run_worker", run_id, model, str(os.getpid())]
+        worker = subprocess.Popen(command + (["--allow-partial"] if allow_partial else []))
         waiting_since, last_check, last_report, terminated_at = None, 0.0, 0.0, None
         while worker.poll() is None:
             time.sleep(_POLL_S)

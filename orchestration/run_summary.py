@@ -24,6 +24,19 @@ class RunSummary:
     exit_code: int | None = None
     """Set when the run did not end by itself (a signal, a wait that gave up)."""
     stopped_because: str | None = None
+    budget_stop: str | None = None
+    """The teacher stage's account when its budget ran out (the run then exits with ``BUDGET_EXIT_CODE``)."""
+
+    def final_exit_code(self) -> int:
+        """What `distillset run` exits with: a stop's own code, else 4 after a budget stop, else 0 or 1."""
+        if self.exit_code is not None:
+            return self.exit_code
+        if self.budget_stop:
+            return BUDGET_EXIT_CODE
+        return 0 if self.success else 1
+
+
+BUDGET_EXIT_CODE = 4
 
 
 _NOTE_KEYS = {
@@ -54,6 +67,7 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
     stages: list[StageLine] = []
     training_set: dict[str, object] = {}
     warnings: list[str] = []
+    budget_stop = None
     for event in events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
             continue
@@ -65,12 +79,10 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
             if metadata.get(key):
                 line.notes.append(f"{metadata[key]} {label}")
         if asset == "teacher_generations":
-            paid = metadata.get("teacher/requests_paid")
-            hits = metadata.get("teacher/cache_hits")
-            if paid is not None:
-                line.notes.append(f"{paid} teacher calls paid, {hits or 0} answers reused from the ledger")
-            if metadata.get("failed_rows"):
-                line.notes.append(f"{metadata['failed_rows']} failed")
+            if metadata.get("teacher/account"):
+                line.notes.append(str(metadata["teacher/account"]))
+            if metadata.get("teacher/budget_exhausted"):
+                budget_stop = str(metadata.get("teacher/budget_message") or "budget exhausted")
             if metadata.get("simulated"):
                 line.notes.append("SIMULATED teacher")
         if asset == "judge_scores" and metadata.get("judge_enabled") is False:
@@ -92,8 +104,12 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
                 continue
             details = ", ".join(f"{k}={_value(v)}" for k, v in evaluation.metadata.items())
             line = f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed ({details})"
-            # A non-blocking check (severity WARN) warns: the run still succeeds.
-            (warnings if evaluation.severity == dg.AssetCheckSeverity.WARN else errors).append(line)
+            # Only a blocking check stops the run, so only its failure is an error; any other warns
+            # (older events carry no blocking flag: their severity decides).
+            blocking = evaluation.blocking
+            if blocking is None:
+                blocking = evaluation.severity != dg.AssetCheckSeverity.WARN
+            (errors if blocking else warnings).append(line)
     return RunSummary(
         success=success,
         teacher_model=teacher_model,
@@ -102,6 +118,7 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
         training_set=training_set,
         errors=errors,
         warnings=warnings,
+        budget_stop=budget_stop,
     )
 
 
@@ -115,6 +132,8 @@ def format_summary(summary: RunSummary) -> str:
     if ts:
         verb = "published new version" if ts.get("published_new_version") else "unchanged: no new version; latest is"
         lines.append(f"{verb} {ts.get('training_set_name')} {ts.get('version')}: {ts.get('path')}")
+    if summary.budget_stop:
+        lines.append(f"BUDGET {summary.budget_stop}")
     for warning in summary.warnings:
         lines.append(f"WARNING {warning}")
     for error in summary.errors:

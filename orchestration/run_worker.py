@@ -31,6 +31,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def main(argv: list[str]) -> int:
     run_id, model, parent_pid = argv[0], argv[1], int(argv[2])
+    allow_partial = "--allow-partial" in argv[3:]
     _die_with_parent(parent_pid)
 
     from distillset.settings import load_settings
@@ -47,7 +48,11 @@ def main(argv: list[str]) -> int:
             raise_on_error=False,
             tags={LAUNCHED_BY_TAG: "cli", **owner_tags()},
             # INFO shows the stages' own progress lines, not every Dagster engine event.
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                # Only the one field: the resource's other fields keep their environment defaults.
+                **({"resources": {"training_storage": {"config": {"allow_partial": True}}}} if allow_partial else {}),
+            },
         )
     return 0 if result.success else 1
 

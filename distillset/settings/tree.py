@@ -307,6 +307,11 @@ class PublishSettings:
     validation_fraction: float = setting(0.05, env="DISTILLSET_VALIDATION_FRACTION", ge=0, le=1)
     export_formats: tuple[str, ...] = setting(("openai",), env="DISTILLSET_EXPORT_FORMATS", choices=_export_formats)
     stale_after_s: float = setting(6 * 3600.0, env="DISTILLSET_PUBLISH_STALE_AFTER_S", rule="duration", gt=0)
+    allow_partial: bool = setting(
+        False,
+        env="DISTILLSET_ALLOW_PARTIAL",
+        help="after a budget stop, publish a version smaller than LATEST anyway (`distillset run --allow-partial`)",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "export_formats", tuple(self.export_formats))

@@ -28,6 +28,8 @@ class GenerationStats:
     completion_tokens: int = 0
     estimated_cost_usd: float = 0.0
     budget_exhausted: bool = False
+    budget_reached: str | None = None
+    """What ran out, as measured when it did (``3012 tokens spent of a 3000-token budget``)."""
     budget_message: str | None = None
     elapsed_s: float = 0.0
 
@@ -46,6 +48,7 @@ class GenerationStats:
             "estimated_cost_usd": round(self.estimated_cost_usd, 6),
             "budget_exhausted": self.budget_exhausted,
             "budget_message": self.budget_message or "",
+            "account": self.account(),
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -57,6 +60,29 @@ class GenerationStats:
         self.estimated_cost_usd += (
             prompt_tokens * settings.price_input_per_mtok + completion_tokens * settings.price_output_per_mtok
         ) / 1_000_000
+
+    def account(self) -> str:
+        """The one account of a run every output repeats: paid, reused, skipped for budget, failed.
+
+        Requests and conversations are different units (a two-turn conversation is two requests), so
+        each figure names its unit.
+        """
+        return (
+            f"{self.requests_paid} teacher calls paid, {self.cache_hits} answers reused from the ledger, "
+            f"{self.skipped_for_budget} conversations skipped for budget, {self.failures} calls failed"
+        )
+
+    def finish(self) -> None:
+        """Write the final budget message from the final counts.
+
+        Requests already in flight when the budget ran out are still paid and recorded, so figures
+        taken at that moment would disagree with the run's totals.
+        """
+        if self.budget_exhausted:
+            self.budget_message = (
+                f"budget exhausted ({self.budget_reached}): {self.account()}; "
+                "rerun with a larger budget to answer the skipped conversations"
+            )
 
     def budget_message_for(self, settings: TeacherSettings) -> str | None:
         """None while the budget allows another request; otherwise why not (and the budget is marked
@@ -72,10 +98,8 @@ class GenerationStats:
         if reached is None:
             return None
         self.budget_exhausted = True
-        self.budget_message = (
-            f"budget exhausted: {reached} after {self.requests_paid} paid requests; "
-            "conversations not yet answered were not generated this run (rerun with a larger budget to continue)"
-        )
+        self.budget_reached = reached
+        self.budget_message = f"budget exhausted: {reached}; conversations not yet answered are skipped this run"
         return self.budget_message
 
 

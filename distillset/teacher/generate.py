@@ -187,6 +187,7 @@ class _Run:
                 with contextlib.suppress(asyncio.CancelledError):
                     await progress_task
         self.stats.elapsed_s = time.monotonic() - self.started
+        self.stats.finish()
         if self.on_progress is not None:
             self.on_progress(self._progress())
         if self.stats.budget_exhausted:

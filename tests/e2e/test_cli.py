@@ -86,3 +86,51 @@ def test_overlapping_runs_for_two_teachers_both_publish(tmp_path):
     with duckdb.connect(str(tmp_path / "home" / "catalog.duckdb"), read_only=True) as con:
         per_teacher = dict(con.execute("SELECT teacher_model, count(*) FROM teacher_generations GROUP BY 1").fetchall())
     assert per_teacher == {MODEL: 20, other: 20}
+
+
+def test_a_budget_stop_never_shrinks_latest_unless_asked(tmp_path):
+    import re
+
+    env = cli_env(tmp_path, _small_prompt_folder(tmp_path), TEACHER_MAX_CONCURRENCY="2")
+    first = distillset("run", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "BUDGET" not in first.stdout
+
+    # A new temperature is a new request for every prompt; a 1-token budget lets only the requests
+    # already in flight through.
+    budget_env = {**env, "TEACHER_TEMPERATURE": "0.3", "TEACHER_BUDGET_TOKENS": "1"}
+    stopped = distillset("run", env=budget_env)
+    assert stopped.returncode == 4, stopped.stdout + stopped.stderr
+    assert "published new version" not in stopped.stdout
+    assert "nothing published, v0001 stays LATEST" in stopped.stdout
+    (budget_line,) = [line for line in stopped.stdout.splitlines() if line.startswith("BUDGET ")]
+    (teacher_line,) = [line for line in stopped.stdout.splitlines() if line.strip().startswith("teacher_generations")]
+    account = re.search(
+        r"(\d+) teacher calls paid, (\d+) answers reused from the ledger, (\d+) conversations "
+        r"skipped for budget, (\d+) calls failed",
+        budget_line,
+    )
+    assert account, budget_line
+    paid, reused, skipped, failed = map(int, account.groups())
+    # One account everywhere: the stage line repeats the budget line's figures.
+    assert account.group(0) in teacher_line
+    assert 0 < paid <= 3 and skipped == 20 - paid and failed == 0 and reused == 0
+
+    partial = distillset("run", "--allow-partial", env=budget_env)
+    assert partial.returncode == 4, partial.stdout + partial.stderr
+    published = [line for line in partial.stdout.splitlines() if line.startswith("published new version")]
+    assert len(published) == 1 and "v0002" in published[0], partial.stdout
+    manifest = json.loads((Path(published[0].rsplit(": ", 1)[1]) / "manifest.json").read_text())
+    assert "published as asked" in manifest["extra"]["partial"]["reason"]
+
+
+def test_a_license_policy_that_blocks_publication_stops_the_run_before_paying(tmp_path):
+    from distillset.teacher.ledger import Ledger
+
+    folder = _small_prompt_folder(tmp_path)
+    (folder / "gsm8k.jsonl.license").unlink()  # no sidecar: license unknown
+    env = cli_env(tmp_path, folder, DISTILLSET_LICENSE_POLICY_BLOCK_UNKNOWN="true")
+    result = distillset("run", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "nothing was paid: license policy blocks publication" in result.stdout
+    assert Ledger(tmp_path / "home" / "ledger.sqlite").count_answers() == 0

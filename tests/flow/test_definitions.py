@@ -74,3 +74,14 @@ def test_the_definitions_match_the_snapshot():
 def test_every_asset_has_a_group_kinds_owners_and_a_description():
     for name, asset in _shape()["assets"].items():
         assert asset["group"] and asset["kinds"] and asset["owners"] and asset["has_description"], name
+
+
+def test_the_readme_says_which_checks_block():
+    """The README's "Which checks block" table is the definitions' own, check by check."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = {}
+    for line in readme.split("### Which checks block", 1)[1].split("\n## ", 1)[0].splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[2] in ("yes", "no"):
+            table[f"{cells[1]}:{cells[0]}"] = {"blocking": cells[2] == "yes"}
+    assert table == _shape()["checks"]

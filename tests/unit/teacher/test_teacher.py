@@ -189,8 +189,12 @@ def test_token_budget_stops_cleanly_with_a_message(sim, ledger):
     stats = result.stats
     frame = result.generations
     assert stats.budget_exhausted
-    assert stats.budget_message.startswith("budget exhausted: ")
+    assert stats.budget_message.startswith("budget exhausted (")
     assert "1500-token budget" in stats.budget_message
+    # One account, from the final counts: in-flight requests paid after the stop are in it.
+    assert f"{stats.requests_paid} teacher calls paid" in stats.budget_message
+    assert f"{stats.skipped_for_budget} conversations skipped for budget" in stats.budget_message
+    assert "0 calls failed" in stats.budget_message
     ok = frame.filter(pl.col("status") == "ok")
     # Not generated for the budget is "skipped", not "failed": the endpoint did nothing wrong.
     stopped = frame.filter(pl.col("status") == "skipped")
