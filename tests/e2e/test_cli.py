@@ -134,3 +134,18 @@ def test_a_license_policy_that_blocks_publication_stops_the_run_before_paying(tm
     assert result.returncode == 1, result.stdout + result.stderr
     assert "nothing was paid: license policy blocks publication" in result.stdout
     assert Ledger(tmp_path / "home" / "ledger.sqlite").count_answers() == 0
+
+
+def test_simulated_answers_never_stand_in_for_a_real_endpoint(tmp_path):
+    import socket
+
+    env = cli_env(tmp_path, _small_prompt_folder(tmp_path))
+    assert distillset("run", env=env).returncode == 0  # the simulator answers: 20 answers in the ledger
+    with socket.socket() as probe:  # a port nothing listens on: a real endpoint that is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    real = {**env, "TEACHER_BASE_URL": f"http://127.0.0.1:{port}/v1", "TEACHER_MAX_RETRIES": "0"}
+    result = distillset("run", env=real)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "0 answers reused from the ledger" in result.stdout
+    assert "published new version" not in result.stdout
