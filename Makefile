@@ -1,6 +1,8 @@
-# The README's commands. uv (bootstrapped with pip when missing) installs exactly what uv.lock pins.
+# The README's commands. uv installs exactly what uv.lock pins; scripts/uv finds an installed uv or
+# bootstraps a private one (a venv under .tools/, never pip into the system Python).
 PYTHON ?= python3
-UV := $(PYTHON) -m uv
+export PYTHON
+UV := $(CURDIR)/scripts/uv
 DISTILLSET_HOME ?= $(CURDIR)/.distillset
 DAGSTER_HOME ?= $(DISTILLSET_HOME)/dagster
 export DISTILLSET_HOME
@@ -8,7 +10,6 @@ export DISTILLSET_HOME
 .PHONY: install demo lint test ui bench clean
 
 install:
-	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
 ## The whole flow on the embedded defaults: sample prompts, teacher simulator, local storage.
