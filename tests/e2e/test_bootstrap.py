@@ -69,3 +69,27 @@ def test_an_installed_uv_on_path_is_used_and_nothing_is_installed(bootstrapped, 
     assert result.returncode == 0 and result.stdout.startswith("uv "), result.stdout + result.stderr
     assert not (project / ".tools").exists()
     assert "installing" not in result.stderr
+
+
+def test_the_quick_start_runs_on_the_stock_python(tmp_path):
+    """`make demo` in a copy of the project, with only the system's python3 and make on PATH."""
+    import os
+
+    _stock_python_or_skip()
+    if not shutil.which("make", path=BARE_PATH):
+        pytest.skip(f"make is not in {BARE_PATH}")
+    project = tmp_path / "distillset"
+    shutil.copytree(
+        ROOT,
+        project,
+        ignore=shutil.ignore_patterns(".git", ".venv", ".tools", ".distillset", "__pycache__", ".pytest_cache"),
+    )
+    # The rest of the environment stays (HOME for uv's download cache, the machine's certificates).
+    env = {**os.environ, "PATH": BARE_PATH}
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run(
+        ["make", "demo", f"PYTHON={SYSTEM_PYTHON}"], cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "published new version" in result.stdout
+    assert (project / ".tools" / "uv-venv" / "bin" / "uv").exists()
