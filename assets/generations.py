@@ -5,7 +5,7 @@ import polars as pl
 
 from assets.checks import ratio_check
 from assets.constants import CATALOG_POOL, OWNERS
-from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
+from assets.metadata import counts_markdown, preview_table, table_metadata, value_counts
 from assets.partitions import teacher_partitions
 from assets.resources import CatalogResource
 from assets.teacher import teacher_generations
@@ -42,12 +42,14 @@ def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: Cata
     clusters = kept.group_by("cluster_id").len() if kept.height else pl.DataFrame()
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(kept, preview_columns=["prompt_id", "cluster_id", "response"]),
+            **table_metadata(
+                kept, preview_columns=["prompt_id", "cluster_id", "response"], table="deduplicated_generations"
+            ),
             "input_rows": dg.MetadataValue.int(generations.height),
             "dropped_rows": dg.MetadataValue.int(drops.height),
             "drop_ratio": dg.MetadataValue.float(drops.height / generations.height if generations.height else 0.0),
             "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
-            "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
+            "drops_preview": preview_table(drops, rows=20, table="generation_drops"),
             "cluster_sizes": dg.MetadataValue.md(
                 counts_markdown(cluster_size_histogram(kept.height, drops), "cluster size")
             ),

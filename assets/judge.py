@@ -5,7 +5,7 @@ import polars as pl
 
 from assets.constants import JUDGE_TAG, OWNERS
 from assets.generations import deduplicated_generations
-from assets.metadata import counts_markdown, markdown_preview, table_metadata
+from assets.metadata import counts_markdown, preview_table, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource, JudgeResource, TeacherResource
 from distillset.quality.judge import judge_conversations, judge_generation_settings, judge_scores_frame, score_histogram
@@ -77,7 +77,9 @@ def judge_scores(
     )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(scores, preview_columns=["prompt_id", "judge_score", "rationale", "error"]),
+            **table_metadata(
+                scores, preview_columns=["prompt_id", "judge_score", "rationale", "error"], table="judge_scores"
+            ),
             **{f"judge/{k}": v for k, v in stats.as_metadata().items()},
             "judge_enabled": dg.MetadataValue.bool(True),
             "judge_model": dg.MetadataValue.text(judging.model),
@@ -90,9 +92,7 @@ def judge_scores(
             "score_histogram": dg.MetadataValue.md(counts_markdown(score_histogram(scores), "score")),
             "unjudged_rows": dg.MetadataValue.int(unjudged.height),
             "parse_failures": dg.MetadataValue.int(parse_failures.height),
-            "parse_failures_preview": dg.MetadataValue.md(
-                markdown_preview(parse_failures, ["prompt_id", "error"], rows=20)
-            ),
+            "parse_failures_preview": preview_table(parse_failures, ["prompt_id", "error"], rows=20),
         }
     )
 

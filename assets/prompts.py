@@ -5,7 +5,7 @@ import polars as pl
 
 from assets.checks import ratio_check
 from assets.constants import CATALOG_POOL, OWNERS
-from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
+from assets.metadata import counts_markdown, preview_table, table_metadata, value_counts
 from assets.resources import CatalogResource, PromptSourceResource
 from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.curation.near_dedup import NearDupParams
@@ -47,14 +47,15 @@ def raw_prompts(
             **table_metadata(
                 result.prompts,
                 preview_columns=["prompt_id", "source_format", "turns", "license", "source_file", "source_line"],
+                table="raw_prompts",
             ),
             "rejected_rows": dg.MetadataValue.int(result.rejects.height),
             "rejects_ratio": dg.MetadataValue.float(result.rejects.height / rows_seen if rows_seen else 0.0),
             "rejects_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(result.rejects, "reason"))),
-            "rejects_preview": dg.MetadataValue.md(
-                markdown_preview(result.rejects, ["reason", "source_file", "source_line", "detail"])
+            "rejects_preview": preview_table(
+                result.rejects, ["reason", "source_file", "source_line", "detail", "raw_excerpt"], table="rejects"
             ),
-            "files": dg.MetadataValue.md(markdown_preview(result.files, rows=50)),
+            "files": preview_table(result.files, rows=50),
             "rows_by_format": dg.MetadataValue.md(
                 counts_markdown(value_counts(result.prompts, "source_format"), "format")
             ),
@@ -127,14 +128,14 @@ def prompt_pool(
     )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(pool, preview_columns=["prompt_id", "category", "turns", "reference"]),
+            **table_metadata(
+                pool, preview_columns=["prompt_id", "category", "turns", "reference"], table="prompt_pool"
+            ),
             "input_rows": dg.MetadataValue.int(prompts.height),
             "dropped_rows": dg.MetadataValue.int(drops.height),
             "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
-            "drops_preview": dg.MetadataValue.md(markdown_preview(drops, rows=20)),
-            "contamination_report": dg.MetadataValue.md(
-                markdown_preview(contaminated, ["prompt_id", "detail"], rows=20)
-            ),
+            "drops_preview": preview_table(drops, rows=20, table="prompt_drops"),
+            "contamination_report": preview_table(contaminated, ["prompt_id", "detail"], rows=20, table="prompt_drops"),
             "cluster_sizes": dg.MetadataValue.md(
                 counts_markdown(cluster_size_histogram(pool.height, drops), "cluster size")
             ),

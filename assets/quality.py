@@ -57,7 +57,9 @@ def quality_scores(
     )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(scores, preview_columns=["prompt_id", "score", "passed", "failed_rules"]),
+            **table_metadata(
+                scores, preview_columns=["prompt_id", "score", "passed", "failed_rules"], table="quality_scores"
+            ),
             "passed_rows": dg.MetadataValue.int(int(scores["passed"].sum()) if scores.height else 0),
             "failed_rows": dg.MetadataValue.int(int((~scores["passed"]).sum()) if scores.height else 0),
             "failed_by_rule": dg.MetadataValue.md(counts_markdown(failed_counts, "rule")),

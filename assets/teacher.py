@@ -67,7 +67,9 @@ def teacher_generations(
     return dg.MaterializeResult(
         metadata={
             **table_metadata(
-                generations, preview_columns=["prompt_id", "status", "finish_reason", "response", "completion_tokens"]
+                generations,
+                preview_columns=["prompt_id", "status", "finish_reason", "response", "completion_tokens"],
+                table="teacher_generations",
             ),
             **{f"teacher/{k}": v for k, v in result.stats.as_metadata().items()},
             "simulated": dg.MetadataValue.bool(endpoint.simulated),

@@ -6,7 +6,7 @@ import polars as pl
 from assets.constants import CATALOG_POOL, OWNERS
 from assets.generations import deduplicated_generations
 from assets.judge import judge_scores
-from assets.metadata import counts_markdown, markdown_preview, table_metadata, value_counts
+from assets.metadata import counts_markdown, preview_table, table_metadata, value_counts
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.quality import quality_scores
 from assets.resources import (
@@ -68,6 +68,7 @@ def training_examples(
             **table_metadata(
                 examples,
                 preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"],
+                table="training_examples",
             ),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
             "judge_scores_used": dg.MetadataValue.bool(judgments.height > 0),
@@ -126,7 +127,7 @@ def training_examples_not_contaminated(
     )
     return dg.AssetCheckResult(
         passed=hits.height == 0,
-        metadata={"contaminated_examples": hits.height, "hits": dg.MetadataValue.md(markdown_preview(hits, rows=20))},
+        metadata={"contaminated_examples": hits.height, "hits": preview_table(hits, rows=20)},
     )
 
 
@@ -209,7 +210,7 @@ def training_set(
             "dagster/row_count": dg.MetadataValue.int(examples.height),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
             "files": dg.MetadataValue.md(
-                counts_markdown({f: int(info["size"]) for f, info in result.files.items()}, "file (bytes)")
+                counts_markdown({f: int(info["size"]) for f, info in result.files.items()}, "file", "bytes")
             ),
             "license_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.license_warnings) or "_none_"),
             "partial": dg.MetadataValue.text(partial.message or ""),

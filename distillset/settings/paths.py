@@ -1,7 +1,7 @@
 """Where the shipped data and SQL are, and the names of what lives under ``DISTILLSET_HOME``.
 
 In a checkout (uv installs the project editable) ``data/`` and ``sql/`` sit beside the packages.
-An installed wheel carries them inside the package as ``distillset/_bundled/{data,sql}``
+An installed wheel carries them inside the package as ``distillset/_bundled/{data,sql,docs}``
 (``pyproject.toml``, ``force-include``), so distillset also works outside the checkout.
 """
 
@@ -21,6 +21,7 @@ def _shipped(name: str) -> Path:
 
 DATA_DIR = _shipped("data")
 SQL_DIR = _shipped("sql")
+DOCS_DIR = _shipped("docs")
 DEFAULT_PROMPTS_URL = str(DATA_DIR / "sample_prompts")
 
 # What lives under DISTILLSET_HOME.

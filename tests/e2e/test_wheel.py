@@ -23,6 +23,7 @@ def test_the_wheel_carries_sql_and_data_and_the_engine_finds_them(tmp_path):
         assert "distillset/_bundled/sql/quality/score.sql" in names
         assert "distillset/_bundled/data/sample_prompts/gsm8k_train_sample.jsonl" in names
         assert "distillset/publish/card_template.md" in names
+        assert "distillset/_bundled/docs/engine.md" in names  # the UI's column descriptions
         archive.extractall(tmp_path / "site")
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
@@ -34,6 +35,8 @@ def test_the_wheel_carries_sql_and_data_and_the_engine_finds_them(tmp_path):
         "assert 'SELECT' in load_sql('quality/score').upper()\n"
         "assert (DATA_DIR / 'benchmarks' / 'gsm8k_test.jsonl').is_file()\n"
         "assert load_patterns().height > 10\n"
+        "from distillset.columns import column_descriptions\n"
+        "assert 'skipped' in column_descriptions('teacher_generations')['status']\n"
         "print('ok')\n"
     )
     done = subprocess.run(

@@ -86,8 +86,16 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     ):
         metadata = last_metadata(first, asset)
         assert metadata["dagster/row_count"] > 0, asset
-        assert metadata["dagster/column_schema"].columns, asset
-        assert metadata["preview"].startswith("|"), asset
+        columns = metadata["dagster/column_schema"].columns
+        # Every column is described, from docs/engine.md's tables (the one source).
+        assert columns and all(column.description for column in columns), (asset, columns)
+        preview = metadata["preview"]
+        assert isinstance(preview, dg.TableMetadataValue) and preview.records, asset
+        assert [c.name for c in preview.schema.columns] == list(preview.records[0].data), asset
+        assert metadata["dagster/table_name"] == f"catalog.main.{asset}", asset
+    generations_schema = last_metadata(first, "teacher_generations")["dagster/column_schema"]
+    status = next(c for c in generations_schema.columns if c.name == "status")
+    assert "skipped" in status.description
 
     second = _materialize(instance)
     assert second.success, step_failures(second)
