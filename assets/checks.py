@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from assets.partitions import run_teacher_partition
+from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource
 
 
@@ -32,7 +32,10 @@ def ratio_check(
         empty_passes: whether no rows at all passes (the default: nothing to check is a failure).
     """
 
-    @dg.asset_check(asset=asset, name=name, description=description)
+    # A partitioned check keeps one result per teacher: with three teachers the UI shows all three.
+    @dg.asset_check(
+        asset=asset, name=name, description=description, partitions_def=teacher_partitions if partitioned else None
+    )
     def _check(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
         partition = run_teacher_partition(context) if partitioned else None
         bad, total = counts(catalog_db, partition)
@@ -40,7 +43,13 @@ def ratio_check(
         return dg.AssetCheckResult(
             passed=(total > 0 or empty_passes) and ratio <= limit,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={labels[0]: bad, labels[1]: total, "ratio": ratio, "limit": limit},
+            metadata={
+                labels[0]: bad,
+                labels[1]: total,
+                "ratio": ratio,
+                "limit": limit,
+                **({"teacher": partition} if partition else {}),
+            },
         )
 
     return _check

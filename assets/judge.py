@@ -18,7 +18,10 @@ MAX_UNJUDGED_RATIO = 0.2
 @dg.asset(
     deps=[deduplicated_generations],
     partitions_def=teacher_partitions,
-    group_name="curation",
+    # Its own group and tag: "Materialize all" includes it, and the graph shows it apart as the paid,
+    # optional stage (off unless enabled: it then records that it judged nothing).
+    group_name="judge_optional",
+    tags={"distillset/optional": "paid"},
     kinds={"openai", "duckdb"},
     owners=OWNERS,
     # Not in the catalog pool, like the teacher stage: a judge run is long, and it writes the
@@ -104,6 +107,7 @@ def _failed_hashes(judgments: pl.DataFrame) -> list[str]:
 
 
 @dg.asset_check(
+    partitions_def=teacher_partitions,
     asset=judge_scores,
     description=f"At most {MAX_UNJUDGED_RATIO:.0%} of the answers lack a judgment (failed call or unparseable answer).",
 )

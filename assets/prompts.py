@@ -65,7 +65,7 @@ def raw_prompts(
     )
 
 
-@dg.asset_check(asset=raw_prompts, description="The table has exactly the documented columns and types.")
+@dg.asset_check(asset=raw_prompts, blocking=True, description="The table has exactly the documented columns and types.")
 def raw_prompts_schema(catalog_db: CatalogResource) -> dg.AssetCheckResult:
     frame = catalog_db.read("raw_prompts")
     expected = list(RAW_PROMPTS_SCHEMA)
@@ -75,7 +75,7 @@ def raw_prompts_schema(catalog_db: CatalogResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=raw_prompts, description="At least one prompt was read.")
+@dg.asset_check(asset=raw_prompts, blocking=True, description="At least one prompt was read.")
 def raw_prompts_not_empty(catalog_db: CatalogResource) -> dg.AssetCheckResult:
     rows = catalog_db.read("raw_prompts").height
     return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows})

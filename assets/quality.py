@@ -69,6 +69,7 @@ def quality_scores(
 
 
 @dg.asset_check(
+    partitions_def=teacher_partitions,
     asset=quality_scores,
     blocking=True,
     description=(

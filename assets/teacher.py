@@ -9,6 +9,7 @@ from assets.metadata import counts_markdown, table_metadata, value_counts
 from assets.partitions import teacher_partitions
 from assets.prompts import prompt_pool
 from assets.resources import CatalogResource, TeacherResource, TrainingSetStorageResource
+from assets.run_tags import CALLS_PAID_TAG, COST_TAG, TEACHER_TAG, tag_run
 from distillset.publish.preflight import NotPublishableError, check_before_paying
 from distillset.teacher.generate import generate
 from distillset.teacher.retry import EndpointRefusedKeyError
@@ -64,6 +65,14 @@ def teacher_generations(
     failures = generations.filter(pl.col("status") == "failed")
     if result.stats.budget_exhausted:
         context.log.warning(result.stats.budget_message or "budget exhausted")
+    tag_run(
+        context,
+        {
+            TEACHER_TAG: model,
+            CALLS_PAID_TAG: result.stats.requests_paid,
+            COST_TAG: f"{result.stats.estimated_cost_usd:.4f}",
+        },
+    )
     return dg.MaterializeResult(
         metadata={
             **table_metadata(

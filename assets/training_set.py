@@ -17,9 +17,11 @@ from assets.resources import (
     TeacherResource,
     TrainingSetStorageResource,
 )
+from assets.run_tags import VERSION_TAG, tag_run
 from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.publish.partial import partial_decision
 from distillset.publish.protocol import LicenseBlockedError, publish_training_set
+from distillset.publish.reader import verify_version
 from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples
 from distillset.training.manifest import version_manifest
 from distillset.training.split import split_overlap
@@ -82,7 +84,10 @@ def _examples(catalog_db: CatalogResource, context: dg.AssetCheckExecutionContex
 
 
 @dg.asset_check(
-    asset=training_examples, blocking=True, description="Train and validation share no example, prompt or conversation."
+    partitions_def=teacher_partitions,
+    asset=training_examples,
+    blocking=True,
+    description="Train and validation share no example, prompt or conversation.",
 )
 def training_examples_split_disjoint(
     context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource
@@ -94,6 +99,7 @@ def training_examples_split_disjoint(
 
 
 @dg.asset_check(
+    partitions_def=teacher_partitions,
     asset=training_examples,
     blocking=True,
     description="There is at least one example, and the columns are the documented ones.",
@@ -109,6 +115,7 @@ def training_examples_schema(
 
 
 @dg.asset_check(
+    partitions_def=teacher_partitions,
     asset=training_examples,
     blocking=True,
     description="No example (prompt or answer) shares a long n-gram with a benchmark test set.",
@@ -197,6 +204,7 @@ def training_set(
         raise dg.Failure(description=f"license policy blocks publication: {exc}") from exc
     verb = "published" if result.published else "unchanged, kept"
     context.log.info(f"{verb} {name} {result.version} at {result.path}")
+    tag_run(context, {VERSION_TAG: f"{name} {result.version}" + ("" if result.published else " (unchanged)")})
     return dg.MaterializeResult(
         metadata={
             "version": dg.MetadataValue.text(result.version),
@@ -224,5 +232,35 @@ def _skipped_for_budget(catalog_db: CatalogResource, model: str) -> int:
     return generations.filter(pl.col("status") == "skipped").height if generations.height else 0
 
 
+@dg.asset_check(
+    partitions_def=teacher_partitions,
+    asset=training_set,
+    blocking=True,
+    description=(
+        "The published version reads back as its manifest says: every file present, with the manifest's "
+        "sha256 and size, and the required files listed."
+    ),
+)
+def training_set_matches_manifest(
+    context: dg.AssetCheckExecutionContext, training_storage: TrainingSetStorageResource
+) -> dg.AssetCheckResult:
+    model = run_teacher_partition(context)
+    name = training_storage.set_name(model)
+    problems = verify_version(training_storage.url, name, "latest", training_storage.storage_options())
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "teacher": model,
+            "training_set": name,
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_"),
+        },
+    )
+
+
 training_set_assets = [training_examples, training_set]
-training_set_checks = [training_examples_split_disjoint, training_examples_schema, training_examples_not_contaminated]
+training_set_checks = [
+    training_examples_split_disjoint,
+    training_examples_schema,
+    training_examples_not_contaminated,
+    training_set_matches_manifest,
+]

@@ -12,6 +12,11 @@ that setting says, then rebuilds the training examples and the training set.
 import dagster as dg
 
 from assets.constants import JUDGE_TAG
+from assets.run_tags import LAUNCHED_BY_TAG
+
+# A launch from the UI carries only the job's tags; the CLI, the schedule and the sensor set their own
+# value, which wins over the job's.
+_UI_LAUNCH = {LAUNCHED_BY_TAG: "ui"}
 
 JUDGE_ASSET = dg.AssetKey("judge_scores")
 
@@ -20,6 +25,7 @@ JUDGE_ASSET = dg.AssetKey("judge_scores")
 distill_job = dg.define_asset_job(
     name="distill_job",
     selection=dg.AssetSelection.all(),
+    tags=_UI_LAUNCH,
     description=(
         "The whole flow, raw prompts to a published training set, for one teacher release. The optional "
         "LLM-as-judge step pays a judge only when the judge resource is enabled (DISTILLSET_JUDGE_ENABLED)."
@@ -29,7 +35,7 @@ distill_job = dg.define_asset_job(
 judge_job = dg.define_asset_job(
     name="judge_job",
     selection=dg.AssetSelection.assets(JUDGE_ASSET).downstream(),
-    tags={JUDGE_TAG: "on"},
+    tags={JUDGE_TAG: "on", **_UI_LAUNCH},
     description=(
         "The optional LLM-as-judge stage for one teacher release (whatever DISTILLSET_JUDGE_ENABLED says), then "
         "the training examples and the training set again; needs the deduplicated generations (run distill_job first)."

@@ -15,8 +15,8 @@ import signal
 import sys
 
 from assets.run_owner import owner_tags
+from assets.run_tags import LAUNCHED_BY_TAG
 
-LAUNCHED_BY_TAG = "distillset/launched_by"
 _PR_SET_PDEATHSIG = 1
 
 

@@ -14,6 +14,7 @@ from datetime import UTC
 import dagster as dg
 
 from assets.partitions import teacher_partitions
+from assets.run_tags import LAUNCHED_BY_TAG
 from distillset.settings import DEFAULT_NIGHTLY_CRON, RefreshSettings
 from orchestration.jobs import distill_job
 
@@ -37,7 +38,7 @@ def refresh_every_teacher(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
         dg.RunRequest(
             partition_key=teacher,
             run_key=f"nightly:{tick}:{teacher}",
-            tags={"distillset/launched_by": SCHEDULE_NAME},
+            tags={LAUNCHED_BY_TAG: SCHEDULE_NAME},
         )
         for teacher in teachers
     ]

@@ -25,6 +25,7 @@ import dagster as dg
 
 from assets.partitions import teacher_partitions
 from assets.resources import ReleaseSourceResource, TeacherResource
+from assets.run_tags import LAUNCHED_BY_TAG
 from distillset.settings import RefreshSettings
 from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 from orchestration.jobs import distill_job
@@ -93,7 +94,7 @@ def find_new_releases(
     context.log.info(f"new teacher releases: {', '.join(new)}")
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(partition_key=model, run_key=f"release:{model}", tags={"distillset/launched_by": SENSOR_NAME})
+            dg.RunRequest(partition_key=model, run_key=f"release:{model}", tags={LAUNCHED_BY_TAG: SENSOR_NAME})
             for model in new
         ],
         dynamic_partitions_requests=[teacher_partitions.build_add_request(new)],

@@ -114,13 +114,20 @@ class GenerationProgress:
     retries: int
     failures: int
     eta_s: float | None
+    paid: int = 0
+    reused: int = 0
+    cost_usd: float = 0.0
+    skipped: int = 0
 
     def __str__(self) -> str:
+        # What was paid and what came from the ledger first: a rerun's speed alone says nothing.
         total = "?" if self.total is None else str(self.total)
         eta = "?" if self.eta_s is None else f"{self.eta_s:.0f}s"
+        skipped = f", {self.skipped} skipped for budget" if self.skipped else ""
         return (
-            f"{self.done}/{total} conversations, {self.answers_per_s:.1f} answers/s, "
-            f"{self.tokens_per_s:.0f} tokens/s, {self.retries} retries, {self.failures} failed, eta {eta}"
+            f"{self.done}/{total} conversations: {self.paid} calls paid, {self.reused} answers from the ledger, "
+            f"${self.cost_usd:.2f}{skipped}; {self.answers_per_s:.1f} conversations/s, "
+            f"{self.tokens_per_s:.0f} paid tokens/s, {self.retries} retries, {self.failures} failed, eta {eta}"
         )
 
 
@@ -137,4 +144,8 @@ def progress(stats: GenerationStats, done: int, total: int | None, elapsed_s: fl
         retries=stats.retries,
         failures=stats.failures,
         eta_s=eta,
+        paid=stats.requests_paid,
+        reused=stats.cache_hits,
+        cost_usd=stats.estimated_cost_usd,
+        skipped=stats.skipped_for_budget,
     )

@@ -149,3 +149,14 @@ def test_simulated_answers_never_stand_in_for_a_real_endpoint(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "0 answers reused from the ledger" in result.stdout
     assert "published new version" not in result.stdout
+
+
+def test_a_cli_run_is_tagged_as_launched_by_the_cli(tmp_path):
+    import dagster as dg
+
+    env = cli_env(tmp_path, _small_prompt_folder(tmp_path))
+    assert distillset("run", env=env).returncode == 0
+    with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:
+        (run,) = instance.get_runs()
+    assert run.tags["distillset/launched_by"] == "cli"  # the CLI's value wins over the job's "ui"
+    assert run.tags["distillset/version"].endswith("v0001")

@@ -286,6 +286,10 @@ def test_materialize_the_whole_flow_from_the_ui(deployment, dagster_dev, tmp_pat
 
     assert run.status == dg.DagsterRunStatus.SUCCESS, f"the run failed:\n{failures}\n{_tail(dagster_dev['log'])}"
     assert run.tags.get("dagster/partition") == DEFAULT_TEACHER_MODEL
+    # Launched from the UI, and the run list says so, with the teacher and the version it published.
+    assert run.tags.get("distillset/launched_by") == "ui"
+    assert run.tags.get("distillset/teacher") == DEFAULT_TEACHER_MODEL
+    assert run.tags.get("distillset/version", "").endswith("v0001")
     assert materialized >= set(STAGES)
 
     manifests = sorted((deployment["home"] / "training_sets").glob("*/v*/manifest.json"))

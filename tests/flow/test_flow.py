@@ -93,6 +93,19 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
         assert isinstance(preview, dg.TableMetadataValue) and preview.records, asset
         assert [c.name for c in preview.schema.columns] == list(preview.records[0].data), asset
         assert metadata["dagster/table_name"] == f"catalog.main.{asset}", asset
+    # Checks of the teacher's stages keep their result per teacher partition (the UI shows each teacher's).
+    evaluations = first.get_asset_check_evaluations()
+    per_teacher = [e for e in evaluations if e.asset_key.to_user_string() not in ("raw_prompts", "prompt_pool")]
+    assert {e.check_name for e in per_teacher} >= {"quality_gates", "training_set_matches_manifest"}
+    assert all(e.partition == "meta-llama/Llama-3.1-405B-Instruct" for e in per_teacher), per_teacher
+    assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
+
+    # The run says what it did: its teacher, what it paid, the version it published.
+    tags = instance.get_run_by_id(first.run_id).tags
+    assert tags["distillset/teacher"] == "meta-llama/Llama-3.1-405B-Instruct"
+    assert tags["distillset/calls_paid"] == str(teacher["teacher/requests_paid"])
+    assert float(tags["distillset/cost_usd"]) == 0.0
+    assert tags["distillset/version"] == f"{published['training_set_name']} v0001"
     generations_schema = last_metadata(first, "teacher_generations")["dagster/column_schema"]
     status = next(c for c in generations_schema.columns if c.name == "status")
     assert "skipped" in status.description
@@ -102,6 +115,8 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     assert last_metadata(second, "teacher_generations")["teacher/requests_paid"] == 0
     again = last_metadata(second, "training_set")
     assert again["published_new_version"] is False and again["version"] == "v0001"
+    assert instance.get_run_by_id(second.run_id).tags["distillset/version"].endswith("v0001 (unchanged)")
+    assert instance.get_run_by_id(second.run_id).tags["distillset/calls_paid"] == "0"
     assert sorted(p.name for p in version_dir.parent.iterdir() if p.name.startswith("v")) == ["v0001"]
 
     # A new prompt file: only its prompt is paid for, and the next version appears.

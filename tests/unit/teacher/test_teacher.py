@@ -235,8 +235,13 @@ def test_progress_is_reported_at_the_end(sim, ledger):
     last = seen[-1]
     assert last.done == last.total == 25
     assert last.eta_s == 0
-    assert str(last).startswith("25/25 conversations")
+    assert str(last).startswith("25/25 conversations: 25 calls paid, 0 answers from the ledger, $0.00;")
     assert result.stats.as_metadata()["conversations"] == 25
+
+    # A rerun says it paid nothing and took every answer from the ledger.
+    again: list[GenerationProgress] = []
+    _run(iter(conversations(25)), TeacherSettings(), sim, ledger, on_progress=again.append, progress_interval_s=60)
+    assert str(again[-1]).startswith("25/25 conversations: 0 calls paid, 25 answers from the ledger, $0.00;")
 
 
 def test_open_endpoint_starts_the_simulator_only_without_base_url():
