@@ -67,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--know-benchmarks",
         action="store_true",
-        help="hand the simulator the GSM8K test references, so `distillset evaluate` against it measures --model-accuracy",
+        help="know the GSM8K test references, so `distillset evaluate` against it measures --model-accuracy",
     )
     parser.add_argument(
         "--require-api-key-env",
