@@ -46,19 +46,6 @@ def scorecard_lines(teacher: Sequence[Scorecard], students: Sequence[Scorecard])
     return lines + ["", NO_LEAK, ""]
 
 
-def version_scorecards(store: ScorecardStore, teacher_model: str, name: str, version: str) -> list[str]:
-    """The section for version ``name:version`` of a set distilled from ``teacher_model``."""
-    teacher = store.latest(model=teacher_model, kind=TEACHER)
-    students = store.latest(kind=STUDENT, training_set=name, version=version)
-    return scorecard_lines(teacher, students)
-
-
-def student_summary(store: ScorecardStore, name: str, version: str) -> str:
-    """One short cell for ``distillset versions``: ``my-8b gsm8k 0.62`` per latest student evaluation."""
-    students = store.latest(kind=STUDENT, training_set=name, version=version)
-    return "; ".join(f"{c.model} {c.benchmark} {c.accuracy:.2f}" for c in students)
-
-
 def refresh_version_card(
     storage_url: str,
     student_of: str,
