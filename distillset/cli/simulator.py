@@ -33,6 +33,15 @@ def _rate(text: str) -> float:
     return value
 
 
+def _sample_references() -> dict[str, str]:
+    from distillset.jsonl import iter_json_objects
+    from distillset.settings.paths import DATA_DIR
+    from distillset.verify.extract import reference_answer
+
+    path = DATA_DIR / "sample_prompts" / "gsm8k_train_sample.jsonl"
+    return {r["question"]: reference_answer(r["answer"]) or "" for _, r in iter_json_objects(path)}
+
+
 def _accuracies(text: str) -> dict[str, float]:
     try:
         return parse_model_accuracy(text)
@@ -67,7 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--know-benchmarks",
         action="store_true",
-        help="know the GSM8K test references, so `distillset evaluate` against it measures --model-accuracy",
+        help="know the GSM8K test and sample-prompt references, so evaluations and the demo measure --model-accuracy",
     )
     parser.add_argument(
         "--require-api-key-env",
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         from distillset.scorecards.sets import answer_key as benchmark_answers
         from distillset.scorecards.sets import load_questions
 
-        answer_key = benchmark_answers(load_questions("gsm8k"))
+        answer_key = {**_sample_references(), **benchmark_answers(load_questions("gsm8k"))}
     simulator = TeacherSimulator(
         args.models or None,
         model_accuracy=args.model_accuracy,
