@@ -9,3 +9,8 @@ CATALOG_POOL = "distillset_catalog"
 
 # A run tagged `distillset/judge: on` (judge_job) pays the judge even when the judge resource is off.
 JUDGE_TAG = "distillset/judge"
+
+# Who launched a run (`orchestration/sensors.py`, `orchestration/run.py`); the release gate blocks only
+# runs the new-release sensor launched.
+LAUNCHED_BY_TAG = "distillset/launched_by"
+RELEASE_SENSOR = "new_teacher_release_sensor"

@@ -17,6 +17,7 @@ import polars as pl
 from assets.run_owner import owner_tags
 from assets.settings_config import config_class, to_settings
 from distillset import catalog
+from distillset.scorecards.store import ScorecardStore
 from distillset.settings import (
     DEFAULT_HUB_AUTHOR,
     DEFAULT_RELEASE_PATTERN,
@@ -29,7 +30,8 @@ from distillset.settings import (
     SamplingSettings,
     TeacherSettings,
 )
-from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, LEDGER_FILE
+from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, LEDGER_FILE, SCORECARDS_FILE
+from distillset.simulator.accuracy import parse_model_accuracy
 from distillset.simulator.endpoint import open_endpoint
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.ledger import Ledger
@@ -144,6 +146,7 @@ class TeacherResource(dg.ConfigurableResource):
     base_url: str | None = None
     api_key: str | None = None
     simulator_latency_ms: float = 0.0
+    simulator_model_accuracy: str | None = None
     options: TeacherOptionsConfig = TeacherOptionsConfig()
     sampling: SamplingConfig = SamplingConfig()
 
@@ -162,7 +165,12 @@ class TeacherResource(dg.ConfigurableResource):
         self, settings: TeacherSettings, answer_key: Mapping[str, str] | None = None
     ) -> Iterator[TeacherEndpoint]:
         """The teacher endpoint for one step; the simulator, if it serves, knows ``answer_key``."""
-        with open_endpoint(settings, latency_s=self.simulator_latency_ms / 1000.0, answer_key=answer_key) as endpoint:
+        with open_endpoint(
+            settings,
+            latency_s=self.simulator_latency_ms / 1000.0,
+            answer_key=answer_key,
+            model_accuracy=parse_model_accuracy(self.simulator_model_accuracy),
+        ) as endpoint:
             yield endpoint
 
 
@@ -247,6 +255,22 @@ class TrainingSetStorageResource(dg.ConfigurableResource):
 
     def storage_options(self) -> dict:
         return {"endpoint_url": self.s3_endpoint_url} if self.s3_endpoint_url else {}
+
+
+class ScorecardResource(dg.ConfigurableResource):
+    """Teacher scorecards and the release gate (``DISTILLSET_SCORECARD_*``)."""
+
+    gate: bool = True
+    margin: float = 0.02
+    benchmarks: str = "gsm8k,ifeval"
+    limit: int = 200
+
+    def benchmark_list(self) -> list[str]:
+        return [b.strip() for b in self.benchmarks.split(",") if b.strip()]
+
+    def store(self, catalog_db: CatalogResource) -> ScorecardStore:
+        """The evaluations file beside the ledger, ``$DISTILLSET_HOME/scorecards.sqlite``."""
+        return ScorecardStore(catalog_db.home_path / SCORECARDS_FILE)
 
 
 class ReleaseSourceResource(dg.ConfigurableResource):

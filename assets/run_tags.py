@@ -6,7 +6,9 @@ was for and whether it published, without opening each run.
 
 import dagster as dg
 
-LAUNCHED_BY_TAG = "distillset/launched_by"
+from assets.constants import LAUNCHED_BY_TAG
+
+__all__ = ["LAUNCHED_BY_TAG", "TEACHER_TAG", "CALLS_PAID_TAG", "COST_TAG", "VERSION_TAG", "tag_run"]
 TEACHER_TAG = "distillset/teacher"
 CALLS_PAID_TAG = "distillset/calls_paid"
 COST_TAG = "distillset/cost_usd"

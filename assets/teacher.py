@@ -25,7 +25,8 @@ def _reference_answers(pool: pl.DataFrame) -> dict[str, str]:
 
 
 @dg.asset(
-    deps=[prompt_pool],
+    # teacher_scorecard first: its blocking release gate stops a sensor run before generation is paid for.
+    deps=[prompt_pool, dg.AssetKey("teacher_scorecard")],
     partitions_def=teacher_partitions,
     group_name="teacher",
     kinds={"openai", "duckdb"},

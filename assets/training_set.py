@@ -22,6 +22,9 @@ from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.publish.partial import partial_decision
 from distillset.publish.protocol import LicenseBlockedError, publish_training_set
 from distillset.publish.reader import verify_version
+from distillset.scorecards.cards import scorecard_lines
+from distillset.scorecards.store import TEACHER, ScorecardStore
+from distillset.settings.paths import SCORECARDS_FILE
 from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples
 from distillset.training.manifest import version_manifest
 from distillset.training.split import split_overlap
@@ -175,6 +178,7 @@ def training_set(
         run_id=context.run_id,
     )
     name = training_storage.set_name(model)
+    card_context["scorecards"] = _scorecard_section(catalog_db, model)
     partial = partial_decision(
         training_storage.url,
         name,
@@ -224,6 +228,12 @@ def training_set(
             "partial": dg.MetadataValue.text(partial.message or ""),
         }
     )
+
+
+def _scorecard_section(catalog_db: CatalogResource, model: str) -> list[str]:
+    """The card's "Scorecards" section: the teacher's scorecard (students come after publication)."""
+    store = ScorecardStore(catalog_db.home_path / SCORECARDS_FILE)
+    return scorecard_lines(store.latest(model=model, kind=TEACHER), [])
 
 
 def _skipped_for_budget(catalog_db: CatalogResource, model: str) -> int:

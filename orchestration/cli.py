@@ -14,7 +14,17 @@ import sys
 from orchestration.run import DEFAULT_WAIT_TIMEOUT_S
 
 # Engine-only subcommands (distillset/cli/<module>.py), in the order --help lists them.
-ENGINE_COMMANDS: list[str] = ["versions", "diff", "explain", "dedup", "decontam", "score", "simulator"]
+ENGINE_COMMANDS: list[str] = [
+    "versions",
+    "diff",
+    "explain",
+    "evaluate",
+    "scorecards",
+    "dedup",
+    "decontam",
+    "score",
+    "simulator",
+]
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from assets.generations import generation_assets, generation_checks
 from assets.judge import judge_assets, judge_checks
 from assets.prompts import prompt_assets, prompt_checks
 from assets.quality import quality_assets, quality_checks
+from assets.scorecards import scorecard_assets, scorecard_checks
 from assets.teacher import teacher_assets, teacher_checks
 from assets.training_set import training_set_assets, training_set_checks
 from distillset.settings import Settings, load_settings
@@ -21,8 +22,22 @@ from orchestration.sensors import build_release_sensor, stale_run_sensor
 
 # The flow; the optional LLM-as-judge stage (judge_assets) is always in the graph and in distill_job,
 # and pays a judge only when its resource is enabled (orchestration/jobs.py says why).
-all_assets = [*prompt_assets, *teacher_assets, *generation_assets, *quality_assets, *training_set_assets]
-all_asset_checks = [*prompt_checks, *teacher_checks, *generation_checks, *quality_checks, *training_set_checks]
+all_assets = [
+    *prompt_assets,
+    *scorecard_assets,
+    *teacher_assets,
+    *generation_assets,
+    *quality_assets,
+    *training_set_assets,
+]
+all_asset_checks = [
+    *prompt_checks,
+    *scorecard_checks,
+    *teacher_checks,
+    *generation_checks,
+    *quality_checks,
+    *training_set_checks,
+]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -91,6 +91,8 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
             line.notes.append(
                 f"{metadata['judge/requests_paid']} judge calls paid, {metadata.get('judge/cache_hits') or 0} reused"
             )
+        if asset == "teacher_scorecard" and metadata.get("comparison"):
+            line.notes.append(f"scorecard {metadata['comparison']}")
         if asset == "training_set":
             training_set = metadata
         stages.append(line)

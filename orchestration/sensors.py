@@ -23,15 +23,15 @@ import json
 
 import dagster as dg
 
+from assets.constants import LAUNCHED_BY_TAG, RELEASE_SENSOR
 from assets.partitions import teacher_partitions
 from assets.resources import ReleaseSourceResource, TeacherResource
-from assets.run_tags import LAUNCHED_BY_TAG
 from distillset.settings import RefreshSettings
 from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 from orchestration.jobs import distill_job
 from orchestration.recovery import reap_dead_runs
 
-SENSOR_NAME = "new_teacher_release_sensor"
+SENSOR_NAME = RELEASE_SENSOR
 HUB_URL_ENV = "DISTILLSET_RELEASE_HUB_URL"
 # A tick runs inside the daemon's sensor budget (60 s by default); two sources at 10 s each fit.
 SOURCE_TIMEOUT_S = 10.0

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from distillset.simulator.accuracy import parse_model_accuracy
 from distillset.simulator.faults import SimulatorFaults
 from distillset.simulator.server import DEFAULT_MODELS, TeacherSimulator
 
@@ -32,6 +33,22 @@ def _rate(text: str) -> float:
     return value
 
 
+def _sample_references() -> dict[str, str]:
+    from distillset.jsonl import iter_json_objects
+    from distillset.settings.paths import DATA_DIR
+    from distillset.verify.extract import reference_answer
+
+    path = DATA_DIR / "sample_prompts" / "gsm8k_train_sample.jsonl"
+    return {r["question"]: reference_answer(r["answer"]) or "" for _, r in iter_json_objects(path)}
+
+
+def _accuracies(text: str) -> dict[str, float]:
+    try:
+        return parse_model_accuracy(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
@@ -49,6 +66,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-after-s", type=float, default=0.05, help="Retry-After sent with 429s")
     parser.add_argument("--slow-s", type=float, default=5.0, help="extra seconds of a slow response")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
+    parser.add_argument(
+        "--model-accuracy",
+        type=_accuracies,
+        default={},
+        metavar="M=ACC,...",
+        help="share of known word problems each model answers right, e.g. meta-llama/A=0.9,meta-llama/B=0.55",
+    )
+    parser.add_argument(
+        "--know-benchmarks",
+        action="store_true",
+        help="know the GSM8K test and sample-prompt references, so evaluations and the demo measure --model-accuracy",
+    )
     parser.add_argument(
         "--require-api-key-env",
         metavar="VAR",
@@ -72,8 +101,16 @@ def run(args: argparse.Namespace) -> int:
         if not api_key:
             print(f"error: environment variable {args.require_api_key_env} is empty or unset")
             return 2
+    answer_key = None
+    if args.know_benchmarks:
+        from distillset.scorecards.sets import answer_key as benchmark_answers
+        from distillset.scorecards.sets import load_questions
+
+        answer_key = {**_sample_references(), **benchmark_answers(load_questions("gsm8k"))}
     simulator = TeacherSimulator(
         args.models or None,
+        model_accuracy=args.model_accuracy,
+        answer_key=answer_key,
         latency_s=args.latency_ms / 1000.0,
         jitter_s=args.jitter_ms / 1000.0,
         faults=faults,

@@ -118,6 +118,7 @@ def render_card(
         "how": _block(_how_it_was_made(manifest)),
         "counts": _block(_counts(manifest["counts"])),
         "quality": _block(_quality(context)),
+        "scorecards": _scorecards(context),
         "licenses": _block(_licenses(licenses)),
         "files": _block(
             _table(
@@ -128,6 +129,11 @@ def render_card(
         "loading": "\n".join(_loading(file_urls, remote)),
     }
     return string.Template(_TEMPLATE.read_text(encoding="utf-8")).substitute(sections)
+
+
+def _scorecards(context: dict) -> str:
+    """The "Scorecards" section (``distillset.scorecards.cards.scorecard_lines``), when the caller has one."""
+    return _block(context.get("scorecards") or [])
 
 
 def _block(lines: list[str]) -> str:

@@ -27,6 +27,7 @@ DEFAULT_PROMPTS_URL = str(DATA_DIR / "sample_prompts")
 # What lives under DISTILLSET_HOME.
 CATALOG_FILE = "catalog.duckdb"
 LEDGER_FILE = "ledger.sqlite"
+SCORECARDS_FILE = "scorecards.sqlite"
 CACHE_DIR = "cache"
 DAGSTER_DIR = "dagster"
 TRAINING_SETS_DIR = "training_sets"

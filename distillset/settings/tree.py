@@ -24,6 +24,7 @@ from distillset.settings.paths import (
     DAGSTER_DIR,
     DEFAULT_PROMPTS_URL,
     LEDGER_FILE,
+    SCORECARDS_FILE,
     TRAINING_SETS_DIR,
 )
 
@@ -50,6 +51,19 @@ def _export_formats():
     from distillset.publish.exports import FORMATS
 
     return FORMATS
+
+
+def _scorecard_benchmarks():
+    from distillset.scorecards.sets import BENCHMARKS
+
+    return tuple(BENCHMARKS)
+
+
+def _model_accuracy(value: str) -> str | None:
+    # Imported lazily: the parser lives with the simulator, which production code never loads otherwise.
+    from distillset.simulator.accuracy import model_accuracy_problem
+
+    return model_accuracy_problem(value)
 
 
 def _training_set_name(value: str) -> str | None:
@@ -381,8 +395,46 @@ class SimulatorSettings:
     """The embedded teacher simulator (serves when ``TEACHER_BASE_URL`` is unset)."""
 
     latency_ms: float = setting(0.0, env="DISTILLSET_SIMULATOR_LATENCY_MS", ge=0, help="latency per answer")
+    model_accuracy: str | None = setting(
+        None,
+        env="DISTILLSET_SIMULATOR_MODEL_ACCURACY",
+        check=_model_accuracy,
+        help="model=accuracy pairs, e.g. model-a=0.9,model-b=0.55: share of known word problems each answers right",
+    )
 
     def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class ScorecardSettings:
+    """Teacher scorecards and the release gate (README, "Scorecards"; docs/operating.md)."""
+
+    gate: bool = setting(
+        True, env="DISTILLSET_SCORECARD_GATE", help="stop a sensor-launched run whose new release is worse"
+    )
+    margin: float = setting(
+        0.02,
+        env="DISTILLSET_SCORECARD_MARGIN",
+        ge=0,
+        le=1,
+        help="absolute accuracy a release may lose, beyond its interval",
+    )
+    benchmarks: tuple[str, ...] = setting(
+        ("gsm8k", "ifeval"),
+        env="DISTILLSET_SCORECARD_BENCHMARKS",
+        choices=_scorecard_benchmarks,
+        help="the benchmarks teacher_scorecard measures and the gate compares",
+    )
+    limit: int = setting(
+        200,
+        env="DISTILLSET_SCORECARD_LIMIT",
+        ge=0,
+        help="questions per benchmark teacher_scorecard asks (file order); 0 measures nothing and gates nothing",
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "benchmarks", tuple(self.benchmarks))
         validate(self)
 
 
@@ -411,6 +463,7 @@ class Settings:
     refresh: RefreshSettings = dataclasses.field(default_factory=RefreshSettings)
     judge: JudgeSettings = dataclasses.field(default_factory=JudgeSettings)
     simulator: SimulatorSettings = dataclasses.field(default_factory=SimulatorSettings)
+    scorecards: ScorecardSettings = dataclasses.field(default_factory=ScorecardSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
@@ -423,6 +476,10 @@ class Settings:
     @property
     def ledger_path(self) -> Path:
         return self.home / LEDGER_FILE
+
+    @property
+    def scorecards_path(self) -> Path:
+        return self.home / SCORECARDS_FILE
 
     @property
     def cache_dir(self) -> Path:

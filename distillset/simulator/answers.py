@@ -197,11 +197,17 @@ def compose_judgment(request_key: str, messages: list[dict]) -> str:
     return judgment
 
 
-def compose_answer(request_key: str, messages: list[dict], answer_key: Mapping[str, str] | None = None) -> str:
+def compose_answer(
+    request_key: str,
+    messages: list[dict],
+    answer_key: Mapping[str, str] | None = None,
+    accuracy: float = KNOWN_ANSWER_ACCURACY,
+) -> str:
     """The simulator's full (untruncated) answer to a conversation, a pure function of its key.
 
     ``answer_key`` maps a question (normalized with ``ids.normalize_text``) to its reference
-    answer; a word problem found there is answered right with probability ``KNOWN_ANSWER_ACCURACY``.
+    answer; a word problem found there is answered right with probability ``accuracy`` (the model's,
+    ``distillset.simulator.accuracy``; default ``KNOWN_ANSWER_ACCURACY``).
     A judge request (see ``is_judge_request``) gets ``compose_judgment`` instead.
     """
     if is_judge_request(messages):
@@ -211,9 +217,10 @@ def compose_answer(request_key: str, messages: list[dict], answer_key: Mapping[s
     chinese = bool(_CJK.search(last_user))
     if unit(f"refusal:{request_key}") < REFUSAL_RATE:
         return REFUSAL_ZH if chinese else REFUSAL_EN
+    # A question in its answer key is one it knows, whether or not it looks like a word problem.
+    reference = None if chinese else (answer_key or {}).get(ids.normalize_text(last_user))
+    if reference and unit(f"accuracy:{request_key}") < accuracy:
+        return _known_math_answer(last_user, reference)
     if looks_like_math(last_user):
-        reference = (answer_key or {}).get(ids.normalize_text(last_user))
-        if reference and not chinese and unit(f"accuracy:{request_key}") < KNOWN_ANSWER_ACCURACY:
-            return _known_math_answer(last_user, reference)
         return _math_answer_zh(last_user, rng) if chinese else _math_answer(last_user, rng)
     return _prose_answer_zh(last_user, rng) if chinese else _prose_answer(last_user, rng)

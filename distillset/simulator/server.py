@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from distillset import ids
-from distillset.simulator.answers import compose_answer, content_text, count_tokens, tokenize
+from distillset.simulator.accuracy import accuracy_of
+from distillset.simulator.answers import KNOWN_ANSWER_ACCURACY, compose_answer, content_text, count_tokens, tokenize
 from distillset.simulator.faults import SimulatorFaults, unit
 
 DEFAULT_MODELS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"]
@@ -61,6 +62,8 @@ class TeacherSimulator:
         port: 0 picks a free port (see ``base_url`` after ``start``).
         answer_key: question -> reference answer, for word problems (see ``compose_answer``).
         serve_as: requested model id -> the model id the answers claim (a provider that routes elsewhere).
+        model_accuracy: model id -> share of answer-key word problems it answers right
+            (``distillset.simulator.accuracy``; others: ``KNOWN_ANSWER_ACCURACY``).
     """
 
     def __init__(
@@ -75,7 +78,9 @@ class TeacherSimulator:
         port: int = 0,
         answer_key: Mapping[str, str] | None = None,
         serve_as: Mapping[str, str] | None = None,
+        model_accuracy: Mapping[str, float] | None = None,
     ) -> None:
+        self.model_accuracy = dict(model_accuracy or {})
         self.answer_key = {ids.normalize_text(q): a for q, a in (answer_key or {}).items()}
         # requested model id -> the id the answer claims, as a provider routing to another model does
         self.serve_as = dict(serve_as or {})
@@ -271,7 +276,13 @@ class TeacherSimulator:
                 status=200, body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json"
             )
 
-        content = "" if outcome == "empty" else compose_answer(request_key, messages, self.answer_key)
+        content = (
+            ""
+            if outcome == "empty"
+            else compose_answer(
+                request_key, messages, self.answer_key, accuracy_of(model, self.model_accuracy, KNOWN_ANSWER_ACCURACY)
+            )
+        )
         max_tokens = sampling.get("max_tokens")
         tokens = tokenize(content)
         finish_reason = "stop"

@@ -167,7 +167,11 @@ def test_a_signal_stops_the_run_mid_stage_and_the_next_run_finishes(tmp_path, si
         env = cli_env(tmp_path, prompts, TEACHER_BASE_URL=sim.base_url, TEACHER_MAX_CONCURRENCY="2", **RELAXED_GATES)
         process = start_distillset("run", env=env)
         run_id = _wait_for_step_start(env, set(), "teacher_generations", process)
-        time.sleep(0.8)  # some answers paid, most not
+        # Some answers paid, most not: wait for the first one rather than a fixed time (a loaded
+        # machine may take seconds from the step's start to its first request).
+        deadline = time.monotonic() + 120
+        while sim.stats()["completions"] == 0 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
         stopped_at = time.monotonic()
         process.send_signal(signum)
         output, _ = process.communicate(timeout=60)

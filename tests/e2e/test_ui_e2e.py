@@ -104,6 +104,7 @@ def deployment(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     monkeypatch.setenv("DISTILLSET_HOME", str(home))
     monkeypatch.setenv("DISTILLSET_PROMPTS_URL", str(prompts))
+    monkeypatch.setenv("DISTILLSET_SCORECARD_LIMIT", "10")  # the scorecard runs too, on a few questions
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("teacher_models", [DEFAULT_TEACHER_MODEL])
     return {"dagster_home": dagster_home, "home": home, "prompts": prompts, "lines": len(lines)}

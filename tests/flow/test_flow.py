@@ -167,6 +167,8 @@ def test_every_asset_is_documented_for_the_ui():
         "judge_scores",
         "training_examples",
         "training_set",
+        "teacher_scorecard",
+        "student_scorecards",
     }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)

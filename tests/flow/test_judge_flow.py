@@ -107,7 +107,7 @@ def test_the_judge_pays_only_when_enabled_and_the_environment_never_changes_the_
 
     off = jobs_of(build_definitions(load_settings()))
     assert {"judge_scores", "training_examples", "training_set"} <= off["distill_job"]
-    assert off["judge_job"] == {"judge_scores", "training_examples", "training_set"}
+    assert off["judge_job"] == {"judge_scores", "training_examples", "training_set", "student_scorecards"}
     # The judge always runs before the examples it is blended into.
     assert dg.AssetKey("judge_scores") in training_examples.dependency_keys
     monkeypatch.setenv("DISTILLSET_JUDGE_ENABLED", "true")

@@ -29,7 +29,11 @@ def start_distillset(*args: str, env: dict[str, str]) -> subprocess.Popen:
 def cli_env(tmp_path: Path, prompts: Path, **extra: str) -> dict[str, str]:
     """The process environment without the developer's configuration, plus a home and prompts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILLSET_", "TEACHER_", "DAGSTER_"))}
-    env.update(DISTILLSET_HOME=str(tmp_path / "home"), DISTILLSET_PROMPTS_URL=str(prompts), **extra)
+    # No teacher scorecard unless a test asks for one (see tests/conftest.py).
+    env.update(
+        DISTILLSET_HOME=str(tmp_path / "home"), DISTILLSET_PROMPTS_URL=str(prompts), DISTILLSET_SCORECARD_LIMIT="0"
+    )
+    env.update(extra)
     return env
 
 
