@@ -217,8 +217,9 @@ def _print_summary(summary: dict, gates, out: Path) -> None:
     if verifiable["rows"]:
         accuracy = verifiable["accuracy"]
         print(
-            f"verifiable: {verifiable['correct']} correct, {verifiable['incorrect']} incorrect, "
-            f"{verifiable['unparseable']} unparseable" + (f" (accuracy {accuracy:.1%})" if accuracy is not None else "")
+            f"verifiable: {verifiable['correct']} correct, {verifiable['wrong']} wrong, "
+            f"{verifiable['no_final_answer']} without a final answer, {verifiable['unverifiable']} unverifiable"
+            + (f" (accuracy {accuracy:.1%})" if accuracy is not None else "")
         )
     for gate in gates:
         print(f"gate {gate.name}: {'pass' if gate.passed else 'FAIL'} - {gate.description}")

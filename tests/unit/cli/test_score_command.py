@@ -75,7 +75,7 @@ def _check_scored(rows: list[dict]) -> None:
     assert by_id["a3"]["failed_rules"] == ["refusal"]
     assert by_id["a3"]["refusal_pattern"] == "抱歉，我无法"
     assert by_id["a4"]["failed_rules"] == ["truncated"]
-    assert by_id["a5"]["passed"] is True and by_id["a5"]["score"] == 1.0
+    assert by_id["a5"]["passed"] is True and 0.0 < by_id["a5"]["score"] <= by_id["a1"]["score"]
 
 
 def test_jsonl_to_jsonl_keeps_every_field(tmp_path, capsys):
