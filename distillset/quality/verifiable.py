@@ -10,7 +10,7 @@ verdict becomes four columns that ``sql/quality/verifiable.sql`` hands to the ru
 | ``correct`` | the final answer equals the reference | none |
 | ``wrong`` | a final answer was found and differs | ``wrong_answer`` |
 | ``no_final_answer`` | no final answer could be read (an off-topic or unfinished answer) | ``no_final_answer`` |
-| ``unverifiable`` | the comparison was not safe or possible (``answer_too_long``, ``answer_too_complex``, ``bad_reference``) | none |
+| ``unverifiable`` | not safe to compare (``answer_too_long``, ``answer_too_complex``, ``bad_reference``) | none |
 | NULL | the row carries nothing verifiable | none |
 
 ``verifiable_reason`` is the verifier's stable reason code (``distillset.verify.verdict``),

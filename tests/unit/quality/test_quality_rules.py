@@ -269,7 +269,14 @@ CASES = [
         "stop",
         {"no_final_answer"},
     ),
-    ("zh_no_final_answer", "一共有多少本书？", "关于这个问题，我们可以从几个方面来理解。", "24", "stop", {"no_final_answer"}),
+    (
+        "zh_no_final_answer",
+        "一共有多少本书？",
+        "关于这个问题，我们可以从几个方面来理解。",
+        "24",
+        "stop",
+        {"no_final_answer"},
+    ),
     # GSM8K's own reference forms: "#### 72" and a worked solution ending in "#### 72".
     ("en_reference_in_gsm8k_form", "How many clips?", "She sold 72 clips.\n#### 72", "#### 72", "stop", set()),
     (
