@@ -150,6 +150,11 @@ class PromptSettings:
     max_prompt_chars: int = setting(
         100_000, env="DISTILLSET_MAX_PROMPT_CHARS", ge=1, help="longer prompts are rejected"
     )
+    follow_symlinks: bool = setting(
+        False,
+        env="DISTILLSET_FOLLOW_SYMLINKS",
+        help="read symbolic links that point outside the prompts folder (otherwise: outside_prompts_root rejects)",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
