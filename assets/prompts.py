@@ -33,6 +33,7 @@ def raw_prompts(
         prompt_source.url,
         default_license=prompt_source.default_license,
         max_chars=prompt_source.max_prompt_chars,
+        follow_symlinks=prompt_source.follow_symlinks,
         storage_options=prompt_source.storage_options(),
     )
     catalog_db.write("raw_prompts", result.prompts)

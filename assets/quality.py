@@ -30,8 +30,8 @@ def scoring_input(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFr
     description=(
         "Per-answer quality signals computed in DuckDB by the SQL files under sql/quality/ "
         "(truncation, empty or too short answers, refusals in English and Chinese, repetition, "
-        "language mismatch, wrong GSM8K answers, leaks, broken formatting), a score, `passed` and "
-        "the list of failed rules."
+        "language mismatch, wrong or missing GSM8K final answers checked by distillset.verify, leaks, broken "
+        "formatting), a graded score, `passed` and the list of failed rules."
     ),
 )
 def quality_scores(

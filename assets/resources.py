@@ -123,12 +123,16 @@ class PromptSourceResource(dg.ConfigurableResource):
     url: str
     default_license: str = "unknown"
     max_prompt_chars: int = 100_000
+    follow_symlinks: bool = False
     extra_benchmarks: str | None = None
     s3_endpoint_url: str | None = None
 
     def settings(self) -> PromptSettings:
         return PromptSettings(
-            url=self.url, default_license=self.default_license, max_prompt_chars=self.max_prompt_chars
+            url=self.url,
+            default_license=self.default_license,
+            max_prompt_chars=self.max_prompt_chars,
+            follow_symlinks=self.follow_symlinks,
         )
 
     def storage_options(self) -> dict:

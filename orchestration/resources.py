@@ -62,6 +62,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             url=settings.prompts.url,
             default_license=settings.prompts.default_license,
             max_prompt_chars=settings.prompts.max_prompt_chars,
+            follow_symlinks=settings.prompts.follow_symlinks,
             extra_benchmarks=settings.curation.benchmarks,
             s3_endpoint_url=settings.s3_endpoint_url,
         ),

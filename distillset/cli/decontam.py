@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from distillset.cli.common import settings_or_exit
-from distillset.cli.tables import TableError, read_table, row_ids, texts_of, write_table
+from distillset.cli.tables import TableError, check_output, read_table, row_ids, texts_of, write_table
 from distillset.curation.decontam import BenchmarkIndex, DecontamParams, default_benchmarks, parse_benchmark_spec
 
 NAME = "decontam"
@@ -38,6 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        # Checked first: a bad --out must not cost building the benchmark index before failing.
+        check_output(args.out, args.input)
         params = DecontamParams(word_ngram=args.word_ngram, char_ngram=args.char_ngram)
         frame = read_table(args.input, args.text_field)
         settings = settings_or_exit(NAME)
@@ -45,15 +47,15 @@ def run(args: argparse.Namespace) -> int:
         cache_dir = args.cache_dir or settings.cache_dir / "decontam"
         index = BenchmarkIndex.build(benchmarks, params=params, cache_dir=cache_dir)
         hits = index.find(row_ids(frame), texts_of(frame, args.text_field))
-    except (TableError, ValueError) as exc:
+        ids = pl.DataFrame({"id": row_ids(frame)})
+        flags = ids.join(hits, on="id", how="left", maintain_order="left").with_columns(
+            pl.col("benchmark").is_not_null().alias("contaminated")
+        )
+        result = frame.drop([c for c in ADDED_COLUMNS if c in frame.columns]).hstack(flags.select(ADDED_COLUMNS))
+        write_table(result, args.out)
+    except (TableError, ValueError, OSError) as exc:
         print(f"distillset decontam: error: {exc}", file=sys.stderr)
         return 2
-    ids = pl.DataFrame({"id": row_ids(frame)})
-    flags = ids.join(hits, on="id", how="left", maintain_order="left").with_columns(
-        pl.col("benchmark").is_not_null().alias("contaminated")
-    )
-    result = frame.drop([c for c in ADDED_COLUMNS if c in frame.columns]).hstack(flags.select(ADDED_COLUMNS))
-    write_table(result, args.out)
     counts = hits.group_by("benchmark").len().sort("benchmark").rows()
     detail = ", ".join(f"{name}: {count}" for name, count in counts) or "none"
     print(

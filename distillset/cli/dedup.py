@@ -13,7 +13,7 @@ import sys
 
 import polars as pl
 
-from distillset.cli.tables import TableError, read_table, row_ids, texts_of, write_table
+from distillset.cli.tables import TableError, check_output, read_table, row_ids, texts_of, write_table
 from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
 
 NAME = "dedup"
@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        # Checked first: a bad --out must not cost the whole computation before failing.
+        check_output(args.out, args.input)
         params = NearDupParams(
             threshold=args.threshold,
             num_perm=args.num_perm,
@@ -59,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
         clusters = near_duplicate_clusters(
             row_ids(frame), texts_of(frame, args.text_field), params=params, priority=priority
         )
-    except (TableError, ValueError) as exc:
+        result = frame.drop([c for c in ADDED_COLUMNS if c in frame.columns]).hstack(clusters.select(ADDED_COLUMNS))
+        write_table(result, args.out)
+    except (TableError, ValueError, OSError) as exc:
         print(f"distillset dedup: error: {exc}", file=sys.stderr)
         return 2
-    result = frame.drop([c for c in ADDED_COLUMNS if c in frame.columns]).hstack(clusters.select(ADDED_COLUMNS))
-    write_table(result, args.out)
     kept = int(clusters["kept"].sum())
     dropped = len(clusters) - kept
     duplicate_clusters = clusters.filter(~pl.col("kept"))["cluster_id"].n_unique()

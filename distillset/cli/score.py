@@ -1,9 +1,17 @@
 """``distillset score INPUT --out OUT``: score teacher answers with the SQL quality rules.
 
-Input rows (JSONL or Parquet) carry ``prompt`` (a string) or ``messages`` (an OpenAI list; the
-prompt is its user turns joined by a blank line), ``response`` and optionally ``reference`` and
-``finish_reason``. The output (JSONL or Parquet, by extension) holds every input row with all its
-fields, plus the signals, ``score``, ``passed`` and ``failed_rules``; a summary goes to stdout.
+The input contract (JSONL or Parquet rows; ``INPUT_CONTRACT`` is what ``--help`` prints):
+
+* the answer: ``response``, else Alpaca ``output``, else the last turn of ``messages`` when it is
+  an assistant turn (the project's own ``train.jsonl`` rows score as they are);
+* the prompt: ``prompt``, else Alpaca ``instruction`` (and ``input``), else GSM8K ``question``,
+  else the user turns of ``messages`` (before the answer) joined by a blank line;
+* the reference (optional): ``reference``, else GSM8K ``answer`` on a row with a ``question``; in any
+  form the verifier reads (``72``, ``#### 72``, a worked solution ending in ``#### 72``, LaTeX);
+* ``finish_reason`` (optional): ``length`` marks a truncated answer.
+
+The output (JSONL or Parquet, by extension) holds every input row with all its fields, plus the
+signals, ``score``, ``passed`` and ``failed_rules``; a summary goes to stdout.
 """
 
 from __future__ import annotations
@@ -31,11 +39,25 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _KEY = "__distillset_row__"
 
 
+INPUT_CONTRACT = """\
+input rows (JSONL or Parquet):
+  answer     'response', else Alpaca 'output', else the last 'messages' turn when it is an assistant
+             turn (distillset's own train.jsonl / validation.jsonl rows score as they are)
+  prompt     'prompt', else Alpaca 'instruction' (+ 'input'), else GSM8K 'question', else the user
+             turns of 'messages' (before the answer)
+  reference  optional: 'reference', else GSM8K 'answer' next to a 'question'; '72', '#### 72' or a
+             worked solution ending in '#### 72' (GSM8K's own form), LaTeX such as '\\frac{3}{4}'
+  finish_reason  optional: 'length' marks a truncated answer
+every input field is kept in OUT; the signals, score, passed and failed_rules are added"""
+
+
 class InputError(ValueError):
     """The input cannot be scored; the message says which row and why."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = INPUT_CONTRACT
     parser.add_argument("input", type=Path, metavar="INPUT", help="JSONL or Parquet file of rows to score")
     parser.add_argument("--out", type=Path, required=True, help="output file (.jsonl or .parquet)")
     parser.add_argument(
@@ -85,20 +107,27 @@ def _read(path: Path) -> list[dict] | pl.DataFrame:
     return [record for _, record in iter_json_objects(path)]
 
 
+# The fields a row's prompt, answer and reference are read from (any others are kept, unread).
+_READ_FIELDS = ("prompt", "instruction", "input", "question", "messages", "response", "output", "answer", "reference")
+_READ_FIELDS += ("finish_reason",)
+
+
 def _scoring_frame(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:
     if isinstance(rows, pl.DataFrame):
-        return _scoring_frame_from_table(rows)
+        present = [name for name in _READ_FIELDS if name in rows.columns]
+        records = rows.select(present).to_dicts() if present else [{} for _ in range(rows.height)]
+    else:
+        records = rows
     prompts, responses, references, finish_reasons = [], [], [], []
-    for number, record in enumerate(rows, start=1):
-        if "response" not in record:
-            raise InputError(f"row {number}: missing field 'response'")
-        prompts.append(_prompt_of(record, number))
-        responses.append(_text_or_none(record.get("response"), "response", number))
-        references.append(None if record.get("reference") is None else str(record["reference"]))
+    for number, record in enumerate(records, start=1):
+        prompt, response = _prompt_and_response(record, number)
+        prompts.append(prompt)
+        responses.append(response)
+        references.append(_reference_of(record))
         finish_reasons.append(_text_or_none(record.get("finish_reason"), "finish_reason", number))
     return pl.DataFrame(
         {
-            _KEY: range(len(rows)),
+            _KEY: range(len(records)),
             "prompt_text": prompts,
             "response": responses,
             "reference": references,
@@ -114,12 +143,34 @@ def _scoring_frame(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _prompt_of(record: dict, number: int) -> str:
-    if isinstance(record.get("prompt"), str):
-        return record["prompt"]
+def _prompt_and_response(record: dict, number: int) -> tuple[str, str | None]:
+    """The prompt text and the answer of one row, by the input contract of the module docstring."""
     messages = record.get("messages")
+    if "response" in record:
+        response = _text_or_none(record.get("response"), "response", number)
+    elif "output" in record:
+        response = _text_or_none(record.get("output"), "output", number)
+    elif _ends_with_assistant(messages):
+        # The project's own output (train.jsonl): the last assistant turn is the answer.
+        response = _content_text(messages[-1].get("content"))
+        messages = messages[:-1]
+    else:
+        raise InputError(
+            f"row {number}: missing field 'response' (or an Alpaca 'output', or 'messages' ending with an "
+            "assistant turn)"
+        )
+    if isinstance(record.get("prompt"), str):
+        return record["prompt"], response
+    if isinstance(record.get("instruction"), str):
+        extra = record.get("input")
+        parts = [record["instruction"], extra if isinstance(extra, str) else ""]
+        return "\n\n".join(part for part in parts if part.strip()), response
+    if isinstance(record.get("question"), str):
+        return record["question"], response
     if not isinstance(messages, list):
-        raise InputError(f"row {number}: needs a 'prompt' string or a 'messages' list")
+        raise InputError(
+            f"row {number}: needs a 'prompt' string, an Alpaca 'instruction', a GSM8K 'question' or a 'messages' list"
+        )
     turns = []
     for message in messages:
         if not isinstance(message, dict):
@@ -128,7 +179,24 @@ def _prompt_of(record: dict, number: int) -> str:
             turns.append(_content_text(message.get("content")))
     if not turns:
         raise InputError(f"row {number}: 'messages' has no user turn")
-    return "\n\n".join(turns)
+    return "\n\n".join(turns), response
+
+
+def _ends_with_assistant(messages) -> bool:
+    return (
+        isinstance(messages, list)
+        and bool(messages)
+        and isinstance(messages[-1], dict)
+        and messages[-1].get("role") == "assistant"
+    )
+
+
+def _reference_of(record: dict) -> str | None:
+    # GSM8K rows carry their reference as `answer` (a worked solution ending in "#### 72").
+    value = record.get("reference")
+    if value is None and isinstance(record.get("question"), str):
+        value = record.get("answer")
+    return None if value is None else str(value)
 
 
 def _content_text(content) -> str:
@@ -144,34 +212,6 @@ def _text_or_none(value, field: str, number: int) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise InputError(f"row {number}: '{field}' must be a string or null, not {type(value).__name__}")
-
-
-def _scoring_frame_from_table(frame: pl.DataFrame) -> pl.DataFrame:
-    if "response" not in frame.columns:
-        raise InputError(f"missing column 'response' (have: {', '.join(frame.columns)})")
-    if "prompt" in frame.columns and frame.schema["prompt"] == pl.Utf8:
-        prompt = pl.col("prompt")
-    elif "messages" in frame.columns and isinstance(frame.schema["messages"], pl.List):
-        user_turns = pl.col("messages").list.eval(
-            pl.when(pl.element().struct.field("role") == "user").then(
-                pl.element().struct.field("content").cast(pl.Utf8)
-            )
-        )
-        prompt = user_turns.list.drop_nulls().list.join("\n\n")
-    else:
-        raise InputError("needs a 'prompt' string column or a 'messages' list column")
-    if frame.schema["response"] not in (pl.Utf8, pl.Null):
-        raise InputError(f"'response' must be a string column, not {frame.schema['response']}")
-    optional = [
-        (pl.col(name).cast(pl.Utf8) if name in frame.columns else pl.lit(None, dtype=pl.Utf8)).alias(name)
-        for name in ("reference", "finish_reason")
-    ]
-    return frame.select(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias(_KEY),
-        prompt.alias("prompt_text"),
-        pl.col("response").cast(pl.Utf8),
-        *optional,
-    )
 
 
 def _write(rows: list[dict] | pl.DataFrame, scores: pl.DataFrame, out: Path) -> None:
@@ -217,8 +257,9 @@ def _print_summary(summary: dict, gates, out: Path) -> None:
     if verifiable["rows"]:
         accuracy = verifiable["accuracy"]
         print(
-            f"verifiable: {verifiable['correct']} correct, {verifiable['incorrect']} incorrect, "
-            f"{verifiable['unparseable']} unparseable" + (f" (accuracy {accuracy:.1%})" if accuracy is not None else "")
+            f"verifiable: {verifiable['correct']} correct, {verifiable['wrong']} wrong, "
+            f"{verifiable['no_final_answer']} without a final answer, {verifiable['unverifiable']} unverifiable"
+            + (f" (accuracy {accuracy:.1%})" if accuracy is not None else "")
         )
     for gate in gates:
         print(f"gate {gate.name}: {'pass' if gate.passed else 'FAIL'} - {gate.description}")

@@ -10,6 +10,7 @@ holds every prompt, so streaming one file would not lower the peak by more than 
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,6 +85,7 @@ def read_prompts(
     max_chars: int = 100_000,
     storage_options: dict | None = None,
     ingested_at: datetime | None = None,
+    follow_symlinks: bool = False,
 ) -> PromptReadResult:
     """Read every prompt file under ``url`` into ``raw_prompts`` rows and rejects.
 
@@ -91,6 +93,10 @@ def read_prompts(
     with ``.``), license sidecars (``*.license``) and ``licenses.json`` are skipped. ``.jsonl`` and
     ``.json`` are JSON Lines (a ``.json`` holding one JSON array or object is accepted too),
     ``.parquet`` and ``.csv`` are tables; any other file becomes one ``unsupported_file`` reject.
+
+    A symbolic link under a local folder whose target lies outside the folder is not read (its
+    target could be any file on the machine) but becomes one ``outside_prompts_root`` reject,
+    unless ``follow_symlinks``; links that stay inside the folder are read like files.
 
     A file's license is the first non-empty line of its sidecar ``<file>.license``, else its entry
     in the nearest ``licenses.json`` (file names relative to that json's folder) in its folder or
@@ -102,6 +108,7 @@ def read_prompts(
         max_chars: prompts whose text (system and turns) is longer are rejected as ``too_long``.
         storage_options: fsspec options (``Settings.storage_options()``: the S3 endpoint).
         ingested_at: the read time stamped on every row (UTC; defaults to now).
+        follow_symlinks: read links that point outside the folder (``DISTILLSET_FOLLOW_SYMLINKS``).
 
     Returns:
         The prompts, the rejects and a per-file summary.
@@ -120,11 +127,15 @@ def read_prompts(
         paths = [root]
         base = posixpath.dirname(root)
         others = {p for p in (root + LICENSE_SIDECAR_SUFFIX, posixpath.join(base, LICENSES_INDEX)) if fs.isfile(p)}
+        escaping: set[str] = set()  # a single file named by the user is read wherever it is
     else:
         base = root
         found = sorted(fs.find(root))
         others = {p for p in found if not _is_hidden(relative(p, base))}
-        paths = [p for p in sorted(others) if not _is_metadata(p)]
+        escaping = set() if follow_symlinks else {p for p in others if _leaves_root(fs, root, p)}
+        others -= escaping
+        paths = sorted(others | escaping)
+        paths = [p for p in paths if not _is_metadata(p) or p in escaping]
     if not any(_file_format(p) for p in paths):
         seen = ", ".join(posixpath.basename(p) for p in paths[:5]) or "no files"
         raise ValueError(f"prompt source {url!r} holds no prompt files (.jsonl, .json, .parquet, .csv); found: {seen}")
@@ -132,7 +143,10 @@ def read_prompts(
     licenses = LicenseResolver(fs, base, others, default_license)
     builder = _FrameBuilder(ingested_at, max_chars)
     for path in paths:
-        builder.read_file(fs, path, _display_name(fs, path), licenses.license_of(path))
+        if path in escaping:
+            builder.reject_link(_display_name(fs, path))
+        else:
+            builder.read_file(fs, path, _display_name(fs, path), licenses.license_of(path))
     return builder.result()
 
 
@@ -184,6 +198,23 @@ class _FrameBuilder:
         self.files["rows_read"].append(rows_read)
         self.files["rows_rejected"].append(len(self.rejects["stage"]) - rejects_before)
         self.files["license"].append(license_)
+
+    def reject_link(self, source_file: str) -> None:
+        """One ``outside_prompts_root`` reject for a link whose target is outside the folder (never read)."""
+        self._reject(
+            source_file,
+            None,
+            None,
+            "outside_prompts_root",
+            "a symbolic link to a file outside the prompts folder: not read (DISTILLSET_FOLLOW_SYMLINKS=true reads it)",
+            None,
+        )
+        self.files["source_file"].append(source_file)
+        self.files["source_sha256"].append(None)
+        self.files["file_format"].append("outside_prompts_root")
+        self.files["rows_read"].append(0)
+        self.files["rows_rejected"].append(1)
+        self.files["license"].append(None)
 
     def _add_row(self, row: SourceRow, source_file: str, sha256: str, license_: str) -> None:
         if row.parse_error is not None:
@@ -239,6 +270,15 @@ class _FrameBuilder:
 def _file_format(path: str) -> str | None:
     name = posixpath.basename(path).lower()
     return next((fmt for ext, fmt in FILE_FORMATS.items() if name.endswith(ext)), None)
+
+
+def _leaves_root(fs: fsspec.AbstractFileSystem, root: str, path: str) -> bool:
+    """Whether ``path`` under a local ``root`` resolves (through symbolic links) outside ``root``."""
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    if "file" not in protocols and "local" not in protocols:
+        return False  # object stores have no links
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(path)]) != real_root
 
 
 def _is_metadata(path: str) -> bool:

@@ -33,6 +33,16 @@ def _read_jsonl(data: bytes) -> Iterator[SourceRow]:
     # Decoded line by line, so one line of bad bytes is one reject rather than a lost file.
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if data.lstrip().startswith(b"["):
+        # A JSON array saved as .jsonl (a common export mistake) would be one invalid_json reject
+        # per physical line; it is read as the array it is, or refused once.
+        array = _json_array(data)
+        if array is not None:
+            yield from array
+            return
+        if not _first_line_parses(data):
+            yield _broken_array(data)
+            return
     for number, raw in enumerate(data.split(b"\n"), start=1):
         raw = raw.removesuffix(b"\r")
         if not raw.strip():
@@ -53,17 +63,51 @@ def _read_jsonl(data: bytes) -> Iterator[SourceRow]:
         yield SourceRow(number, value, excerpt)
 
 
+def _json_array(data: bytes) -> list[SourceRow] | None:
+    """The rows of a whole-file JSON array, numbered by position, or None if it is not one."""
+    try:
+        whole = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(whole, list):
+        return None
+    return [SourceRow(n, value, excerpt_of(ids.canonical_json(value))) for n, value in enumerate(whole, start=1)]
+
+
+def _first_line_parses(data: bytes) -> bool:
+    first = next(line for line in data.split(b"\n") if line.strip())
+    try:
+        json.loads(first.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return True
+
+
+def _broken_array(data: bytes) -> SourceRow:
+    """The one reject of a file that opens a JSON array it never completes."""
+    text = data.decode("utf-8", errors="replace")
+    try:
+        json.loads(text)
+        where = ""
+    except json.JSONDecodeError as exc:
+        where = f" ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    detail = f"this is a JSON array, not JSON Lines, and it is not valid JSON either{where}"
+    return SourceRow(None, None, excerpt_of(text), ("invalid_json", detail))
+
+
 def _read_json(data: bytes) -> Iterator[SourceRow]:
     # A .json file is usually JSON Lines; a whole-file array (or one object) is accepted too,
     # its rows numbered by position since lines mean nothing in a pretty-printed array.
+    array = _json_array(data)
+    if array is not None:
+        yield from array
+        return
     try:
         whole = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         yield from _read_jsonl(data)
         return
-    items = whole if isinstance(whole, list) else [whole]
-    for number, value in enumerate(items, start=1):
-        yield SourceRow(number, value, excerpt_of(ids.canonical_json(value)))
+    yield SourceRow(1, whole, excerpt_of(ids.canonical_json(whole)))
 
 
 def _read_parquet(data: bytes) -> Iterator[SourceRow]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from distillset.quality.verifiable import CHECKED_RESULTS, RESULTS
 from distillset.settings import QualityGates
 
 
@@ -28,8 +29,9 @@ def evaluate_gates(scores: pl.DataFrame, gates: QualityGates | None = None) -> l
     """Check a frame returned by ``score_frame`` against the gate limits.
 
     Gates: ``refusal_rate`` (<= max), ``truncation_rate`` (<= max), ``verifiable_accuracy``
-    (>= min, judged only from ``min_verifiable_rows`` rows whose answer was correct or
-    incorrect; passes with a note below that) and ``pass_rate`` (>= min). An empty frame fails
+    (>= min: correct / (correct + wrong + no_final_answer), so an answer with no final answer
+    counts as not correct; judged only from ``min_verifiable_rows`` such rows, passes with a note
+    below that; ``unverifiable`` rows are left out) and ``pass_rate`` (>= min). An empty frame fails
     ``pass_rate``: there is nothing to publish.
 
     Args:
@@ -45,7 +47,7 @@ def evaluate_gates(scores: pl.DataFrame, gates: QualityGates | None = None) -> l
     truncation_rate = _mean(scores, "is_truncated")
     pass_rate = _mean(scores, "passed")
     counts = verifiable_counts(scores)
-    judged = counts["correct"] + counts["incorrect"]
+    judged = sum(counts[result] for result in CHECKED_RESULTS)
     accuracy = counts["correct"] / judged if judged else None
 
     results = [
@@ -110,8 +112,9 @@ def _of(value: float | None, rows: int) -> str:
 
 
 def verifiable_counts(scores: pl.DataFrame) -> dict[str, int]:
-    counts = {"correct": 0, "incorrect": 0, "unparseable": 0}
-    if scores.height:
+    """Rows per ``verifiable_result`` (``correct``, ``wrong``, ``no_final_answer``, ``unverifiable``)."""
+    counts = dict.fromkeys(RESULTS, 0)
+    if scores.height and "verifiable_result" in scores.columns:
         for result, count in scores.get_column("verifiable_result").drop_nulls().value_counts().iter_rows():
             counts[result] = int(count)
     return counts

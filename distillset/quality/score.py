@@ -2,12 +2,13 @@
 
 :func:`score_frame` registers a frame as the ``quality_input`` relation of an in-memory DuckDB
 (``row_key`` as VARCHAR, ``prompt_text``, ``response``, ``reference``, ``finish_reason``, plus a
-``_row`` BIGINT ordinal that keeps input order) and the phrase table as ``refusal_patterns``; it
+``_row`` BIGINT ordinal that keeps input order, and the verdict of ``distillset.verify`` for rows
+with a reference: ``distillset.quality.verifiable``) and the phrase table as ``refusal_patterns``; it
 compiles the phrases into one regex per kind (``pattern_regex.sql``), runs the statements of
 ``sql/quality/`` in :data:`QUALITY_SQL_STEPS` order (one temporary table of signals per concern)
 and finally ``score.sql``, which joins them and returns one row of signals, ``score``, ``passed``
 and ``failed_rules`` per input row. Every rule is vectorized SQL (regexes, list
-functions): no Python runs per row.
+functions); the only Python per row is the verifier, and only for rows with a reference.
 
 Configuration: the thresholds (``settings.quality.thresholds``, :class:`QualityThresholds`) and an
 optional CSV of extra refusal phrases (``settings.quality.refusal_patterns``, same columns as
@@ -24,6 +25,7 @@ import polars as pl
 
 from distillset.catalog import load_sql
 from distillset.quality.patterns import load_patterns
+from distillset.quality.verifiable import verifiable_verdicts
 from distillset.settings import QualityThresholds
 
 # Signal tables first (each reads only quality_input and the parameters), score.sql last.
@@ -68,6 +70,13 @@ def score_frame(
     """
     thresholds = thresholds or QualityThresholds()
     quality_input = _quality_input(frame, key_column)
+    # The verifiable verdict is Python (distillset.verify, math-verify); the SQL reads it as columns.
+    verdicts = verifiable_verdicts(
+        quality_input.get_column("response").to_list(),
+        quality_input.get_column("reference").to_list(),
+        numeric_tolerance=thresholds.numeric_tolerance,
+    )
+    quality_input = quality_input.hstack(verdicts)
     patterns = load_patterns(extra_patterns)
     parameters = thresholds.sql_parameters()
 

@@ -6,6 +6,7 @@ import polars as pl
 
 from distillset.quality.gates import verifiable_counts
 from distillset.quality.rules import QUALITY_RULES
+from distillset.quality.verifiable import CHECKED_RESULTS
 
 HISTOGRAM_BINS = 10
 
@@ -17,8 +18,9 @@ def quality_summary(scores: pl.DataFrame) -> dict:
         ``rows``, ``passed``, ``pass_rate`` (None if no rows), ``mean_score``, ``failed_rules``
         (rule -> rows failing it, most frequent first, every rule listed), ``score_histogram``
         (10 bins of width 0.1 over [0, 1], the last one closed: ``{"bin": "0.9-1.0", "count": n}``)
-        and ``verifiable`` (``correct``, ``incorrect``, ``unparseable``, ``rows`` and
-        ``accuracy`` = correct / (correct + incorrect), None when nothing was judged); for the
+        and ``verifiable`` (``correct``, ``wrong``, ``no_final_answer``, ``unverifiable``, ``rows``
+        (all rows with a verifiable reference), ``checked`` (correct + wrong + no_final_answer) and
+        ``accuracy`` = correct / checked, None when nothing was checked); for the
         dataset card also ``count`` (= rows), the score quantiles ``min``, ``p25``, ``median``,
         ``p75``, ``max`` (None without rows) and ``histogram`` (the 10 bin counts as a list).
     """
@@ -45,7 +47,7 @@ def quality_summary(scores: pl.DataFrame) -> dict:
         for index, count in bins.iter_rows():
             histogram[index] = int(count)
     counts = verifiable_counts(scores)
-    judged = counts["correct"] + counts["incorrect"]
+    checked = sum(counts[result] for result in CHECKED_RESULTS)
     passed = int(scores.get_column("passed").sum()) if rows else 0
     return {
         "rows": rows,
@@ -59,8 +61,9 @@ def quality_summary(scores: pl.DataFrame) -> dict:
         ],
         "verifiable": {
             **counts,
-            "rows": judged + counts["unparseable"],
-            "accuracy": counts["correct"] / judged if judged else None,
+            "rows": checked + counts["unverifiable"],
+            "checked": checked,
+            "accuracy": counts["correct"] / checked if checked else None,
         },
         # The score distribution in the shape the dataset card reads (distillset.publish.card).
         "count": rows,

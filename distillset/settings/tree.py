@@ -164,6 +164,11 @@ class PromptSettings:
     max_prompt_chars: int = setting(
         100_000, env="DISTILLSET_MAX_PROMPT_CHARS", ge=1, help="longer prompts are rejected"
     )
+    follow_symlinks: bool = setting(
+        False,
+        env="DISTILLSET_FOLLOW_SYMLINKS",
+        help="read symbolic links that point outside the prompts folder (otherwise: outside_prompts_root rejects)",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -213,7 +218,11 @@ class QualityThresholds:
         language_min_units: answers with fewer script units (CJK characters + Latin words) are not
             judged for language.
         language_min_share: an answer whose share of the prompt's script is under this mismatches.
-        numeric_tolerance: relative tolerance of the verifiable answer comparison.
+        numeric_tolerance: relative tolerance of the verifiable answer comparison (two plain numbers
+            this close count as equal).
+        length_target_chars: the least target length of ``length_grade`` (``sql/quality/length.sql``).
+        length_target_ratio: the target length of ``length_grade`` is at least this times the prompt.
+        wall_of_text_chars: an answer this long without a line break lowers ``format_grade``.
         disabled_rules: rule names (see ``QUALITY_RULES``) that never fail a row; from the
             environment as a comma-separated list.
     """
@@ -235,6 +244,9 @@ class QualityThresholds:
     language_min_units: int = _q(10, "language_min_units", ge=0)
     language_min_share: float = _q(0.3, "language_min_share", ge=0, le=1)
     numeric_tolerance: float = _q(1e-6, "numeric_tolerance", ge=0)
+    length_target_chars: int = _q(200, "length_target_chars", ge=1)
+    length_target_ratio: float = _q(0.5, "length_target_ratio", ge=0)
+    wall_of_text_chars: int = _q(1_500, "wall_of_text_chars", ge=1)
     disabled_rules: tuple[str, ...] = _q((), "disabled_rules", choices=_quality_rules)
 
     def __post_init__(self) -> None:
@@ -277,8 +289,9 @@ class QualityGates:
         max_refusal_rate: share of refusals (and deflections) allowed; one refusal in twenty
             already teaches a student to refuse.
         max_truncation_rate: share of answers cut by the token limit allowed.
-        min_verifiable_accuracy: share of correct answers among the rows with a numeric
-            reference whose answer was found (correct / (correct + incorrect)).
+        min_verifiable_accuracy: share of correct answers among the checked verifiable rows
+            (correct / (correct + wrong + no_final_answer): an answer with no final answer is not
+            correct).
         min_verifiable_rows: the accuracy gate only judges from this many such rows on; below, a
             few rows would make it flip on noise.
         min_pass_rate: share of rows passing every rule; under it the teacher or the prompts are

@@ -4,6 +4,8 @@
 -- broken_table: two consecutive table lines (lines starting with "|") with different numbers of
 -- cells; escaped pipes (\|) are not separators, and a missing leading or trailing pipe does not
 -- change the count. Only answers with two such lines in a row pay for the line split.
+-- format_grade (0..1, a graded signal of the score): 1, or 0.6 for a wall of text (an answer of at
+-- least $wall_of_text_chars characters without a single line break), which a reader cannot scan.
 CREATE OR REPLACE TEMP TABLE quality_formatting AS
 WITH answers AS (
     SELECT
@@ -29,5 +31,7 @@ SELECT
         lambda i: separators_per_line[i] IS NOT NULL
             AND separators_per_line[i - 1] IS NOT NULL
             AND separators_per_line[i] <> separators_per_line[i - 1]
-    )), false) AS broken_table
+    )), false) AS broken_table,
+    CASE WHEN length(response) >= $wall_of_text_chars AND NOT contains(response, chr(10)) THEN 0.6 ELSE 1.0 END::DOUBLE
+        AS format_grade
 FROM answers

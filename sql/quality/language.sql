@@ -7,6 +7,10 @@
 -- nothing is expected. A mismatch is an answer with at least $language_min_units script units whose
 -- share of the expected script is under $language_min_share. Prompts that name a language or ask for
 -- a translation are never judged.
+-- language_grade (0..1, a graded signal of the score): the answer's share of the expected script
+-- (1 when nothing is expected, the prompt names a language, or the answer has fewer than
+-- $language_min_units units), so an English answer with a stray Chinese sentence ranks below a
+-- clean one before it is a mismatch.
 CREATE OR REPLACE TEMP TABLE quality_language AS
 WITH stripped AS (
     SELECT
@@ -71,5 +75,10 @@ SELECT
             WHEN 'latin' THEN 1.0 - answer_cjk_share < $language_min_share
             ELSE false END,
         false
-    ) AS language_mismatch
+    ) AS language_mismatch,
+    round(CASE
+        WHEN names_language OR answer_units < $language_min_units OR answer_cjk_share IS NULL THEN 1.0
+        WHEN expected_script = 'cjk' THEN answer_cjk_share
+        WHEN expected_script = 'latin' THEN 1.0 - answer_cjk_share
+        ELSE 1.0 END, 4)::DOUBLE AS language_grade
 FROM shares

@@ -72,6 +72,20 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     assert teacher["simulated"] is True
     with duckdb.connect(str(distillset_home / "catalog.duckdb"), read_only=True) as con:
         turns_in_pool = con.execute("SELECT sum(len(turns)) FROM prompt_pool").fetchone()[0]
+        # Issue 11: a GSM8K answer without a final answer fails; published scores discriminate.
+        verdicts = dict(
+            con.execute(
+                "SELECT verifiable_result, count(*) FROM quality_scores JOIN prompt_pool USING (prompt_id) "
+                "WHERE source_format = 'gsm8k' GROUP BY ALL"
+            ).fetchall()
+        )
+        passing_without_verdict = con.execute(
+            "SELECT count(*) FROM quality_scores WHERE passed AND verifiable_result IN ('no_final_answer', 'wrong')"
+        ).fetchone()[0]
+        published_scores = con.execute("SELECT count(DISTINCT quality_score) FROM training_examples").fetchone()[0]
+    assert None not in verdicts and set(verdicts) <= {"correct", "wrong", "no_final_answer"}, verdicts
+    assert passing_without_verdict == 0
+    assert published_scores > 5
     assert 70 <= turns_in_pool <= 75  # 25 GSM8K (one turn, minus contaminated ones) + 25 MT-Bench (two turns)
     assert teacher["teacher/requests_paid"] == turns_in_pool
 

@@ -115,3 +115,40 @@ def test_missing_field_or_file_exits_2(tmp_path, capsys, module):
     )
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("module", [dedup, decontam])
+@pytest.mark.parametrize(
+    ("out_name", "message"),
+    [
+        ("x.csv", "unsupported file type '.csv'"),
+        ("a_file.txt/out.jsonl", "is not a folder"),
+        ("a_folder.jsonl", "is a folder"),
+    ],
+)
+def test_a_bad_out_is_refused_before_any_work(tmp_path, capsys, module, out_name, message):
+    # Issue 11: `--out x.csv` failed with a traceback after the work was done.
+    source = tmp_path / "in.jsonl"
+    _write([{"id": "a", "text": _OTHER}], source)
+    (tmp_path / "a_file.txt").write_text("not a folder", encoding="utf-8")
+    (tmp_path / "a_folder.jsonl").mkdir()
+    cache = tmp_path / "cache"
+    extra = ["--cache-dir", str(cache)] if module is decontam else []
+    # The text field is missing too: the output is checked first, so its error is the one reported.
+    assert _run(module, [str(source), "--text-field", "nope", "--out", str(tmp_path / out_name), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "no field" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not cache.exists(), "no benchmark index is built for an output that cannot be written"
+
+
+def test_malformed_jsonl_names_the_file_and_line(tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"id": "a", "text": _OTHER}) + "\n" + json.dumps({"id": "b", "text": _LONG}) + '\n{"id": "c",\n',
+        encoding="utf-8",
+    )
+    assert _run(dedup, [str(source), "--text-field", "text", "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert f"{source}:3: invalid JSON" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.jsonl").exists()

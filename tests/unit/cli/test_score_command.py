@@ -75,7 +75,7 @@ def _check_scored(rows: list[dict]) -> None:
     assert by_id["a3"]["failed_rules"] == ["refusal"]
     assert by_id["a3"]["refusal_pattern"] == "抱歉，我无法"
     assert by_id["a4"]["failed_rules"] == ["truncated"]
-    assert by_id["a5"]["passed"] is True and by_id["a5"]["score"] == 1.0
+    assert by_id["a5"]["passed"] is True and 0.0 < by_id["a5"]["score"] <= by_id["a1"]["score"]
 
 
 def test_jsonl_to_jsonl_keeps_every_field(tmp_path, capsys):
@@ -152,7 +152,10 @@ def test_parquet_messages_column_gives_the_prompt(tmp_path):
     ("content", "message"),
     [
         ('{"id": 1, "prompt": "hi"}\n', "row 1: missing field 'response'"),
-        ('{"id": 1, "response": "hello"}\n', "row 1: needs a 'prompt' string or a 'messages' list"),
+        (
+            '{"id": 1, "response": "hello"}\n',
+            "row 1: needs a 'prompt' string, an Alpaca 'instruction', a GSM8K 'question' or a 'messages' list",
+        ),
         ('{"id": 1, "prompt": "hi", "response": "hello"}\n{"id": 2,\n', "in.jsonl:2: invalid JSON"),
         ('["prompt", "response"]\n', "in.jsonl:1: a row must be a JSON object"),
         ('{"messages": [{"role": "assistant", "content": "x"}], "response": "y"}\n', "'messages' has no user turn"),
@@ -194,3 +197,52 @@ def test_rescoring_replaces_the_previous_signals(tmp_path, capsys):
     assert _run([str(first), "--out", str(second)]) == 0
     assert "replacing existing column(s)" in capsys.readouterr().err
     assert first.read_text(encoding="utf-8") == second.read_text(encoding="utf-8")
+
+
+def test_reads_its_own_output_alpaca_output_and_gsm8k_references(tmp_path, capsys):
+    # Issue 11: `messages` ending with the answer (distillset's own train.jsonl), Alpaca `output` and
+    # GSM8K references in the dataset's own form ("#### 4", a worked solution) were refused or unverified.
+    worked = "Tom has 2 apples and buys 2 more.\nSo he has 2 + 2 = <<2+2=4>>4 apples.\n#### 4"
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Tom has 2 apples and buys 2 more. How many apples does he have?"},
+                {"role": "assistant", "content": "He has 2 + 2 = 4 apples.\n#### 4"},
+            ],
+            "reference": "#### 4",
+        },
+        {
+            "instruction": "How many apples does Tom have?",
+            "input": "Tom has 2 and buys 3.",
+            "output": "He has 5.\n#### 5",
+        },
+        {"question": "Tom has 2 apples and buys 2 more. How many?", "answer": worked, "response": "2 + 2 = 4\n#### 4"},
+        {"prompt": "Tom has 2 apples and buys 2 more. How many?", "response": "He has 5 apples.", "reference": worked},
+        {
+            "prompt": "Tom has 2 apples and buys 2 more. How many?",
+            "response": "Apples are tasty.",
+            "reference": "#### 4",
+        },
+    ]
+    source, out = tmp_path / "train.jsonl", tmp_path / "scored.jsonl"
+    _write_jsonl(source, rows)
+    assert _run([str(source), "--out", str(out)]) == 0
+    scored = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["verifiable_result"] for r in scored] == ["correct", None, "correct", "wrong", "no_final_answer"]
+    assert scored[0]["messages"] == rows[0]["messages"] and scored[0]["response_chars"] == len(
+        "He has 2 + 2 = 4 apples.\n#### 4"
+    )
+    assert scored[1]["output"] == rows[1]["output"] and scored[1]["passed"] is True
+    assert [r["passed"] for r in scored] == [True, True, True, False, False]
+    assert "1 without a final answer" in capsys.readouterr().out
+
+
+def test_help_states_the_input_contract(capsys):
+    parser = argparse.ArgumentParser(prog="distillset score")
+    score_command.configure(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for phrase in ("'response'", "Alpaca 'output'", "assistant", "'#### 72'", "GSM8K 'question'"):
+        assert phrase in text, phrase

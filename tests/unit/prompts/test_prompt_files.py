@@ -314,6 +314,35 @@ def test_json_file_holding_json_lines_is_read_line_by_line(tmp_path):
     assert [(r["source_line"], r["reason"]) for r in result.rejects.to_dicts()] == [(4, "invalid_json")]
 
 
+def test_a_json_array_saved_as_jsonl_is_read_as_the_array(tmp_path):
+    # Issue 11: a pretty-printed array in a .jsonl became one invalid_json reject per physical line.
+    rows = [{"prompt": "one"}, {"instruction": "two", "input": "", "output": "x"}, {"prompt": "   "}]
+    (tmp_path / "array.jsonl").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    result = read_prompts(str(tmp_path))
+    assert result.prompts.select("source_line", "turns").rows() == [(1, ["one"]), (2, ["two"])]
+    assert [(r["source_line"], r["reason"]) for r in result.rejects.to_dicts()] == [(3, "empty_text")]
+
+
+def test_a_broken_json_array_in_jsonl_is_one_reject(tmp_path):
+    text = json.dumps([{"prompt": "one"}, {"prompt": "two"}], indent=2)[:-3]  # the closing "}" and "]" lost
+    (tmp_path / "broken.jsonl").write_text(text, encoding="utf-8")
+    (tmp_path / "ok.jsonl").write_text('{"prompt": "fine"}\n', encoding="utf-8")
+    result = read_prompts(str(tmp_path))
+    assert result.prompts["turns"].to_list() == [["fine"]]
+    assert result.rejects.height == 1
+    reject = result.rejects.row(0, named=True)
+    assert reject["reason"] == "invalid_json"
+    assert reject["detail"].startswith("this is a JSON array, not JSON Lines")
+    assert reject["raw_excerpt"].startswith("[")
+
+
+def test_a_jsonl_line_holding_an_array_stays_one_rejected_line(tmp_path):
+    (tmp_path / "lines.jsonl").write_text('["not", "a row"]\n{"prompt": "fine"}\n', encoding="utf-8")
+    result = read_prompts(str(tmp_path))
+    assert result.prompts.select("source_line", "turns").rows() == [(2, ["fine"])]
+    assert [(r["source_line"], r["reason"]) for r in result.rejects.to_dicts()] == [(1, "not_an_object")]
+
+
 def test_jsonl_with_bom_and_crlf_line_endings(tmp_path):
     (tmp_path / "win.jsonl").write_bytes(b'\xef\xbb\xbf{"prompt": "one"}\r\n{"prompt": "two"}\r\n')
     result = read_prompts(str(tmp_path))
@@ -454,3 +483,45 @@ def test_s3_missing_prefix_raises_file_not_found(s3_env):
     upload_tree(s3_env, "empty-bucket", "x", FIXTURES / "chat")
     with pytest.raises(FileNotFoundError):
         read_prompts("s3://empty-bucket/not/there", storage_options={"skip_instance_cache": True})
+
+
+def test_symlinks_leaving_the_prompts_folder_are_rejected_not_read(tmp_path):
+    # Issue 11: a link to /etc/passwd put its lines into rejects.raw_excerpt.
+    root, outside = tmp_path / "prompts", tmp_path / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text(
+        '{"prompt": "SECRET outside the root"}\nroot:x:0:0:SECRET\n', encoding="utf-8"
+    )
+    (outside / "folder").mkdir()
+    (outside / "folder" / "more.jsonl").write_text('{"prompt": "SECRET in a folder"}\n', encoding="utf-8")
+    (root / "real.jsonl").write_text('{"prompt": "inside"}\n', encoding="utf-8")
+    (root / "sub").mkdir()
+    try:
+        os.symlink(outside / "secret.jsonl", root / "passwd.jsonl")
+        os.symlink(outside / "folder", root / "linked_folder")
+        os.symlink(root / "real.jsonl", root / "sub" / "alias.jsonl")  # stays inside: read
+    except OSError as exc:
+        pytest.skip(f"cannot create symlinks here ({exc})")
+
+    result = read_prompts(str(root))
+    assert sorted(result.prompts["turns"].to_list()) == [["inside"], ["inside"]]
+    rejects = {Path(r["source_file"]).name: r for r in result.rejects.to_dicts()}
+    assert {name: r["reason"] for name, r in rejects.items()} == {
+        "passwd.jsonl": "outside_prompts_root",
+        "linked_folder": "outside_prompts_root",
+    }
+    assert all(r["raw_excerpt"] is None and r["source_sha256"] is None for r in rejects.values())
+    everything = json.dumps(result.rejects.to_dicts() + result.prompts.drop("ingested_at").to_dicts(), default=str)
+    assert "SECRET" not in everything
+
+    followed = read_prompts(str(root), follow_symlinks=True)
+    assert ["SECRET outside the root"] in followed.prompts["turns"].to_list()
+    assert "outside_prompts_root" not in followed.rejects["reason"].to_list()
+
+
+def test_follow_symlinks_is_a_setting_that_defaults_to_false():
+    from distillset.settings import load_settings
+
+    assert load_settings({}).prompts.follow_symlinks is False
+    assert load_settings({"DISTILLSET_FOLLOW_SYMLINKS": "true"}).prompts.follow_symlinks is True

@@ -65,14 +65,57 @@ def test_bad_frames_fail_clearly(frame, message):
         score_frame(frame, thresholds=QualityThresholds(), extra_patterns=None)
 
 
-def test_score_is_the_product_of_the_failed_rules_factors():
+def test_score_is_the_failed_rules_factors_times_the_grade():
     frame = _frame([CLEAN, "x", CLEAN + "\n```python\nprint(1)\n"], finish_reason=["stop", "stop", "length"])
     scores = score_frame(frame, thresholds=QualityThresholds(), extra_patterns=None)
     rows = scores.to_dicts()
-    assert rows[0]["score"] == 1.0 and rows[0]["passed"] is True
-    assert rows[1]["failed_rules"] == ["too_short"] and rows[1]["score"] == pytest.approx(0.5)
+    assert rows[0]["passed"] is True and rows[0]["score"] == pytest.approx(rows[0]["grade"])
+    assert rows[1]["failed_rules"] == ["too_short"] and rows[1]["score"] == pytest.approx(0.5 * rows[1]["grade"], 1e-3)
     assert rows[2]["failed_rules"] == ["truncated", "unbalanced_code_fence"]
-    assert rows[2]["score"] == pytest.approx(0.4 * 0.7)
+    assert rows[2]["score"] == pytest.approx(0.4 * 0.7 * rows[2]["grade"], 1e-3)
+    for row in rows:
+        weighted = (
+            0.25 * row["length_grade"]
+            + 0.25 * row["verification_grade"]
+            + 0.15 * row["repetition_grade"]
+            + 0.15 * row["language_grade"]
+            + 0.10 * row["ending_grade"]
+            + 0.10 * row["format_grade"]
+        )
+        assert row["grade"] == pytest.approx(weighted, abs=1e-4)
+
+
+def test_the_score_ranks_passing_answers_by_graded_signals():
+    # Issue 11: every published row scored 1.0. Passing answers differ by length adequacy,
+    # verified correctness, a clean ending, a wall of text and the share of the prompt's script.
+    prompt = "Explain how a hash table handles collisions."
+    detailed = (
+        "A hash table maps keys to buckets with a hash function.\n\n"
+        "When two keys land in the same bucket, chaining keeps a small list per bucket, while open addressing "
+        "probes for the next free slot. Chaining is simple; open addressing is friendlier to caches.\n\n"
+        "- Chaining: lists per bucket.\n- Open addressing: probe sequences."
+    )
+    terse = "Collisions are resolved by chaining or by probing."
+    cut = "A hash table maps keys to buckets, and when two keys collide the table"
+    wall = " ".join(f"Bucket {i} holds key {i * 3} after {i * 5} probes." for i in range(1, 50))
+    mixed = detailed + "\n\n这是一个很好的问题，哈希表非常重要，冲突处理也很关键。"
+    frame = pl.DataFrame(
+        {
+            "row_key": ["detailed", "terse", "cut", "wall", "mixed", "verified", "unverified"],
+            "prompt_text": [prompt] * 5 + ["How many clips did she sell?"] * 2,
+            "response": [detailed, terse, cut, wall, mixed] + ["She sold 48 + 24 = 72 clips.\n#### 72"] * 2,
+            "reference": [None] * 5 + ["72", None],
+        }
+    )
+    rows = {r["row_key"]: r for r in score_frame(frame, extra_patterns=None).iter_rows(named=True)}
+    assert all(r["passed"] for r in rows.values()), {k: r["failed_rules"] for k, r in rows.items()}
+    assert len({r["score"] for r in rows.values()}) == len(rows)
+    assert all(0.0 < r["score"] < 1.0 for r in rows.values())
+    assert rows["detailed"]["score"] > rows["terse"]["score"]  # length adequacy
+    assert rows["detailed"]["score"] > rows["cut"]["score"] and rows["cut"]["ending_grade"] == 0.5
+    assert rows["wall"]["format_grade"] < 1.0
+    assert rows["mixed"]["language_grade"] < 1.0 and rows["mixed"]["language_mismatch"] is False
+    assert rows["verified"]["score"] > rows["unverified"]["score"]  # verified correctness
 
 
 def test_thresholds_change_verdicts_and_disabled_rules_do_not_fail():
@@ -84,7 +127,8 @@ def test_thresholds_change_verdicts_and_disabled_rules_do_not_fail():
     )
     assert lenient.get_column("is_refusal").to_list() == [False, True]
     assert lenient.get_column("failed_rules").to_list() == [[], []]
-    assert lenient.get_column("score").to_list() == [1.0, 1.0]
+    # A disabled rule costs nothing: the score is the grade alone.
+    assert lenient.get_column("score").to_list() == lenient.get_column("grade").to_list()
     with pytest.raises(ValueError, match="DISTILLSET_QUALITY_DISABLED_RULES.*unknown value"):
         score_frame(frame, thresholds=QualityThresholds(disabled_rules=("nonsense",)), extra_patterns=None)
 
@@ -200,15 +244,36 @@ def test_summary_counts_rules_histogram_and_verifiable():
     histogram = summary["score_histogram"]
     assert len(histogram) == 10 and histogram[0]["bin"] == "0.0-0.1" and histogram[-1]["bin"] == "0.9-1.0"
     assert sum(b["count"] for b in histogram) == 13
-    assert histogram[-1]["count"] == 9  # score 1.0 falls in the last, closed bin
-    # Refusals score 0.1, the wrong answer 0.2, the truncated answer 0.4 (the documented factors).
-    assert [histogram[i]["count"] for i in (1, 2, 4)] == [2, 1, 1]
-    assert summary["verifiable"] == {"correct": 3, "incorrect": 1, "unparseable": 0, "rows": 4, "accuracy": 0.75}
+    # Refusals and the wrong answer score under a fifth (factors 0.1 and 0.2 of the grade).
+    assert sum(histogram[i]["count"] for i in (0, 1)) == 3
+    assert summary["verifiable"] == {
+        "correct": 3,
+        "wrong": 1,
+        "no_final_answer": 0,
+        "unverifiable": 0,
+        "rows": 4,
+        "checked": 4,
+        "accuracy": 0.75,
+    }
     assert summary["count"] == 13
     assert summary["histogram"] == [b["count"] for b in histogram]
-    assert (summary["min"], summary["max"]) == (pytest.approx(0.1), 1.0)
-    assert summary["min"] <= summary["p25"] <= summary["median"] <= summary["p75"] <= summary["max"]
-    assert summary["median"] == 1.0
+    assert summary["min"] == pytest.approx(scores.get_column("score").min())
+    assert summary["min"] <= summary["p25"] <= summary["median"] <= summary["p75"] <= summary["max"] < 1.0
+
+
+def test_an_answer_without_a_final_answer_fails_and_counts_against_accuracy():
+    # Issue 11: off-topic answers to GSM8K questions passed with score 1.0 and the accuracy gate
+    # left them out. Here 6 right, 6 off-topic: accuracy 50%, not 100%.
+    responses = ["48 + 24 = 72.\n#### 72"] * 6 + ["Here is an overview of clips and the context of this topic."] * 6
+    scores = score_frame(_frame(responses, reference=["#### 72"] * 12), extra_patterns=None)
+    assert scores.get_column("verifiable_result").to_list() == ["correct"] * 6 + ["no_final_answer"] * 6
+    assert scores.get_column("failed_rules").to_list()[6:] == [["no_final_answer"]] * 6
+    assert scores.get_column("passed").to_list() == [True] * 6 + [False] * 6
+    gates = {g.name: g for g in evaluate_gates(scores, QualityGates(min_verifiable_rows=10))}
+    assert gates["verifiable_accuracy"].value == pytest.approx(0.5)
+    summary = quality_summary(scores)
+    assert summary["verifiable"]["no_final_answer"] == 6 and summary["verifiable"]["accuracy"] == pytest.approx(0.5)
+    assert summary["failed_rules"]["no_final_answer"] == 6
 
 
 def test_gates_and_summary_accept_a_table_that_does_not_exist_yet():

@@ -260,7 +260,33 @@ CASES = [
         "stop",
         set(),
     ),
-    ("en_unparseable_passes", "How many?", "I would need more details to count them.", "7", "stop", set()),
+    # A verifiable prompt answered off-topic, with no final answer: it fails (issue 11).
+    (
+        "en_no_final_answer",
+        "How many?",
+        "Here is an overview of apples. The key idea is that apples depend on the context.",
+        "7",
+        "stop",
+        {"no_final_answer"},
+    ),
+    (
+        "zh_no_final_answer",
+        "一共有多少本书？",
+        "关于这个问题，我们可以从几个方面来理解。",
+        "24",
+        "stop",
+        {"no_final_answer"},
+    ),
+    # GSM8K's own reference forms: "#### 72" and a worked solution ending in "#### 72".
+    ("en_reference_in_gsm8k_form", "How many clips?", "She sold 72 clips.\n#### 72", "#### 72", "stop", set()),
+    (
+        "en_reference_worked_solution",
+        "How many clips?",
+        "She sold 48 + 24 = 72 clips.\n#### 72",
+        "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72",
+        "stop",
+        set(),
+    ),
     # leaks
     ("en_email", "Who should I contact?", "Write to jane.doe@acme-corp.com for details.", None, "stop", {"pii"}),
     (
@@ -393,10 +419,13 @@ def test_refusal_reports_the_pattern_and_kind(scored):
 
 def test_verifiable_results(scored):
     assert scored["en_thousands_correct"]["verifiable_result"] == "correct"
-    assert scored["en_thousands_correct"]["verifiable_answer"] == 1234.0
-    assert scored["en_boxed_correct"]["verifiable_answer"] == 42.0
-    assert scored["en_wrong_answer"]["verifiable_result"] == "incorrect"
-    assert scored["en_unparseable_passes"]["verifiable_result"] == "unparseable"
+    assert scored["en_thousands_correct"]["verifiable_answer"] == "1234"
+    assert scored["en_boxed_correct"]["verifiable_answer"] == "42"
+    assert scored["en_wrong_answer"]["verifiable_result"] == "wrong"
+    assert scored["en_wrong_answer"]["verifiable_reason"] == "wrong_answer"
+    assert scored["en_no_final_answer"]["verifiable_result"] == "no_final_answer"
+    assert scored["en_no_final_answer"]["passed"] is False
+    assert scored["en_reference_worked_solution"]["verifiable_expected"] == "72"
     assert scored["en_clean"]["verifiable_result"] is None
 
 
