@@ -22,6 +22,7 @@ from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.publish.partial import partial_decision
 from distillset.publish.protocol import LicenseBlockedError, publish_training_set
 from distillset.publish.reader import verify_version
+from distillset.publish.rows import provenance
 from distillset.scorecards.cards import scorecard_lines
 from distillset.scorecards.store import TEACHER, ScorecardStore
 from distillset.settings.paths import SCORECARDS_FILE
@@ -40,7 +41,9 @@ from distillset.training.split import split_overlap
     description=(
         "The examples the next version will publish: deduplicated answers that passed every quality "
         "rule, with lineage (prompt, source file and line, license, request hash, score, cluster) and "
-        "a deterministic train/validation split by hash of the example id. When judge_scores has rows "
+        "a deterministic train/validation split by hash of the prompt's normalized text (a prompt stays on its side "
+        "across versions, teachers and sampling), each row's teacher origin, served model and simulated flag. "
+        "When judge_scores has rows "
         "for the teacher, quality_score blends in the judgment (DISTILLSET_JUDGE_WEIGHT) and examples "
         "judged below DISTILLSET_JUDGE_MIN_SCORE are left out."
     ),
@@ -62,6 +65,7 @@ def training_examples(
         judgments=judgments,
         judge_weight=judging.weight,
         judge_min_score=judging.min_score,
+        run_id=context.run_id,
     )
     catalog_db.write_partition("training_examples", examples, model)
     judged = (
@@ -160,6 +164,7 @@ def training_set(
     quality: QualityResource,
     judge: JudgeResource,
     training_storage: TrainingSetStorageResource,
+    prompt_source: PromptSourceResource,
 ) -> dg.MaterializeResult:
     model = context.partition_key
     examples = catalog_db.read("training_examples", partition=model)
@@ -176,6 +181,8 @@ def training_set(
         formats=training_storage.format_list(),
         judge=judge.settings().for_teacher(settings) if judged else None,
         run_id=context.run_id,
+        prompts_url=prompt_source.url,
+        benchmarks=default_benchmarks(prompt_source.extra_benchmarks),
     )
     name = training_storage.set_name(model)
     card_context["scorecards"] = _scorecard_section(catalog_db, model)
@@ -207,8 +214,10 @@ def training_set(
     except LicenseBlockedError as exc:
         raise dg.Failure(description=f"license policy blocks publication: {exc}") from exc
     verb = "published" if result.published else "unchanged, kept"
-    context.log.info(f"{verb} {name} {result.version} at {result.path}")
+    same = f" (same content as {result.same_content_as})" if result.same_content_as else ""
+    context.log.info(f"{verb} {name} {result.version} at {result.path}{same}")
     tag_run(context, {VERSION_TAG: f"{name} {result.version}" + ("" if result.published else " (unchanged)")})
+    origin = provenance(examples) if examples.height else {"simulated": False, "simulated_rows": 0, "real_rows": 0}
     return dg.MaterializeResult(
         metadata={
             "version": dg.MetadataValue.text(result.version),
@@ -218,7 +227,11 @@ def training_set(
             "content_hash": dg.MetadataValue.text(result.content_hash),
             "parent_version": dg.MetadataValue.text(result.parent_version or ""),
             "training_set_name": dg.MetadataValue.text(name),
-            "simulated": dg.MetadataValue.bool(manifest_fields["simulated"]),
+            # Counted from the published rows: a version can be partly simulated.
+            "simulated": dg.MetadataValue.bool(origin["simulated"] is not False),
+            "simulated_rows": dg.MetadataValue.int(origin["simulated_rows"]),
+            "real_rows": dg.MetadataValue.int(origin["real_rows"]),
+            "same_content_as": dg.MetadataValue.text(result.same_content_as or ""),
             "dagster/row_count": dg.MetadataValue.int(examples.height),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
             "files": dg.MetadataValue.md(

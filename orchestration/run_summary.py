@@ -133,7 +133,10 @@ def format_summary(summary: RunSummary) -> str:
     ts = summary.training_set
     if ts:
         verb = "published new version" if ts.get("published_new_version") else "unchanged: no new version; latest is"
-        lines.append(f"{verb} {ts.get('training_set_name')} {ts.get('version')}: {ts.get('path')}")
+        same = f" (same content as {ts['same_content_as']})" if ts.get("same_content_as") else ""
+        lines.append(f"{verb} {ts.get('training_set_name')} {ts.get('version')}{same}: {ts.get('path')}")
+        if ts.get("simulated_rows") and ts.get("real_rows"):
+            lines.append(f"WARNING mixed version: {ts['simulated_rows']} simulated and {ts['real_rows']} real answers")
     if summary.budget_stop:
         lines.append(f"BUDGET {summary.budget_stop}")
     for warning in summary.warnings:

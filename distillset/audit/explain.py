@@ -27,6 +27,7 @@ class Explanation:
     kind: str
     """``example``, ``prompt`` or ``unknown``"""
     status: str
+    """For an id several teachers answered: ``kept`` when any teacher's example is kept (see ``by_teacher``)."""
     prompt_id: str | None = None
     example_ids: list[str] = field(default_factory=list)
     source: dict | None = None
@@ -38,13 +39,23 @@ class Explanation:
     quality: list[dict] = field(default_factory=list)
     clusters: list[dict] = field(default_factory=list)
     versions: list[dict] = field(default_factory=list)
-    """{"name", "version", "example_id", "split"}"""
+    """{"name", "version", "example_id", "split", "teacher_model", "run_id"}: ``run_id`` is the
+    Dagster run that published the version"""
     reasons: list[str] = field(default_factory=list)
+    by_teacher: dict[str, str] = field(default_factory=dict)
+    """teacher model -> ``kept`` / ``dropped`` / ``not processed``: the fate per teacher."""
+    answer_checks: list[dict] = field(default_factory=list)
+    """{"teacher_model", "expected", "extracted", "result"}: the verifiable answer rule's inputs
+    (reference answer of the prompt, final answer read from the teacher's answer)."""
+    runs: list[dict] = field(default_factory=list)
+    """{"teacher_model", "run_id"}: the Dagster runs that built the current training examples."""
 
 
 _GENERATION_FIELDS = (
     "teacher_model",
     "status",
+    "response",
+    "served_model",
     "request_hash",
     "request_hashes",
     "prompt_tokens",
@@ -81,8 +92,29 @@ def _published_rows(storage_url: str | None, query: str, storage_options: dict |
             frame = read_examples(storage_url, name, info.version, storage_options, columns=_PUBLISHED_COLUMNS)
             hits = frame.filter((pl.col("example_id") == query) | (pl.col("prompt_id") == query))
             for row in hits.iter_rows(named=True):
-                found.append({"name": name, "version": info.version, **plain(row)})
+                found.append({"name": name, "version": info.version, "run_id": info.dagster_run_id, **plain(row)})
     return found
+
+
+def _with_turns(generation: dict) -> dict:
+    """A generation row with ``turns`` (one teacher call per turn) and ``retries`` beyond them:
+    ``attempts`` is summed over turns, so a two-turn answer without a retry has 2 attempts."""
+    turns = len(generation.get("request_hashes") or []) or 1
+    attempts = generation.get("attempts")
+    return {**generation, "turns": turns, "retries": None if attempts is None else max(0, int(attempts) - turns)}
+
+
+def _teacher_fates(result: Explanation, example_rows: list[dict]) -> dict[str, str]:
+    teachers = {r.get("teacher_model") for r in example_rows + result.generations + result.quality}
+    teachers |= {d.get("teacher_model") for d in result.generation_drops}
+    kept = {r.get("teacher_model") for r in example_rows}
+    dropped = {g.get("teacher_model") for g in result.generations if g.get("status") != "ok"}
+    dropped |= {d.get("teacher_model") for d in result.generation_drops}
+    dropped |= {q.get("teacher_model") for q in result.quality if q.get("passed") is False}
+    fates = {}
+    for teacher in sorted(t for t in teachers if t):
+        fates[teacher] = "kept" if teacher in kept else "dropped" if teacher in dropped else "not processed"
+    return fates
 
 
 def explain(
@@ -134,7 +166,7 @@ def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanati
     if kind == "example":
         request_hashes = {r.get("request_hash") for r in lineage if r["example_id"] == query}
         generations = [g for g in generations if g.get("request_hash") in request_hashes] or generations
-    result.generations = [{k: g.get(k) for k in _GENERATION_FIELDS if k in g} for g in generations]
+    result.generations = [_with_turns({k: g.get(k) for k in _GENERATION_FIELDS if k in g}) for g in generations]
     result.generation_drops = for_teacher(cat.rows("generation_drops", prompt_id=prompt_id))
     result.quality = for_teacher(cat.rows("quality_scores", prompt_id=prompt_id))
     result.clusters = [
@@ -142,10 +174,32 @@ def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanati
         for r in for_teacher(cat.rows("deduplicated_generations", prompt_id=prompt_id))
     ]
     result.versions = [
-        {"name": r["name"], "version": r["version"], "example_id": r["example_id"], "split": r.get("split")}
+        {
+            "name": r["name"],
+            "version": r["version"],
+            "example_id": r["example_id"],
+            "split": r.get("split"),
+            "teacher_model": r.get("teacher_model"),
+            "run_id": r.get("run_id"),
+        }
         for r in published
         if kind == "prompt" or r["example_id"] == query
     ]
+    reference = (result.prompt or {}).get("reference")
+    result.answer_checks = [
+        {
+            "teacher_model": q.get("teacher_model"),
+            "expected": reference,
+            "extracted": q.get("verifiable_answer"),
+            "result": q.get("verifiable_result"),
+        }
+        for q in result.quality
+        if q.get("verifiable_result") is not None
+    ]
+    result.runs = sorted(
+        ({"teacher_model": r.get("teacher_model"), "run_id": r.get("run_id")} for r in example_rows if r.get("run_id")),
+        key=lambda r: (str(r["teacher_model"]), str(r["run_id"])),
+    )
 
     result.reasons += [f"source row rejected: {r.get('reason')} ({r.get('detail') or ''})" for r in result.rejects]
     result.reasons += [drop_sentence("prompt", d) for d in result.prompt_drops]
@@ -155,11 +209,14 @@ def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanati
         if g.get("status") == "failed"
     ]
     result.reasons += [drop_sentence("generation", d) for d in result.generation_drops]
+    checks = {c["teacher_model"]: c for c in result.answer_checks}
     result.reasons += [
-        f"failed quality rules {', '.join(q.get('failed_rules') or []) or '(unnamed)'} (score {q.get('score')})"
+        f"{q.get('teacher_model')}: failed quality rules {', '.join(q.get('failed_rules') or []) or '(unnamed)'} "
+        f"(score {q.get('score')})" + _answer_check_note(checks.get(q.get("teacher_model")))
         for q in result.quality
         if q.get("passed") is False
     ]
+    result.by_teacher = _teacher_fates(result, example_rows)
     # The catalog's training_examples is the current state; published versions are history
     # (an example can sit in v0001 and have been dropped since). Without a catalog, trust storage.
     knows_current = cat.has_rows("training_examples")
@@ -174,3 +231,14 @@ def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanati
         result.kind = "unknown" if kind == "prompt" else kind
         result.reasons.append(f"no table in the catalog and no published version knows the id {query!r}")
     return result
+
+
+def _answer_check_note(check: dict | None) -> str:
+    """``: expected 18, the answer's final number is 16`` for an answer that failed its check."""
+    if not check or check.get("result") in (None, "correct"):
+        return ""
+    extracted = check.get("extracted")
+    shown = (
+        "none could be read" if extracted is None else f"{extracted:g}" if isinstance(extracted, float) else extracted
+    )
+    return f": expected {check.get('expected')}, the answer's final number is {shown} ({check.get('result')})"

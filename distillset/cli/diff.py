@@ -10,7 +10,10 @@ from distillset.audit.diff import diff
 from distillset.cli.common import settings_or_exit
 
 NAME = "diff"
-HELP = "show the examples added and removed between two versions of a training set, with removal reasons"
+HELP = (
+    "show what changed in the configuration (teacher, sampling, prompts, thresholds...) and the examples added "
+    "and removed between two versions of a training set, with removal reasons"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +46,20 @@ def run(args: argparse.Namespace) -> int:
         f"{result.name}: {result.old_version} -> {result.new_version}: "
         f"{len(result.added)} added, {len(result.removed)} removed, {result.unchanged} unchanged"
     )
+    if result.config_changes:
+        print("configuration changed:")
+        for change in result.config_changes:
+            print(f"  {change['key']}: {_shown(change['old'])} -> {_shown(change['new'])}")
+    else:
+        print("configuration: unchanged")
     for row in result.added:
         print(f"+ {row['example_id']}  {row['excerpt']}")
     for row in result.removed:
         print(f"- {row['example_id']}  {row['excerpt']}")
         print(f"    why: {row['reason']}")
     return 0
+
+
+def _shown(value: object) -> str:
+    """A config value on one line (JSON, so a string and a number look different)."""
+    return value if value == "(not recorded)" else json.dumps(value, ensure_ascii=False)

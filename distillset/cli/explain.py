@@ -10,9 +10,10 @@ from distillset.audit.explain import Explanation, explain
 from distillset.cli.common import settings_or_exit
 
 NAME = "explain"
+ANSWER_CHARS = 300  # of the teacher's answer shown on one line (--json gives it whole)
 HELP = (
-    "trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it "
-    "was dropped"
+    "trace an example_id or prompt_id: source line and license, the teacher's answer per teacher, quality and "
+    "answer checks, dedup, Dagster runs, versions, or why it was dropped"
 )
 
 
@@ -25,7 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def format_explanation(e: Explanation) -> str:
     """The explanation as the indented chain a person reads top to bottom."""
-    lines = [f"{e.kind} {e.query}: {e.status.upper()}"]
+    fates = e.by_teacher
+    if len(fates) > 1 or (fates and e.status == "kept"):
+        status = "; ".join(f"{fate.upper()} for {teacher}" for teacher, fate in fates.items())
+    else:
+        status = e.status.upper() + (f" ({next(iter(fates))})" if fates else "")
+    lines = [f"{e.kind} {e.query}: {status}"]
     if e.prompt_id and e.prompt_id != e.query:
         lines.append(f"  prompt_id: {e.prompt_id}")
     if e.source:
@@ -39,23 +45,42 @@ def format_explanation(e: Explanation) -> str:
         for number, turn in enumerate(e.prompt.get("turns") or [], 1):
             lines.append(f"  turn {number}: {' '.join(str(turn).split())[:120]}")
     for g in e.generations:
+        calls = f"{g.get('turns')} calls (one per turn)" if (g.get("turns") or 1) > 1 else "1 call"
         lines.append(
-            f"  teacher call: {g.get('teacher_model')} status={g.get('status')} request={g.get('request_hash')} "
-            f"tokens={g.get('prompt_tokens')}+{g.get('completion_tokens')} "
-            f"latency={float(g.get('latency_ms') or 0):.0f}ms "
-            f"finish={g.get('finish_reason')} attempts={g.get('attempts')}"
+            f"  teacher answer: {g.get('teacher_model')} status={g.get('status')} request={g.get('request_hash')} "
+            f"{calls}, retries={g.get('retries')} tokens={g.get('prompt_tokens')}+{g.get('completion_tokens')} "
+            f"latency={float(g.get('latency_ms') or 0):.0f}ms finish={g.get('finish_reason')}"
+            + (f" served by {g['served_model']}" if g.get("served_model") else "")
             + ("  SIMULATED" if g.get("simulated") else "")
         )
+        if g.get("response"):
+            lines.append(f"  answer: {_excerpt(g['response'])}")
     for q in e.quality:
         failed = ", ".join(q.get("failed_rules") or []) or "none"
-        lines.append(f"  quality: score={q.get('score')} passed={q.get('passed')} failed rules: {failed}")
+        lines.append(
+            f"  quality ({q.get('teacher_model')}): score={q.get('score')} passed={q.get('passed')} "
+            f"failed rules: {failed}"
+        )
+    for c in e.answer_checks:
+        lines.append(
+            f"  answer check ({c.get('teacher_model')}): expected {c.get('expected')}, extracted "
+            f"{c.get('extracted')} -> {c.get('result')}"
+        )
+    for r in e.runs:
+        lines.append(f"  built by Dagster run {r['run_id']} ({r.get('teacher_model')})")
     for c in e.clusters:
         lines.append(f"  dedup cluster: {c.get('cluster_id')} ({c.get('teacher_model')})")
     for v in e.versions:
-        lines.append(f"  published in: {v['name']} {v['version']} ({v.get('split')}) as {v['example_id']}")
+        run = f", published by Dagster run {v['run_id']}" if v.get("run_id") else ""
+        lines.append(f"  published in: {v['name']} {v['version']} ({v.get('split')}) as {v['example_id']}{run}")
     for reason in e.reasons:
         lines.append(f"  why: {reason}")
     return "\n".join(lines)
+
+
+def _excerpt(answer: str, limit: int = ANSWER_CHARS) -> str:
+    text = " ".join(str(answer).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,12 @@
 - ``alpaca``: ``{"instruction", "input", "output", "system", "history"}``, the LLaMA-Factory
   variant of Alpaca: earlier turns go to ``history`` as ``[user, assistant]`` pairs, so a
   multi-turn conversation stays multi-turn instead of being cut to its last turn.
+
+Every format is written per split (``train.jsonl`` / ``validation.jsonl`` for ``openai``,
+``<format>_train.jsonl`` / ``<format>_validation.jsonl`` for the others), so every export has the
+same train/validation split. ShareGPT and Alpaca records also carry the row's ``example_id``,
+``simulated`` flag, ``teacher_origin`` and ``served_model`` (their readers ignore extra keys);
+OpenAI records keep only ``messages``, which is all its fine-tuning format admits.
 """
 
 from __future__ import annotations
@@ -58,11 +64,20 @@ def to_alpaca(messages: list[dict]) -> dict:
 
 FORMATS: dict[str, tuple[str, Callable[[list[dict]], dict]]] = {
     "openai": ("", to_openai),
-    "sharegpt": ("sharegpt.jsonl", to_sharegpt),
-    "alpaca": ("alpaca.jsonl", to_alpaca),
+    "sharegpt": ("sharegpt", to_sharegpt),
+    "alpaca": ("alpaca", to_alpaca),
 }
-"""Format name -> (file name of the all-rows export, converter). ``openai`` is written as
-``train.jsonl`` / ``validation.jsonl`` instead of one file."""
+"""Format name -> (file name prefix, converter); see ``export_file``."""
+
+SPLITS = ("train", "validation")
+LINEAGE_FIELDS = ("example_id", "simulated", "teacher_origin", "served_model")
+"""Row fields copied into the records of the formats that admit extra keys (not ``openai``)."""
+
+
+def export_file(format_name: str, split: str) -> str:
+    """The file name of one split of one format: ``train.jsonl``, ``sharegpt_validation.jsonl``..."""
+    prefix, _ = FORMATS[format_name]
+    return f"{prefix}_{split}.jsonl" if prefix else f"{split}.jsonl"
 
 
 def check_formats(formats: Iterable[str]) -> list[str]:
@@ -83,7 +98,17 @@ def jsonl_bytes(records: Iterable[dict]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
-def export(messages_json: Iterable[str], format_name: str) -> bytes:
-    """The JSONL bytes of ``messages_json`` rows (each a JSON messages list) in ``format_name``."""
+def export(messages_json: Iterable[str], format_name: str, lineage: Iterable[dict] | None = None) -> bytes:
+    """The JSONL bytes of ``messages_json`` rows (each a JSON messages list) in ``format_name``.
+
+    ``lineage``, one dict per row, adds its ``LINEAGE_FIELDS`` to every record of a format other
+    than ``openai``.
+    """
     _, convert = FORMATS[format_name]
-    return jsonl_bytes(convert(json.loads(raw)) for raw in messages_json)
+    records = (convert(json.loads(raw)) for raw in messages_json)
+    if lineage is not None and format_name != "openai":
+        records = (
+            {**record, **{k: extra.get(k) for k in LINEAGE_FIELDS}}
+            for record, extra in zip(records, lineage, strict=True)
+        )
+    return jsonl_bytes(records)

@@ -12,6 +12,13 @@ CLAIMS_DIR = ".claims"
 STAGING_PREFIX = ".staging-"
 DATA_PARQUET = "data.parquet"
 REQUIRED_FILES = ("train.jsonl", "validation.jsonl", DATA_PARQUET, CARD)
+
+
+def split_parquet(split: str) -> str:
+    """The Parquet file of one split (typed ``messages`` and lineage): ``train.parquet``..."""
+    return f"{split}.parquet"
+
+
 VERSION_DIR = re.compile(r"^v(\d{4,})$")
 
 

@@ -6,12 +6,14 @@ manifest stores it beside what the engine computes itself (content hash, files a
 teacher and endpoint kind read from the rows, code version, licenses).
 
 Recognised ``manifest_fields`` keys: ``teacher_model``, ``sampling`` (dict), ``config`` (dict,
-hashed into ``config_hash``) or ``config_hash``, ``counts`` (stage -> rows), ``drops``
-(reason -> rows, or stage -> reason -> rows; alias ``drops_by_reason``), ``checks`` (check
-results), ``dagster_run_id``, ``description``, ``simulated`` (can only add the simulated mark).
-Anything else is kept under ``extra``. Keys that name secrets are dropped and
-values equal to a secret from the environment are masked, so a caller's mistake cannot publish a
-credential.
+hashed into ``config_hash`` and kept, with its ``prompts_url`` shown by ``public_location``, so
+``distillset diff`` can say what changed) or ``config_hash``, ``prompts_url``, ``counts`` (stage ->
+rows), ``drops`` (reason -> rows, or stage -> reason -> rows; alias ``drops_by_reason``),
+``checks`` (check results), ``dagster_run_id``, ``description``. ``simulated`` is ignored: whether
+a version is simulated is counted from its rows (``distillset.publish.rows.provenance``), never
+taken from a setting. Anything else is kept under ``extra``. Keys that name secrets are dropped
+and values equal to a secret from the environment are masked, so a caller's mistake cannot
+publish a credential. No absolute local path is written (``distillset.publish.locations``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import subprocess
 from typing import Any
 
 from distillset.ids import canonical_json, sha256_hex
+from distillset.publish.locations import public_location
+from distillset.publish.rows import endpoint_kind
 from distillset.settings import secret_values
 from distillset.settings.paths import PROJECT_ROOT
 
@@ -43,6 +47,7 @@ _KNOWN_FIELDS = {
     "description",
     "simulated",
     "licenses",
+    "prompts_url",
 }
 _SECRET_KEY = re.compile(
     r"(^|[_-])(api[_-]?key|secret|secret[_-]access[_-]key|password|passwd|credentials?|authorization|session[_-]token|access[_-]key([_-]id)?)($|[_-])",
@@ -94,6 +99,16 @@ def config_hash(manifest_fields: dict) -> str | None:
     return None
 
 
+def public_config(config: dict | None) -> dict | None:
+    """``config`` as the manifest shows it: secrets removed, ``prompts_url`` without a local path."""
+    if config is None:
+        return None
+    shown = scrub_secrets(dict(config), secrets=[])
+    if shown.get("prompts_url"):
+        shown["prompts_url"] = public_location(str(shown["prompts_url"]))
+    return shown
+
+
 def build_manifest(
     *,
     name: str,
@@ -102,17 +117,22 @@ def build_manifest(
     created_at: str,
     content_hash: str,
     teacher_models: list[str],
-    simulated: bool,
+    provenance: dict,
     split_counts: dict[str, int],
     formats: list[str],
     files: dict[str, dict],
     licenses: dict,
     manifest_fields: dict,
+    same_content_as: str | None = None,
 ) -> dict:
-    """The manifest as a JSON-ready dict (see the module docstring for ``manifest_fields``)."""
+    """The manifest as a JSON-ready dict (see the module docstring for ``manifest_fields``).
+
+    ``provenance`` is ``distillset.publish.rows.provenance`` of the rows: the ``teacher`` section's
+    ``simulated`` (true, false or ``"mixed"``), row counts per origin and per served model.
+    ``same_content_as`` names an earlier (not the latest) version with this content hash.
+    """
     fields = scrub_secrets(dict(manifest_fields or {}))
     teacher_model = fields.get("teacher_model") or (teacher_models[0] if len(teacher_models) == 1 else None)
-    simulated = bool(simulated or fields.get("simulated"))
     return {
         "format_version": MANIFEST_FORMAT_VERSION,
         "name": name,
@@ -124,12 +144,15 @@ def build_manifest(
         "teacher": {
             "model": teacher_model,
             "models": teacher_models,
-            "endpoint_kind": "simulated" if simulated else "remote",
-            "simulated": simulated,
+            "endpoint_kind": endpoint_kind(provenance["simulated"]),
+            **provenance,
             "sampling": fields.get("sampling"),
         },
         "code": code_version(),
         "config_hash": config_hash(fields),
+        "config": public_config(fields.get("config")),
+        "prompts_url": public_location(fields.get("prompts_url") or (fields.get("config") or {}).get("prompts_url")),
+        "same_content_as": same_content_as,
         "counts": {
             "examples": sum(split_counts.values()),
             "splits": split_counts,

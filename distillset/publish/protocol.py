@@ -1,10 +1,10 @@
 """Publish immutable, versioned training sets to a folder or ``s3://bucket/prefix``.
 
 A version is ``<storage>/<name>/v<NNNN>/`` with ``train.jsonl``, ``validation.jsonl``,
-``data.parquet``, optional ``sharegpt.jsonl`` / ``alpaca.jsonl``, ``README.md`` and
-``manifest.json`` (``distillset.publish.layout``). **A version is visible only when its
-``manifest.json`` exists**, and the manifest is written last, after every other file has been
-read back and checked, so a reader never sees half a version.
+``train.parquet``, ``validation.parquet``, ``data.parquet``, optional ``sharegpt_<split>.jsonl`` /
+``alpaca_<split>.jsonl``, ``README.md`` and ``manifest.json`` (``distillset.publish.layout``).
+**A version is visible only when its ``manifest.json`` exists**, and the manifest is written
+last, after every other file has been read back and checked, so a reader never sees half a version.
 
 How a publisher gets its number and commits (the same rules on both backends):
 
@@ -43,16 +43,18 @@ import polars as pl
 
 from distillset import storage
 from distillset.publish import claims
-from distillset.publish.card import render_card, score_distribution
+from distillset.publish.card import guess_languages, render_card, score_distribution
 from distillset.publish.exports import check_formats
 from distillset.publish.files import PublishConflictError, data_files, write_checked
 from distillset.publish.layout import CARD, CLAIM, LATEST, MANIFEST, STAGING_PREFIX, parse_version, version_name
 from distillset.publish.licenses import version_licenses
+from distillset.publish.locations import relative_source
 from distillset.publish.manifest import build_manifest, manifest_bytes
-from distillset.publish.rows import content_hash, validated_examples
+from distillset.publish.rows import content_hash, provenance, validated_examples
 from distillset.settings import LicensePolicy
 
 MAX_CLAIM_ATTEMPTS = 100
+_LANGUAGE_SAMPLE = 2000  # rows read to guess the card's language: enough to tell a script
 
 __all__ = ["LicenseBlockedError", "PublishConflictError", "PublishResult", "publish_training_set"]
 
@@ -73,6 +75,8 @@ class PublishResult:
     files: dict[str, dict] = field(default_factory=dict)
     reason: str = ""
     license_warnings: list[str] = field(default_factory=list)
+    same_content_as: str | None = None
+    """An earlier version (not the latest) whose content hash this new version repeats."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class _Draft:
     digest: str
     files: dict[str, bytes]
     teacher_models: list[str]
-    simulated: bool
+    provenance: dict
     split_counts: dict[str, int]
     formats: list[str]
     licenses: dict
@@ -156,6 +160,13 @@ def _now() -> dt.datetime:
 
 def _draft(name, examples, manifest_fields, formats, card_context, license_policy) -> _Draft:
     examples = validated_examples(name, examples)
+    prompts_url = (manifest_fields or {}).get("prompts_url") or ((manifest_fields or {}).get("config") or {}).get(
+        "prompts_url"
+    )
+    # A published row names its source file relative to the prompts location, never by a local path.
+    sources = examples["source_file"].unique().to_list()
+    shown = {s: relative_source(s, prompts_url) for s in sources}
+    examples = examples.with_columns(pl.col("source_file").replace_strict(shown, return_dtype=pl.String))
     formats = check_formats(formats)
     teacher_models = sorted(set(examples["teacher_model"].to_list()))
     source_licenses = {
@@ -166,6 +177,9 @@ def _draft(name, examples, manifest_fields, formats, card_context, license_polic
     if blocking:
         raise LicenseBlockedError("license policy blocks publishing " + name + ": " + " | ".join(blocking))
     context = dict(card_context or {})
+    if "language" not in context:
+        sample = examples["messages_json"].head(_LANGUAGE_SAMPLE).to_list()
+        context["language"] = guess_languages(m.get("content") or "" for raw in sample for m in json.loads(raw))
     if "quality" not in context and "quality_scores" not in context:
         context["quality"] = score_distribution(examples["quality_score"].cast(pl.Float64, strict=False).to_list())
     return _Draft(
@@ -174,7 +188,7 @@ def _draft(name, examples, manifest_fields, formats, card_context, license_polic
         digest=content_hash(examples, formats),
         files=data_files(examples, formats),
         teacher_models=teacher_models,
-        simulated=bool(examples["simulated"].fill_null(False).any()),
+        provenance=provenance(examples),
         split_counts={s: int(examples.filter(pl.col("split") == s).height) for s in ("train", "validation")},
         formats=formats,
         licenses=licenses,
@@ -239,6 +253,9 @@ def _write_version(
             raise _AbandonedAsUnchanged(unchanged)
         lower = [n for n in visible if n < number]
         parent = version_name(max(lower)) if lower else None
+        # Going back to an earlier configuration can bring back an earlier version's content: say so.
+        same = [n for n in lower if visible[n].get("content_hash") == draft.digest]
+        same_content_as = version_name(min(same)) if same else None
         created_at = _now().isoformat(timespec="seconds").replace("+00:00", "Z")
         manifest = build_manifest(
             name=draft.name,
@@ -247,14 +264,16 @@ def _write_version(
             created_at=created_at,
             content_hash=draft.digest,
             teacher_models=draft.teacher_models,
-            simulated=draft.simulated,
+            provenance=draft.provenance,
             split_counts=draft.split_counts,
             formats=draft.formats,
             files=dict(files),
             licenses=draft.licenses,
             manifest_fields=draft.manifest_fields,
+            same_content_as=same_content_as,
         )
-        file_urls = {f: storage.url_of(fs, storage.join(final_dir, f)) for f in draft.files}
+        # Local files are named relative to the version folder: an absolute path means nothing elsewhere.
+        file_urls = {f: f if local else storage.url_of(fs, storage.join(final_dir, f)) for f in draft.files}
         card = render_card(manifest, file_urls=file_urls, card_context=draft.card_context, remote=not local).encode(
             "utf-8"
         )
@@ -288,8 +307,11 @@ def _write_version(
         content_hash=draft.digest,
         parent_version=parent,
         files=files,
-        reason="published" + (f" (parent {parent})" if parent else " (first version)"),
+        reason="published"
+        + (f" (parent {parent})" if parent else " (first version)")
+        + (f"; same content as {same_content_as}" if same_content_as else ""),
         license_warnings=list(draft.licenses.get("warnings") or []),
+        same_content_as=same_content_as,
     )
 
 

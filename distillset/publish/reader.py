@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from distillset import storage
+from distillset.ids import canonical_json
 from distillset.publish.claims import read_json, scan
 from distillset.publish.layout import (
     DATA_PARQUET,
@@ -28,7 +29,15 @@ class VersionInfo:
     counts: dict
     path: str
     parent_version: str | None = None
-    simulated: bool = False
+    simulated: bool | str = False
+    """``True`` (every row simulated), ``False`` (none) or ``"mixed"``, from the manifest."""
+    simulated_rows: int | None = None
+    real_rows: int | None = None
+    """Row counts by origin; None for versions published before the manifest counted them."""
+    same_content_as: str | None = None
+    """An earlier version with the same content hash, when the manifest names one."""
+    dagster_run_id: str | None = None
+    """The Dagster run that published the version."""
 
 
 def _set_dir(storage_url: str, name: str, storage_options: dict | None):
@@ -48,10 +57,19 @@ def list_versions(storage_url: str, name: str, storage_options: dict | None = No
             counts=m.get("counts", {}),
             path=storage.url_of(fs, storage.join(set_dir, version_name(n))),
             parent_version=m.get("parent_version"),
-            simulated=bool((m.get("teacher") or {}).get("simulated")),
+            simulated=_simulated_flag(m),
+            simulated_rows=(m.get("teacher") or {}).get("simulated_rows"),
+            real_rows=(m.get("teacher") or {}).get("real_rows"),
+            same_content_as=m.get("same_content_as"),
+            dagster_run_id=m.get("dagster_run_id"),
         )
         for n, m in sorted(visible.items())
     ]
+
+
+def _simulated_flag(manifest: dict) -> bool | str:
+    flag = (manifest.get("teacher") or {}).get("simulated")
+    return "mixed" if flag == "mixed" else bool(flag)
 
 
 def training_set_names(storage_url: str, storage_options: dict | None = None) -> list[str]:
@@ -117,12 +135,26 @@ def read_examples(
     storage_options: dict | None = None,
     columns: list[str] | None = None,
 ) -> pl.DataFrame:
-    """All rows of a version with their lineage columns (``data.parquet``), or only ``columns``."""
+    """All rows of a version with their lineage columns (``data.parquet``), or only ``columns``.
+
+    ``messages_json`` (the conversation as a JSON string) can be asked for from every version:
+    versions since layout 2 store the typed ``messages`` column and it is derived from it.
+    """
     version = resolve_version(storage_url, name, version, storage_options)
     read_manifest(storage_url, name, version, storage_options)
     fs, set_dir = _set_dir(storage_url, name, storage_options)
     with fs.open(storage.join(set_dir, version, DATA_PARQUET), "rb") as handle:
-        return pl.read_parquet(handle, columns=columns)
+        available = pl.read_parquet_schema(handle)
+        handle.seek(0)
+        derive = columns is not None and "messages_json" in columns and "messages_json" not in available
+        wanted = None if columns is None else [c if c != "messages_json" or not derive else "messages" for c in columns]
+        frame = pl.read_parquet(handle, columns=wanted)
+    if "messages" in frame.columns and (derive or (columns is None and "messages_json" not in frame.columns)):
+        encoded = [canonical_json(m) for m in frame["messages"].to_list()]
+        frame = frame.with_columns(pl.Series("messages_json", encoded, dtype=pl.String))
+        if derive:
+            frame = frame.select(columns)
+    return frame
 
 
 def verify_version(

@@ -23,7 +23,15 @@ TRAINING_EXAMPLES_COLUMNS = [
     "quality_score",
     "cluster_id",
     "simulated",
+    "teacher_origin",
+    "served_model",
+    "text_hash",
+    "run_id",
 ]
+"""The ``training_examples`` columns of ``docs/engine.md``, in order."""
+
+SIMULATED_ORIGIN = "simulated"
+REMOTE_ORIGIN = "remote"
 
 
 def build_training_examples(
@@ -35,6 +43,7 @@ def build_training_examples(
     judgments: pl.DataFrame | None = None,
     judge_weight: float = 0.5,
     judge_min_score: float | None = None,
+    run_id: str | None = None,
 ) -> pl.DataFrame:
     """Join deduplicated generations with passing quality scores and prompt provenance.
 
@@ -42,7 +51,9 @@ def build_training_examples(
         generations: rows of ``deduplicated_generations`` for one teacher.
         scores: rows of ``quality_scores`` for the same teacher (``prompt_id``, ``score``, ``passed``).
         prompts: ``prompt_pool`` rows (provenance columns).
-        validation_fraction: share of examples that go to ``validation``, chosen by a hash of the id.
+        validation_fraction: share of examples that go to ``validation``, chosen by a hash of the
+            prompt's ``text_hash`` (``prompt_id`` when the pool has none): never of the answer, so a
+            prompt keeps its side across versions, teachers and sampling settings.
         judgments: rows of ``judge_scores`` for the same teacher, or None / empty when the judge
             stage has not run. When given, ``quality_score`` is ``judge.combine_scores`` of the
             heuristic score and the judgment of the same answer (same ``prompt_id`` and answer
@@ -51,6 +62,7 @@ def build_training_examples(
         judge_weight: the judgment's share in ``quality_score`` (``DISTILLSET_JUDGE_WEIGHT``).
         judge_min_score: rows judged below this (1-10 scale) are left out; rows without a
             judgment are kept.
+        run_id: the Dagster run building the examples (recorded per row for ``explain``).
     """
     passing = scores.filter(pl.col("passed")).select("prompt_id", pl.col("score").alias("quality_score"))
     if judgments is not None and judgments.height:
@@ -58,12 +70,15 @@ def build_training_examples(
     rows = (
         generations.join(passing, on="prompt_id", how="inner")
         .join(
-            prompts.select("prompt_id", "source_file", "source_line", "source_sha256", "license"),
+            _with_text_hash(prompts).select(
+                "prompt_id", "source_file", "source_line", "source_sha256", "license", "text_hash"
+            ),
             on="prompt_id",
             how="left",
         )
         .sort("prompt_id")
     )
+    rows = _with_origin(rows).with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id"))
     rows = rows.with_columns(
         pl.struct("teacher_model", "prompt_id", "request_hash", "simulated")
         .map_elements(
@@ -72,8 +87,30 @@ def build_training_examples(
         )
         .alias("example_id")
     )
-    rows = rows.with_columns(assign_split(rows["example_id"], validation_fraction).alias("split"))
+    split_key = rows.select(pl.coalesce("text_hash", "prompt_id"))
+    rows = rows.with_columns(assign_split(split_key.to_series(), validation_fraction).alias("split"))
     return rows.select(TRAINING_EXAMPLES_COLUMNS)
+
+
+def _with_text_hash(prompts: pl.DataFrame) -> pl.DataFrame:
+    if "text_hash" in prompts.columns:
+        return prompts
+    return prompts.with_columns(pl.lit(None, dtype=pl.String).alias("text_hash"))
+
+
+def _with_origin(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each row's ``teacher_origin`` (where its answer came from) and ``served_model``, from the row itself.
+
+    ``teacher_generations`` carries the answer's ``simulated`` flag and ``served_model``; an
+    ``origin`` column, when a generation frame has one, is kept as it is.
+    """
+    if "served_model" not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias("served_model"))
+    simulated = pl.col("simulated").fill_null(False)
+    derived = pl.when(simulated).then(pl.lit(SIMULATED_ORIGIN)).otherwise(pl.lit(REMOTE_ORIGIN))
+    if "origin" in rows.columns:
+        derived = pl.coalesce(pl.col("origin"), derived)
+    return rows.with_columns(derived.alias("teacher_origin"))
 
 
 def _apply_judgments(

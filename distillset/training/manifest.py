@@ -9,11 +9,15 @@ produced the rows (hashed into ``config_hash``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import polars as pl
 
+from distillset.curation.decontam import Benchmark
 from distillset.curation.near_dedup import NearDupParams
+from distillset.ids import sha256_hex
 from distillset.quality.gates import evaluate_gates
 from distillset.quality.summary import quality_summary
 from distillset.settings import JudgeSettings, QualityGates, QualityThresholds, TeacherSettings
@@ -33,6 +37,8 @@ def version_manifest(
     formats: list[str],
     judge: JudgeSettings | None,
     run_id: str | None,
+    prompts_url: str | None = None,
+    benchmarks: Sequence[Benchmark] = (),
 ) -> tuple[dict, dict]:
     """The ``manifest_fields`` and ``card_context`` for ``distillset.publish.protocol.publish_training_set``.
 
@@ -45,15 +51,20 @@ def version_manifest(
         validation_fraction, formats: the publish configuration.
         judge: the judge's settings when judgments were blended in, else None.
         run_id: the Dagster run that produced the version.
+        prompts_url: where the prompts were read (``DISTILLSET_PROMPTS_URL``): part of the config
+            (and its hash); the publisher shows it and the source files without a local path.
+        benchmarks: the decontamination benchmarks (by name, file name and content hash).
+
+    Whether the version is simulated is not decided here: the publisher counts it from the rows.
     """
     model = teacher.model
     gate_results = evaluate_gates(scores, gates)
     overlap = split_overlap(examples)
-    simulated = bool(examples["simulated"].any()) if examples.height else teacher.base_url is None
+    sampling = sampling_record(teacher)
     manifest_fields = {
         "teacher_model": model,
-        "simulated": simulated,
-        "sampling": teacher.sampling_params(),
+        "sampling": sampling,
+        "prompts_url": prompts_url,
         "counts": stage_counts(catalog_path, model),
         "drops_by_reason": drops_by_reason(catalog_path, model),
         "checks": {
@@ -61,8 +72,10 @@ def version_manifest(
             "split_disjoint": {"passed": not any(overlap.values()), "value": overlap},
         },
         "config": {
-            "sampling": teacher.sampling_params(),
-            "system_prompt": teacher.sampling.system_prompt,
+            "teacher": {"model": model, "endpoint": endpoint_address(teacher.base_url)},
+            "sampling": sampling,
+            "prompts_url": prompts_url,
+            "benchmarks": [benchmark_record(b) for b in benchmarks],
             "quality_thresholds": dataclasses.asdict(thresholds),
             "quality_gates": dataclasses.asdict(gates),
             "near_duplicates": dataclasses.asdict(NearDupParams()),
@@ -73,3 +86,27 @@ def version_manifest(
         "dagster_run_id": run_id,
     }
     return manifest_fields, {"quality": quality_summary(scores)}
+
+
+def sampling_record(teacher: TeacherSettings) -> dict:
+    """Everything that decides an answer besides the model and the prompt: the request's sampling
+    parameters, the seed (None when unset) and the default system prompt."""
+    return {**teacher.sampling_params(), "seed": teacher.sampling.seed, "system_prompt": teacher.sampling.system_prompt}
+
+
+def endpoint_address(base_url: str | None) -> str:
+    """``simulator`` or the endpoint's scheme, host and port (never a path, a query or user info)."""
+    if not base_url:
+        return "simulator"
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+
+
+def benchmark_record(benchmark: Benchmark) -> dict:
+    """A decontamination benchmark as the config records it: name, fields, file name and content hash."""
+    path = Path(benchmark.path)
+    try:
+        digest = sha256_hex(path.read_bytes())
+    except OSError:
+        digest = None
+    return {"name": benchmark.name, "file": path.name, "fields": list(benchmark.text_fields), "sha256": digest}

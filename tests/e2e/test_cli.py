@@ -160,3 +160,15 @@ def test_a_cli_run_is_tagged_as_launched_by_the_cli(tmp_path):
         (run,) = instance.get_runs()
     assert run.tags["distillset/launched_by"] == "cli"  # the CLI's value wins over the job's "ui"
     assert run.tags["distillset/version"].endswith("v0001")
+
+
+def test_two_first_runs_at_once_leave_a_healthy_instance(tmp_path):
+    """Two runs on an empty home both create the Dagster instance's storage: it is created once, under
+    a lock (two at once used to leave two alembic heads, and every later run failed at start)."""
+    env = cli_env(tmp_path, _small_prompt_folder(tmp_path))
+    runs = [start_distillset("run", *args, env=env) for args in ([], ["--teacher", "meta-llama/Llama-3.1-8B-Instruct"])]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    later = distillset("run", env=env)
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert "unchanged: no new version" in later.stdout

@@ -223,7 +223,14 @@ def test_license_policy_blocks_unknown_sources_and_extra_formats_are_written(dis
     published = _materialize(instance)
     assert published.success, step_failures(published)
     version_dir = Path(last_metadata(published, "training_set")["path"])
-    sharegpt = [json.loads(line) for line in (version_dir / "sharegpt.jsonl").read_text().splitlines()]
-    alpaca = [json.loads(line) for line in (version_dir / "alpaca.jsonl").read_text().splitlines()]
-    assert len(sharegpt) == len(alpaca) == last_metadata(published, "training_set")["dagster/row_count"]
+
+    def rows(file_name: str) -> list[dict]:
+        return [json.loads(line) for line in (version_dir / file_name).read_text().splitlines()]
+
+    # Every export has the same train/validation split, one file per split.
+    for split in ("train", "validation"):
+        assert len(rows(f"sharegpt_{split}.jsonl")) == len(rows(f"alpaca_{split}.jsonl")) == len(rows(f"{split}.jsonl"))
+    sharegpt = rows("sharegpt_train.jsonl") + rows("sharegpt_validation.jsonl")
+    assert len(sharegpt) == last_metadata(published, "training_set")["dagster/row_count"]
+    assert all(row["simulated"] is True and row["teacher_origin"] == "simulated" for row in sharegpt)
     assert {turn["from"] for row in sharegpt for turn in row["conversations"]} <= {"system", "human", "gpt"}

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from distillset.audit.explain import explain
-from distillset.publish.reader import list_versions, read_examples, verify_version
+from distillset.publish.reader import list_versions, read_examples, read_manifest, verify_version
 from distillset.settings.paths import DATA_DIR
 from helpers.flow import materialize_flow, step_failures
 from helpers.s3 import FAKE_SECRET_ACCESS_KEY
@@ -44,7 +44,9 @@ def test_flow_reads_and_publishes_on_s3(distillset_home, s3_prompts, s3_url):  #
     assert verify_version(s3_url, name, "v0001") == []
     examples = read_examples(s3_url, name, "v0001")
     assert examples.height > 0
-    assert examples["source_file"].str.starts_with(f"s3://{s3_prompts}/prompts/").all()
+    # Source files are named relative to the prompts URL the manifest records.
+    assert set(examples["source_file"]) == {"mt_bench.jsonl"}
+    assert read_manifest(s3_url, name, "v0001")["prompts_url"] == f"s3://{s3_prompts}/prompts"
     assert set(examples["license"].to_list()) == {"Apache-2.0"}
 
     # Every kept example explains back to its S3 source line and its teacher calls.

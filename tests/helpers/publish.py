@@ -59,10 +59,16 @@ def make_examples(
                 "quality_score": 0.5 + (i % 5) / 10,
                 "cluster_id": f"c{i}",
                 "simulated": simulated,
+                "teacher_origin": "simulated" if simulated else "remote",
+                "served_model": teacher,
+                "text_hash": ids.sha256_hex(
+                    ids.normalize_text(messages[-2]["content"] if i % 3 else messages[0]["content"])
+                ),
+                "run_id": "run-123",
             }
         )
     frame = pl.DataFrame(rows)
-    return frame.with_columns(assign_split(frame["example_id"], 0.25)).select(EXAMPLE_COLUMNS)
+    return frame.with_columns(assign_split(frame["text_hash"], 0.25)).select(EXAMPLE_COLUMNS)
 
 
 FIELDS = {

@@ -44,9 +44,13 @@ def test_publish_reads_back_with_checksums_and_lineage(tmp_path):
     assert set(result.files) == {
         "train.jsonl",
         "validation.jsonl",
+        "train.parquet",
+        "validation.parquet",
         "data.parquet",
-        "sharegpt.jsonl",
-        "alpaca.jsonl",
+        "sharegpt_train.jsonl",
+        "sharegpt_validation.jsonl",
+        "alpaca_train.jsonl",
+        "alpaca_validation.jsonl",
         "README.md",
     }
     assert verify_version(str(tmp_path), "math", "v0001") == []
@@ -75,8 +79,10 @@ def test_publish_reads_back_with_checksums_and_lineage(tmp_path):
     assert manifest["files"] == result.files
 
     card = (version_dir / "README.md").read_text()
-    assert card.splitlines()[2].startswith("**SIMULATED: not real teacher output.**")
-    assert str(version_dir / "train.jsonl") in card and "Built with Llama" in card
+    body = card.split("\n---\n", 1)[1].lstrip().splitlines()
+    assert body[0] == "# math v0001" and body[2].startswith("> **SIMULATED: not real teacher output.**")
+    assert '"train": "train.jsonl"' in card and "Built with Llama" in card
+    assert str(tmp_path) not in card, "no absolute local path in the card"
     assert json.loads((tmp_path / "math" / "LATEST").read_text()) == {
         "version": "v0001",
         "content_hash": result.content_hash,
@@ -241,7 +247,7 @@ def test_card_puts_license_warnings_on_top(tmp_path):
     card = (tmp_path / "closed" / result.version / "README.md").read_text()
     head = card.split("## What it is")[0]
     assert "SIMULATED" not in card
-    assert "non-commercial" in head and "prompts/sample.jsonl" in head
+    assert "non-commercial" in head and "prompts/sample.jsonl" in head.replace("\\", "")
     assert "restricted training other models" in head and "OpenAI Terms of Use" in head
     manifest = read_manifest(str(tmp_path), "closed")
     assert manifest["teacher"]["endpoint_kind"] == "remote"
