@@ -144,6 +144,7 @@ class TeacherResource(dg.ConfigurableResource):
     base_url: str | None = None
     api_key: str | None = None
     simulator_latency_ms: float = 0.0
+    simulator_accuracy: float = 0.85
     options: TeacherOptionsConfig = TeacherOptionsConfig()
     sampling: SamplingConfig = SamplingConfig()
 
@@ -162,7 +163,12 @@ class TeacherResource(dg.ConfigurableResource):
         self, settings: TeacherSettings, answer_key: Mapping[str, str] | None = None
     ) -> Iterator[TeacherEndpoint]:
         """The teacher endpoint for one step; the simulator, if it serves, knows ``answer_key``."""
-        with open_endpoint(settings, latency_s=self.simulator_latency_ms / 1000.0, answer_key=answer_key) as endpoint:
+        with open_endpoint(
+            settings,
+            latency_s=self.simulator_latency_ms / 1000.0,
+            answer_key=answer_key,
+            accuracy=self.simulator_accuracy,
+        ) as endpoint:
             yield endpoint
 
 

@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from distillset import ids
-from distillset.simulator.answers import compose_answer, content_text, count_tokens, tokenize
+from distillset.simulator.answers import (
+    KNOWN_ANSWER_ACCURACY,
+    compose_answer,
+    compose_reasoning,
+    content_text,
+    count_tokens,
+    tokenize,
+)
 from distillset.simulator.faults import SimulatorFaults, unit
 
 DEFAULT_MODELS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"]
@@ -28,6 +35,9 @@ SYSTEM_FINGERPRINT = "distillset-simulator"
 # Mimics a context-length limit so a client has a realistic non-retriable 400 to meet.
 MAX_TOKENS_LIMIT = 32768
 _CLEANUP_TIMEOUT_S = 2.0
+REASONING_MODES = ("reasoning_content", "reasoning", "think")
+"""How a reasoning teacher sends its trace: vLLM/DeepSeek's ``reasoning_content`` field, the newer
+``reasoning`` field, or a leading ``<think>...</think>`` block in the content."""
 
 
 def _sampling_of(body: dict) -> dict:
@@ -61,6 +71,9 @@ class TeacherSimulator:
         port: 0 picks a free port (see ``base_url`` after ``start``).
         answer_key: question -> reference answer, for word problems (see ``compose_answer``).
         serve_as: requested model id -> the model id the answers claim (a provider that routes elsewhere).
+        accuracy: share of known word problems answered right: one value, or model id -> value
+            (models not listed get ``KNOWN_ANSWER_ACCURACY``).
+        reasoning: send a reasoning trace with every answer, as one of ``REASONING_MODES``; None: no trace.
     """
 
     def __init__(
@@ -75,7 +88,13 @@ class TeacherSimulator:
         port: int = 0,
         answer_key: Mapping[str, str] | None = None,
         serve_as: Mapping[str, str] | None = None,
+        accuracy: float | Mapping[str, float] = KNOWN_ANSWER_ACCURACY,
+        reasoning: str | None = None,
     ) -> None:
+        if reasoning is not None and reasoning not in REASONING_MODES:
+            raise ValueError(f"reasoning must be one of {', '.join(REASONING_MODES)}, not {reasoning!r}")
+        self.accuracy = accuracy
+        self.reasoning = reasoning
         self.answer_key = {ids.normalize_text(q): a for q, a in (answer_key or {}).items()}
         # requested model id -> the id the answer claims, as a provider routing to another model does
         self.serve_as = dict(serve_as or {})
@@ -271,7 +290,14 @@ class TeacherSimulator:
                 status=200, body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json"
             )
 
-        content = "" if outcome == "empty" else compose_answer(request_key, messages, self.answer_key)
+        content = (
+            ""
+            if outcome == "empty"
+            else compose_answer(request_key, messages, self.answer_key, self._accuracy_of(model))
+        )
+        reasoning = compose_reasoning(request_key, messages) if self.reasoning and content else None
+        if reasoning is not None and self.reasoning == "think":
+            content, reasoning = f"<think>\n{reasoning}\n</think>\n\n{content}", None
         max_tokens = sampling.get("max_tokens")
         tokens = tokenize(content)
         finish_reason = "stop"
@@ -292,7 +318,7 @@ class TeacherSimulator:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "message": self._message(content, reasoning),
                     "logprobs": None,
                     "finish_reason": finish_reason,
                 }
@@ -313,6 +339,17 @@ class TeacherSimulator:
                 self._completions += 1
                 self._completions_by_hash[request_key] += 1
         return web.Response(text=json.dumps(payload, ensure_ascii=False), content_type="application/json")
+
+    def _accuracy_of(self, model: str) -> float:
+        if isinstance(self.accuracy, Mapping):
+            return float(self.accuracy.get(model, KNOWN_ANSWER_ACCURACY))
+        return float(self.accuracy)
+
+    def _message(self, content: str, reasoning: str | None) -> dict:
+        message = {"role": "assistant", "content": content, "refusal": None}
+        if reasoning is not None:
+            message[self.reasoning] = reasoning
+        return message
 
     def _validate(self, body) -> tuple[int, str, str | None] | None:
         if not isinstance(body, dict):
