@@ -130,10 +130,10 @@ class TeacherSettings:
         env="DISTILLSET_PASS_RATE_MIN",
         ge=0,
         le=1,
-        help="keep only verifiable prompts passing at least this often",
+        help="keep verifiable prompts passing at least this often",
     )
     pass_rate_max: float | None = setting(
-        None, env="DISTILLSET_PASS_RATE_MAX", ge=0, le=1, help="keep only verifiable prompts passing at most this often"
+        None, env="DISTILLSET_PASS_RATE_MAX", ge=0, le=1, help="keep verifiable prompts passing at most this often"
     )
     export_reasoning: bool = setting(
         False, env="DISTILLSET_EXPORT_REASONING", help="put the teacher's reasoning back as <think>...</think>"
@@ -143,16 +143,9 @@ class TeacherSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "accept_model_aliases", tuple(self.accept_model_aliases))
         validate(self)
-        if (
-            self.pass_rate_min is not None
-            and self.pass_rate_max is not None
-            and self.pass_rate_min > self.pass_rate_max
-        ):
-            raise SettingsError(
-                [
-                    f"DISTILLSET_PASS_RATE_MIN={self.pass_rate_min} is above DISTILLSET_PASS_RATE_MAX={self.pass_rate_max}"
-                ]
-            )
+        low, high = self.pass_rate_min, self.pass_rate_max
+        if low is not None and high is not None and low > high:
+            raise SettingsError([f"DISTILLSET_PASS_RATE_MIN={low} is above DISTILLSET_PASS_RATE_MAX={high}"])
 
     @property
     def simulated(self) -> bool:

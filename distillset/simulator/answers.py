@@ -1,8 +1,8 @@
 """What the simulator answers: a pure function of (model, messages, sampling parameters).
 
 Word problems get a worked answer (right with ``KNOWN_ANSWER_ACCURACY``, or the accuracy the
-simulator is given, when it was handed the reference; by luck otherwise), other prompts a topical paragraph, a few requests a
-refusal, and a judge request (``distillset.quality.judge``'s protocol) a JSON rating.
+simulator is given, when it was handed the reference; by luck otherwise), other prompts a topical
+paragraph, a few requests a refusal, and a judge request (``distillset.quality.judge``'s protocol) a JSON rating.
 """
 
 from __future__ import annotations
