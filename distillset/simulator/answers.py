@@ -127,12 +127,16 @@ def _thousands(value: str) -> str:
 
 
 def _known_math_answer(question: str, reference: str, answer_format: str = "gsm8k") -> str:
-    numbers = [_format_number(float(n.replace(",", ""))) for n in _NUMBER.findall(question)][:4]
     return (
-        f"Let's work through it step by step. The problem gives {', '.join(numbers)}. "
+        f"Let's work through it step by step. {_givens(question)} "
         f"Putting the quantities together in the order the problem describes, the result is {reference}.\n"
         f"{_final_line(reference, answer_format)}"
     )
+
+
+def _givens(question: str) -> str:
+    numbers = [_format_number(float(n.replace(",", ""))) for n in _NUMBER.findall(question)][:4]
+    return f"The problem gives {', '.join(numbers)}." if numbers else "We restate what the problem gives."
 
 
 def _wrong_value(reference: str, draw: float) -> str:
@@ -147,10 +151,9 @@ def _wrong_value(reference: str, draw: float) -> str:
 
 def _wrong_known_math_answer(question: str, reference: str, answer_format: str, draw: float) -> str:
     """A wrong worked answer that mentions the right number mid-way (so only the final answer may be read)."""
-    numbers = [_format_number(float(n.replace(",", ""))) for n in _NUMBER.findall(question)][:4]
     wrong = _wrong_value(reference, draw)
     return (
-        f"Let's work through it step by step. The problem gives {', '.join(numbers)}. "
+        f"Let's work through it step by step. {_givens(question)} "
         f"A first pass suggests {reference}, but one quantity has to be counted again, "
         f"which changes the total to {wrong}.\n"
         f"{_final_line(wrong, answer_format)}"
@@ -269,8 +272,10 @@ def compose_answer(
     chinese = bool(_CJK.search(last_user))
     if unit(f"refusal:{request_key}") < REFUSAL_RATE:
         return REFUSAL_ZH if chinese else REFUSAL_EN
-    if looks_like_math(last_user):
-        reference = (answer_key or {}).get(ids.normalize_text(last_user))
+    # A question the simulator was handed the reference of is answered as a word problem even
+    # when it does not look like one ("half as many" has one number): it knows the subject.
+    reference = (answer_key or {}).get(ids.normalize_text(last_user))
+    if looks_like_math(last_user) or (reference and not chinese):
         if reference and not chinese:
             answer_format = ANSWER_FORMATS[int(unit(f"format:{request_key}") * len(ANSWER_FORMATS))]
             if unit(f"accuracy:{request_key}") < accuracy:

@@ -171,6 +171,9 @@ class _Run:
         self.sampling = settings.sampling_params()
         self.samples = settings.samples_per_prompt
         self.max_answers = settings.max_answers_per_prompt
+        # A pass-rate window measures difficulty over all N samples: stopping at the first pass
+        # would make every pass rate 1/j, so early stop is off while a window is set.
+        self.early_stop = settings.pass_rate_min is None and settings.pass_rate_max is None
         self.sample_sampling = [settings.sample_params(i) for i in range(self.samples)]
         self.sample_sampling_json = [ids.canonical_json(p) for p in self.sample_sampling]
         self.verify_pool = verify_pool
@@ -281,17 +284,17 @@ class _Run:
     ) -> list[tuple]:
         """Up to N samples of one conversation, one row each, in sample order.
 
-        Without a verifier every sample is drawn (they are ranked later). With one, samples are
-        drawn in rounds of as many as could still change what is published (k minus the samples
-        already correct), so sampling stops as soon as k passed and no sample is paid that could
-        not be published.
+        Without a verifier (or with a pass-rate window, which needs all N) every sample is drawn
+        (they are ranked later). With one, samples are drawn in rounds of as many as could still
+        change what is published (k minus the samples already correct), so sampling stops as soon
+        as k passed and no sample is paid that could not be published.
         """
         task = conversation.task if isinstance(conversation, Conversation) else None
         rows: list[tuple] = []
         passed = 0
         next_index = 0
         while next_index < self.samples:
-            wanted = self.samples - next_index if task is None else self.max_answers - passed
+            wanted = self.samples - next_index if task is None or not self.early_stop else self.max_answers - passed
             batch = range(next_index, next_index + min(wanted, self.samples - next_index))
             results = await asyncio.gather(
                 *(
@@ -313,7 +316,7 @@ class _Run:
                     stop = True  # the budget is spent, or nothing could be sent: more samples cannot help
                 if verdict is not None and verdict.passed and finish_reason != "length":
                     passed += 1
-            if stop or (task is not None and passed >= self.max_answers):
+            if stop or (task is not None and self.early_stop and passed >= self.max_answers):
                 break
         self.stats.samples_drawn += len(rows)
         return rows
