@@ -11,7 +11,8 @@ from distillset.cli.common import settings_or_exit
 
 NAME = "explain"
 HELP = (
-    "trace an example_id or prompt_id: source line and license, teacher calls, quality, dedup, versions, or why it "
+    "trace an example_id or prompt_id: source line and license, teacher calls and best-of-N samples, quality, "
+    "dedup, versions, or why it "
     "was dropped"
 )
 
@@ -46,6 +47,7 @@ def format_explanation(e: Explanation) -> str:
             f"finish={g.get('finish_reason')} attempts={g.get('attempts')}"
             + ("  SIMULATED" if g.get("simulated") else "")
         )
+    lines += format_samples(e.samples)
     for q in e.quality:
         failed = ", ".join(q.get("failed_rules") or []) or "none"
         lines.append(f"  quality: score={q.get('score')} passed={q.get('passed')} failed rules: {failed}")
@@ -56,6 +58,24 @@ def format_explanation(e: Explanation) -> str:
     for reason in e.reasons:
         lines.append(f"  why: {reason}")
     return "\n".join(lines)
+
+
+def format_samples(samples: list[dict]) -> list[str]:
+    """One line per best-of-N sample: verdict and reason, kept or why not."""
+    lines = []
+    for s in samples:
+        verdict = s.get("verdict") or "no verifier"
+        if s.get("verdict_reason") and s.get("verdict_reason") != s.get("verdict"):
+            verdict += f" ({s['verdict_reason']})"
+        if s.get("verdict_detail"):
+            verdict += f": {s['verdict_detail']}"
+        fate = f"KEPT ({s.get('selection')})" if s.get("kept") else f"dropped: {s.get('drop_reason') or 'not selected'}"
+        score = s.get("quality_score")
+        lines.append(
+            f"  sample {s.get('sample_index')}: {verdict}; {fate}"
+            + (f"; quality {float(score):.3f}" if score is not None else "")
+        )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

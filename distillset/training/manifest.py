@@ -17,6 +17,7 @@ from distillset.curation.near_dedup import NearDupParams
 from distillset.quality.gates import evaluate_gates
 from distillset.quality.summary import quality_summary
 from distillset.settings import JudgeSettings, QualityGates, QualityThresholds, TeacherSettings
+from distillset.training.best_of_n import best_of_n_report, policy_config
 from distillset.training.split import split_overlap
 from distillset.training.stage_report import drops_by_reason, stage_counts
 
@@ -71,5 +72,8 @@ def version_manifest(
             "judge": {"model": judge.model, "weight": judge.weight, "min_score": judge.min_score} if judge else None,
         },
         "dagster_run_id": run_id,
+        "best_of_n": best_of_n_report(catalog_path, teacher),
     }
-    return manifest_fields, {"quality": quality_summary(scores)}
+    if policy_config(teacher) is not None:
+        manifest_fields["config"]["best_of_n"] = policy_config(teacher)
+    return manifest_fields, {"quality": quality_summary(scores), "best_of_n": manifest_fields["best_of_n"]}
