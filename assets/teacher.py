@@ -49,6 +49,15 @@ def teacher_generations(
 ) -> dg.MaterializeResult:
     model = context.partition_key
     settings = teacher.settings_for(model)
+    if settings.max_answers_per_prompt > 1:
+        # Dedup, quality, judge and training examples key rows by prompt_id: several kept samples
+        # of one prompt would collide there. The engine selects k > 1; the flow does not yet.
+        raise dg.Failure(
+            description=(
+                f"nothing was paid: DISTILLSET_MAX_ANSWERS_PER_PROMPT={settings.max_answers_per_prompt} is not "
+                "supported by the flow yet (its later stages keep one answer per prompt); set it to 1"
+            )
+        )
     pool = catalog_db.read("prompt_pool")
     _check_before_paying(pool, model, training_storage)
     with teacher.endpoint(settings, answer_key=_reference_answers(pool)) as endpoint:
