@@ -247,3 +247,22 @@ def test_killed_mid_sampling_resumes_paying_at_most_what_was_in_flight(tmp_path,
         total = sim.stats()["completions"] - full
     assert resumed.generations["request_hash"].to_list() == reference.generations["request_hash"].to_list()
     assert total <= full + concurrency + commit_lag
+
+
+def test_code_prompts_are_verified_in_the_sandbox_as_samples_arrive(tmp_path):
+    # The simulator does not write MBPP solutions: every sample is checked in the sandbox and fails.
+    mbpp = PROJECT / "data" / "code_tasks" / "mbpp_train_sample.jsonl"
+    tasks = [json.loads(line) for line in mbpp.read_text(encoding="utf-8").splitlines()[:4]]
+    convs = [
+        Conversation(f"c{i}", None, [t["text"]], task=VerifiableTask.mbpp(t["test_list"], t["test_setup_code"]))
+        for i, t in enumerate(tasks)
+    ]
+    with TeacherSimulator() as sim:
+        result = generate(convs, _settings(2), _endpoint(sim), Ledger(tmp_path / "l.sqlite"))
+    rows = result.generations
+    assert rows.height == 8  # nothing passed, so both samples of every prompt were drawn
+    assert set(rows["verifier"].to_list()) == {"code"}
+    assert set(rows["verdict_reason"].to_list()) <= {"no_code_block", "tests_failed", "syntax_error"}
+    prompts = pl.DataFrame({"prompt_id": [c.prompt_id for c in convs], "prompt_text": [t["text"] for t in tasks]})
+    selection = select_samples(rows, prompts, SelectionPolicy(samples_per_prompt=2))
+    assert selection.generations["status"].to_list() == ["unverified"] * 4
