@@ -100,3 +100,27 @@ def value_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
         return {}
     counted = frame.group_by(column).len()
     return {str(k): int(v) for k, v in counted.iter_rows()}
+
+
+def _float_or_none(value: float | None) -> dg.MetadataValue:
+    return dg.MetadataValue.float(float(value)) if value is not None else dg.MetadataValue.null()
+
+
+def best_of_n_metadata(summary: Mapping[str, object]) -> dict[str, object]:
+    """Best-of-N selection metadata: pass@1, pass@N, coverage, samples per prompt, cost, histogram."""
+    histogram = summary.get("pass_rate_histogram") or {}
+    return {
+        "best_of_n/policy": dg.MetadataValue.json(summary.get("policy") or {}),
+        "best_of_n/pass_at_1": _float_or_none(summary.get("pass_at_1")),
+        "best_of_n/pass_at_n": _float_or_none(summary.get("pass_at_n")),
+        "best_of_n/coverage": _float_or_none(summary.get("coverage")),
+        "best_of_n/samples_paid_per_prompt": _float_or_none(summary.get("samples_paid_per_prompt")),
+        "best_of_n/examples_kept": dg.MetadataValue.int(int(summary.get("examples_kept") or 0)),
+        "best_of_n/tokens_per_kept_example": _float_or_none(summary.get("tokens_per_kept_example")),
+        "best_of_n/cost_per_kept_example_usd": _float_or_none(summary.get("cost_per_kept_example_usd")),
+        "best_of_n/pass_rate_histogram": dg.MetadataValue.md(
+            "\n".join(["| pass rate | prompts |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in histogram.items()])
+        ),
+        "best_of_n/verifiers": dg.MetadataValue.json(summary.get("verifiers") or {}),
+        "best_of_n/drop_reasons": dg.MetadataValue.md(counts_markdown(summary.get("drop_reasons") or {})),
+    }

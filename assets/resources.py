@@ -150,6 +150,7 @@ class TeacherResource(dg.ConfigurableResource):
     base_url: str | None = None
     api_key: str | None = None
     simulator_latency_ms: float = 0.0
+    simulator_accuracy: float = 0.85
     simulator_model_accuracy: str | None = None
     options: TeacherOptionsConfig = TeacherOptionsConfig()
     sampling: SamplingConfig = SamplingConfig()
@@ -173,6 +174,7 @@ class TeacherResource(dg.ConfigurableResource):
             settings,
             latency_s=self.simulator_latency_ms / 1000.0,
             answer_key=answer_key,
+            accuracy=self.simulator_accuracy,
             model_accuracy=parse_model_accuracy(self.simulator_model_accuracy),
         ) as endpoint:
             yield endpoint

@@ -5,11 +5,12 @@ import polars as pl
 
 from assets.checks import ratio_check
 from assets.constants import OWNERS
-from assets.metadata import counts_markdown, table_metadata, value_counts
+from assets.metadata import best_of_n_metadata, counts_markdown, table_metadata, value_counts
 from assets.partitions import teacher_partitions
 from assets.prompts import prompt_pool
-from assets.resources import CatalogResource, TeacherResource, TrainingSetStorageResource
+from assets.resources import CatalogResource, QualityResource, TeacherResource, TrainingSetStorageResource
 from assets.run_tags import CALLS_PAID_TAG, COST_TAG, TEACHER_TAG, tag_run
+from distillset.curation.best_of_n import policy_of, select_samples
 from distillset.publish.preflight import NotPublishableError, check_before_paying
 from distillset.teacher.generate import generate
 from distillset.teacher.retry import EndpointRefusedKeyError
@@ -35,7 +36,10 @@ def _reference_answers(pool: pl.DataFrame) -> dict[str, str]:
         "The teacher's answers to every prompt in the pool, for one teacher release (the partition). "
         "Calls go through the openai SDK to TEACHER_BASE_URL (or the embedded simulator, marked "
         "`simulated`), bounded, rate-limited and retried; every paid answer lands first in the "
-        "append-only ledger keyed by request hash, so a rerun or a crash never pays twice."
+        "append-only ledger keyed by request hash, so a rerun or a crash never pays twice. Best-of-N: "
+        "up to TEACHER_SAMPLES_PER_PROMPT samples per prompt, verified as they arrive (math, code, "
+        "IFEval), sampling stopped once DISTILLSET_MAX_ANSWERS_PER_PROMPT passed; the kept samples are "
+        "this table, every sample with its verdict and why it was dropped is `teacher_samples`."
     ),
 )
 def teacher_generations(
@@ -43,9 +47,19 @@ def teacher_generations(
     catalog_db: CatalogResource,
     teacher: TeacherResource,
     training_storage: TrainingSetStorageResource,
+    quality: QualityResource,
 ) -> dg.MaterializeResult:
     model = context.partition_key
     settings = teacher.settings_for(model)
+    if settings.max_answers_per_prompt > 1:
+        # Dedup, quality, judge and training examples key rows by prompt_id: several kept samples
+        # of one prompt would collide there. The engine selects k > 1; the flow does not yet.
+        raise dg.Failure(
+            description=(
+                f"nothing was paid: DISTILLSET_MAX_ANSWERS_PER_PROMPT={settings.max_answers_per_prompt} is not "
+                "supported by the flow yet (its later stages keep one answer per prompt); set it to 1"
+            )
+        )
     pool = catalog_db.read("prompt_pool")
     _check_before_paying(pool, model, training_storage)
     with teacher.endpoint(settings, answer_key=_reference_answers(pool)) as endpoint:
@@ -61,7 +75,16 @@ def teacher_generations(
             )
         except EndpointRefusedKeyError as exc:
             raise dg.Failure(description=str(exc)) from None
-    generations = result.generations
+    selection = select_samples(
+        result.generations,
+        pool,
+        policy_of(settings),
+        thresholds=quality.threshold_settings(),
+        extra_patterns=quality.extra_patterns(),
+    )
+    generations = selection.generations
+    catalog_db.write_partition("teacher_samples", selection.samples, model)
+    catalog_db.write_partition("prompt_pass_rates", selection.pass_rates, model)
     catalog_db.write_partition("teacher_generations", generations, model)
     failures = generations.filter(pl.col("status") == "failed")
     if result.stats.budget_exhausted:
@@ -91,6 +114,7 @@ def teacher_generations(
             "finish_reasons": dg.MetadataValue.md(
                 counts_markdown(value_counts(generations, "finish_reason"), "finish_reason")
             ),
+            **best_of_n_metadata(selection.summary),
         }
     )
 

@@ -71,6 +71,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             base_url=_secret("TEACHER_BASE_URL", teacher.base_url),
             api_key=_secret("TEACHER_API_KEY", teacher.api_key),
             simulator_latency_ms=settings.simulator.latency_ms,
+            simulator_accuracy=settings.simulator.accuracy,
             simulator_model_accuracy=settings.simulator.model_accuracy,
             options=_config(TeacherOptionsConfig, TeacherSettings, teacher, exclude=("base_url", "api_key", "model")),
             sampling=_config(SamplingConfig, SamplingSettings, teacher.sampling),

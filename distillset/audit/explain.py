@@ -49,6 +49,8 @@ class Explanation:
     (reference answer of the prompt, final answer read from the teacher's answer)."""
     runs: list[dict] = field(default_factory=list)
     """{"teacher_model", "run_id"}: the Dagster runs that built the current training examples."""
+    samples: list[dict] = field(default_factory=list)
+    """Best-of-N: every sample of the prompt (``teacher_samples``), its verdict, kept or why not."""
 
 
 _GENERATION_FIELDS = (
@@ -133,6 +135,31 @@ def explain(
         return _explain(cat, query, published)
 
 
+_SAMPLE_FIELDS = (
+    "teacher_model",
+    "sample_index",
+    "status",
+    "request_hash",
+    "verdict",
+    "verdict_reason",
+    "verifier",
+    "verdict_expected",
+    "verdict_extracted",
+    "verdict_detail",
+    "quality_score",
+    "kept",
+    "selection",
+    "drop_reason",
+)
+
+
+def samples_of(cat: CatalogReader, prompt_id: str, for_teacher) -> list[dict]:
+    """Every best-of-N sample of ``prompt_id`` (``teacher_samples``), in sample order."""
+    rows = for_teacher(cat.rows("teacher_samples", prompt_id=prompt_id))
+    rows.sort(key=lambda r: (str(r.get("teacher_model")), r.get("sample_index") or 0))
+    return [{k: r.get(k) for k in _SAMPLE_FIELDS} for r in rows]
+
+
 def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanation:
     example_rows = cat.rows("training_examples", example_id=query)
     kind = "example" if example_rows or any(r["example_id"] == query for r in published) else "prompt"
@@ -167,6 +194,7 @@ def _explain(cat: CatalogReader, query: str, published: list[dict]) -> Explanati
         request_hashes = {r.get("request_hash") for r in lineage if r["example_id"] == query}
         generations = [g for g in generations if g.get("request_hash") in request_hashes] or generations
     result.generations = [_with_turns({k: g.get(k) for k in _GENERATION_FIELDS if k in g}) for g in generations]
+    result.samples = samples_of(cat, prompt_id, for_teacher)
     result.generation_drops = for_teacher(cat.rows("generation_drops", prompt_id=prompt_id))
     result.quality = for_teacher(cat.rows("quality_scores", prompt_id=prompt_id))
     result.clusters = [

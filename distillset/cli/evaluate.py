@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     endpoint_factory = functools.partial(
         open_endpoint,
         latency_s=settings.simulator.latency_ms / 1000.0,
+        accuracy=settings.simulator.accuracy,
         model_accuracy=parse_model_accuracy(settings.simulator.model_accuracy),
         models=[args.model],
     )

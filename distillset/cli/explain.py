@@ -12,8 +12,8 @@ from distillset.cli.common import settings_or_exit
 NAME = "explain"
 ANSWER_CHARS = 300  # of the teacher's answer shown on one line (--json gives it whole)
 HELP = (
-    "trace an example_id or prompt_id: source line and license, the teacher's answer per teacher, quality and "
-    "answer checks, dedup, Dagster runs, versions, or why it was dropped"
+    "trace an example_id or prompt_id: source line and license, the teacher's answer per teacher, best-of-N "
+    "samples, quality and answer checks, dedup, Dagster runs, versions, or why it was dropped"
 )
 
 
@@ -55,6 +55,7 @@ def format_explanation(e: Explanation) -> str:
         )
         if g.get("response"):
             lines.append(f"  answer: {_excerpt(g['response'])}")
+    lines += format_samples(e.samples)
     for q in e.quality:
         failed = ", ".join(q.get("failed_rules") or []) or "none"
         lines.append(
@@ -81,6 +82,24 @@ def format_explanation(e: Explanation) -> str:
 def _excerpt(answer: str, limit: int = ANSWER_CHARS) -> str:
     text = " ".join(str(answer).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_samples(samples: list[dict]) -> list[str]:
+    """One line per best-of-N sample: verdict and reason, kept or why not."""
+    lines = []
+    for s in samples:
+        verdict = s.get("verdict") or "no verifier"
+        if s.get("verdict_reason") and s.get("verdict_reason") != s.get("verdict"):
+            verdict += f" ({s['verdict_reason']})"
+        if s.get("verdict_detail"):
+            verdict += f": {s['verdict_detail']}"
+        fate = f"KEPT ({s.get('selection')})" if s.get("kept") else f"dropped: {s.get('drop_reason') or 'not selected'}"
+        score = s.get("quality_score")
+        lines.append(
+            f"  sample {s.get('sample_index')}: {verdict}; {fate}"
+            + (f"; quality {float(score):.3f}" if score is not None else "")
+        )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

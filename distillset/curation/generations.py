@@ -30,6 +30,12 @@ def deduplicate_generations(
         # A conversation the budget did not allow is not a failure of the teacher.
         pl.when(pl.col("status") == "skipped")
         .then(pl.lit("skipped_budget"))
+        # Best-of-N (distillset.curation.best_of_n): no sample verified correct, or the prompt's
+        # pass rate is outside the window; the detail says which samples failed and why.
+        .when(pl.col("status") == "unverified")
+        .then(pl.lit("no_verified_answer"))
+        .when(pl.col("status") == "out_of_window")
+        .then(pl.lit("pass_rate_window"))
         .otherwise(pl.lit("failed_generation"))
         .alias("reason"),
         pl.lit(None, dtype=pl.String).alias("duplicate_of"),

@@ -226,7 +226,7 @@ def render_card(
         "same_content": f" (same content as `{same}`)" if same else "",
         "warnings": _block(_warnings(teacher, licenses)),
         "description": description,
-        "how": _block(_how_it_was_made(manifest)),
+        "how": _block(_how_it_was_made(manifest) + best_of_n_lines(context.get("best_of_n"))),
         "counts": _block(_counts(manifest["counts"])),
         "quality": _block(_quality(context)),
         "scorecards": _scorecards(context),
@@ -325,6 +325,46 @@ def _how_it_was_made(manifest: dict) -> list[str]:
         lines += ["- Sampling:", "", *fenced(json.dumps(teacher["sampling"], sort_keys=True, indent=2), "json")]
     else:
         lines.append("- Sampling: not recorded")
+    return lines
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def best_of_n_lines(report: dict | None) -> list[str]:
+    """The card's best-of-N lines: sampling policy, verifiers and pass rates, coverage, cost, histogram."""
+    if not report or not report.get("policy"):
+        return []
+    policy = report["policy"]
+    stop = "early stop once k passed" if policy.get("early_stop") else "all N (pass-rate window)"
+    lines = [
+        f"- Best-of-N: up to N={policy['samples_per_prompt']} samples per prompt, at most "
+        f"k={policy['max_answers_per_prompt']} published, {stop}"
+        + (
+            f"; pass-rate window [{policy.get('pass_rate_min') or 0:g}, {policy.get('pass_rate_max') or 1:g}]"
+            if not policy.get("early_stop")
+            else ""
+        )
+    ]
+    if report.get("prompts") is None:
+        return lines
+    lines.append(
+        f"- Samples paid per prompt: {report.get('samples_paid_per_prompt')}; "
+        f"pass@1 {_percent(report.get('pass_at_1'))}, "
+        f"pass@N {_percent(report.get('pass_at_n'))}, coverage {_percent(report.get('coverage'))} "
+        f"(verifiable prompts with a kept verified answer)"
+    )
+    cost = report.get("cost_per_kept_example_usd")
+    lines.append(
+        f"- Cost per kept example: {'n/a' if cost is None else f'${cost:.6f}'} "
+        f"({report.get('tokens_per_kept_example')} tokens)"
+    )
+    for verifier, stats in sorted((report.get("verifiers") or {}).items()):
+        lines.append(f"- Verifier `{verifier}`: {stats['correct']} of {stats['samples']} samples correct")
+    histogram = report.get("pass_rate_histogram") or {}
+    if any(histogram.values()):
+        lines += ["", *_table(list(histogram.items()), ("pass rate", "prompts"))]
     return lines
 
 

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from distillset.settings.env import SettingsError
 from distillset.settings.fields import setting, validate
 from distillset.settings.paths import (
     CACHE_DIR,
@@ -132,11 +133,33 @@ class TeacherSettings:
     )
     # Consecutive 401/403 answers after which the stage stops: a bad key fails every request.
     max_auth_failures: int = setting(3, env="TEACHER_MAX_AUTH_FAILURES", ge=1)
+    samples_per_prompt: int = setting(
+        1, env="TEACHER_SAMPLES_PER_PROMPT", ge=1, le=64, help="N: answers sampled per prompt (best-of-N)"
+    )
+    max_answers_per_prompt: int = setting(
+        1, env="DISTILLSET_MAX_ANSWERS_PER_PROMPT", ge=1, le=64, help="k: answers published per prompt at most"
+    )
+    pass_rate_min: float | None = setting(
+        None,
+        env="DISTILLSET_PASS_RATE_MIN",
+        ge=0,
+        le=1,
+        help="keep verifiable prompts passing at least this often",
+    )
+    pass_rate_max: float | None = setting(
+        None, env="DISTILLSET_PASS_RATE_MAX", ge=0, le=1, help="keep verifiable prompts passing at most this often"
+    )
+    export_reasoning: bool = setting(
+        False, env="DISTILLSET_EXPORT_REASONING", help="put the teacher's reasoning back as <think>...</think>"
+    )
     sampling: SamplingSettings = dataclasses.field(default_factory=SamplingSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accept_model_aliases", tuple(self.accept_model_aliases))
         validate(self)
+        low, high = self.pass_rate_min, self.pass_rate_max
+        if low is not None and high is not None and low > high:
+            raise SettingsError([f"DISTILLSET_PASS_RATE_MIN={low} is above DISTILLSET_PASS_RATE_MAX={high}"])
 
     @property
     def simulated(self) -> bool:
@@ -145,6 +168,18 @@ class TeacherSettings:
     def sampling_params(self) -> dict:
         """The sampling parameters that determine an answer (part of every request hash)."""
         return self.sampling.params()
+
+    def sample_params(self, sample_index: int) -> dict:
+        """The sampling parameters of sample ``sample_index`` of a prompt (best-of-N).
+
+        Sample 0 is the request a single-answer run sends (so its ledger entries stay valid when N
+        is raised); sample i > 0 sends ``seed`` = ``TEACHER_SEED`` (or 0) + i, which makes it its
+        own request, its own ledger key and, on endpoints that honour seeds, reproducible.
+        """
+        params = self.sampling.params()
+        if sample_index > 0:
+            params["seed"] = (self.sampling.seed or 0) + sample_index
+        return params
 
     def with_overrides(self, **changes) -> TeacherSettings:
         return dataclasses.replace(self, **changes)
@@ -408,11 +443,14 @@ class SimulatorSettings:
     """The embedded teacher simulator (serves when ``TEACHER_BASE_URL`` is unset)."""
 
     latency_ms: float = setting(0.0, env="DISTILLSET_SIMULATOR_LATENCY_MS", ge=0, help="latency per answer")
+    accuracy: float = setting(
+        0.85, env="DISTILLSET_SIMULATOR_ACCURACY", ge=0, le=1, help="share of word problems answered right"
+    )
     model_accuracy: str | None = setting(
         None,
         env="DISTILLSET_SIMULATOR_MODEL_ACCURACY",
         check=_model_accuracy,
-        help="model=accuracy pairs, e.g. model-a=0.9,model-b=0.55: share of known word problems each answers right",
+        help="model=accuracy pairs, e.g. model-a=0.9,model-b=0.55, over DISTILLSET_SIMULATOR_ACCURACY",
     )
 
     def __post_init__(self) -> None:

@@ -1,8 +1,8 @@
 """What the simulator answers: a pure function of (model, messages, sampling parameters).
 
-Word problems get a worked answer (right with ``KNOWN_ANSWER_ACCURACY`` when the simulator was
-handed the reference, by luck otherwise), other prompts a topical paragraph, a few requests a
-refusal, and a judge request (``distillset.quality.judge``'s protocol) a JSON rating.
+Word problems get a worked answer (right with ``KNOWN_ANSWER_ACCURACY``, or the accuracy the
+simulator is given, when it was handed the reference; by luck otherwise), other prompts a topical
+paragraph, a few requests a refusal, and a judge request (``distillset.quality.judge``'s protocol) a JSON rating.
 """
 
 from __future__ import annotations
@@ -109,13 +109,67 @@ def _math_answer(question: str, rng: random.Random) -> str:
     return " ".join(steps) + f"\n#### {_format_number(result)}"
 
 
-def _known_math_answer(question: str, reference: str) -> str:
-    numbers = [_format_number(float(n.replace(",", ""))) for n in _NUMBER.findall(question)][:4]
+ANSWER_FORMATS = ("gsm8k", "boxed", "bold")
+"""How real teachers end a worked answer: ``#### 72``, ``The final answer is: $\\boxed{72}$``, ``**Answer: 1,234**``."""
+
+
+def _final_line(value: str, answer_format: str) -> str:
+    if answer_format == "boxed":
+        return f"The final answer is: $\\boxed{{{value}}}$"
+    if answer_format == "bold":
+        return f"**Answer: {_thousands(value)}**"
+    return f"#### {value}"
+
+
+def _thousands(value: str) -> str:
+    """``1234`` -> ``1,234`` (as many teachers write it); anything not a plain integer unchanged."""
+    return f"{int(value):,}" if re.fullmatch(r"-?\d+", value) else value
+
+
+def _known_math_answer(question: str, reference: str, answer_format: str = "gsm8k") -> str:
     return (
-        f"Let's work through it step by step. The problem gives {', '.join(numbers)}. "
+        f"Let's work through it step by step. {_givens(question)} "
         f"Putting the quantities together in the order the problem describes, the result is {reference}.\n"
-        f"#### {reference}"
+        f"{_final_line(reference, answer_format)}"
     )
+
+
+def _givens(question: str) -> str:
+    numbers = [_format_number(float(n.replace(",", ""))) for n in _NUMBER.findall(question)][:4]
+    return f"The problem gives {', '.join(numbers)}." if numbers else "We restate what the problem gives."
+
+
+def _wrong_value(reference: str, draw: float) -> str:
+    """A final answer that is not ``reference``: off by a small amount, or the reference with a digit added."""
+    try:
+        number = float(reference.replace(",", ""))
+    except ValueError:
+        return reference + "1"
+    offset = 1 + int(draw * 9)
+    return _format_number(number + offset if draw < 0.5 else max(number - offset, number + offset + 1))
+
+
+def _wrong_known_math_answer(question: str, reference: str, answer_format: str, draw: float) -> str:
+    """A wrong worked answer that mentions the right number mid-way (so only the final answer may be read)."""
+    wrong = _wrong_value(reference, draw)
+    return (
+        f"Let's work through it step by step. {_givens(question)} "
+        f"A first pass suggests {reference}, but one quantity has to be counted again, "
+        f"which changes the total to {wrong}.\n"
+        f"{_final_line(wrong, answer_format)}"
+    )
+
+
+def compose_reasoning(request_key: str, messages: list[dict]) -> str:
+    """A short simulated reasoning trace (what reasoning models send apart from the answer)."""
+    last_user = next((content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    numbers = _NUMBER.findall(last_user)[:4]
+    words = _keywords(last_user, random.Random(f"reasoning:{request_key}"))
+    if numbers:
+        return (
+            f"The user asks a word problem with the quantities {', '.join(numbers)}. I should combine them carefully."
+        )
+    return f"The user asks about {' and '.join(words[:2])}. I should give a clear, structured answer."
 
 
 def _math_answer_zh(question: str, rng: random.Random) -> str:
@@ -206,21 +260,31 @@ def compose_answer(
     """The simulator's full (untruncated) answer to a conversation, a pure function of its key.
 
     ``answer_key`` maps a question (normalized with ``ids.normalize_text``) to its reference
-    answer; a word problem found there is answered right with probability ``accuracy`` (the model's,
-    ``distillset.simulator.accuracy``; default ``KNOWN_ANSWER_ACCURACY``).
-    A judge request (see ``is_judge_request``) gets ``compose_judgment`` instead.
+    answer; a word problem found there is answered right with probability ``accuracy`` (drawn
+    from the request key, so every sample of a prompt draws anew) and otherwise wrong, with the
+    right number mentioned mid-way; the final line takes one of ``ANSWER_FORMATS``. A judge
+    request (see ``is_judge_request``) gets ``compose_judgment`` instead.
     """
     if is_judge_request(messages):
         return compose_judgment(request_key, messages)
     rng = random.Random(request_key)
     last_user = next((content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     chinese = bool(_CJK.search(last_user))
-    if unit(f"refusal:{request_key}") < REFUSAL_RATE:
+    refused = unit(f"refusal:{request_key}") < REFUSAL_RATE
+    # A question the simulator was handed the reference of is answered as a word problem even
+    # when it does not look like one ("half as many" has one number): it knows the subject.
+    reference = (answer_key or {}).get(ids.normalize_text(last_user))
+    if reference and not chinese:
+        # ``accuracy`` is the share answered right, exactly: refusals come out of the wrong share,
+        # so a release configured at 0.9 measures 0.9 (the scorecard tests rely on it).
+        answer_format = ANSWER_FORMATS[int(unit(f"format:{request_key}") * len(ANSWER_FORMATS))]
+        if unit(f"accuracy:{request_key}") < accuracy:
+            return _known_math_answer(last_user, reference, answer_format)
+        if refused:
+            return REFUSAL_EN
+        return _wrong_known_math_answer(last_user, reference, answer_format, unit(f"wrong:{request_key}"))
+    if refused:
         return REFUSAL_ZH if chinese else REFUSAL_EN
-    # A question in its answer key is one it knows, whether or not it looks like a word problem.
-    reference = None if chinese else (answer_key or {}).get(ids.normalize_text(last_user))
-    if reference and unit(f"accuracy:{request_key}") < accuracy:
-        return _known_math_answer(last_user, reference)
     if looks_like_math(last_user):
         return _math_answer_zh(last_user, rng) if chinese else _math_answer(last_user, rng)
     return _prose_answer_zh(last_user, rng) if chinese else _prose_answer(last_user, rng)

@@ -21,7 +21,14 @@ from aiohttp import web
 
 from distillset import ids
 from distillset.simulator.accuracy import accuracy_of
-from distillset.simulator.answers import KNOWN_ANSWER_ACCURACY, compose_answer, content_text, count_tokens, tokenize
+from distillset.simulator.answers import (
+    KNOWN_ANSWER_ACCURACY,
+    compose_answer,
+    compose_reasoning,
+    content_text,
+    count_tokens,
+    tokenize,
+)
 from distillset.simulator.faults import SimulatorFaults, unit
 
 DEFAULT_MODELS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"]
@@ -29,6 +36,9 @@ SYSTEM_FINGERPRINT = "distillset-simulator"
 # Mimics a context-length limit so a client has a realistic non-retriable 400 to meet.
 MAX_TOKENS_LIMIT = 32768
 _CLEANUP_TIMEOUT_S = 2.0
+REASONING_MODES = ("reasoning_content", "reasoning", "think")
+"""How a reasoning teacher sends its trace: vLLM/DeepSeek's ``reasoning_content`` field, the newer
+``reasoning`` field, or a leading ``<think>...</think>`` block in the content."""
 
 
 def _sampling_of(body: dict) -> dict:
@@ -62,8 +72,11 @@ class TeacherSimulator:
         port: 0 picks a free port (see ``base_url`` after ``start``).
         answer_key: question -> reference answer, for word problems (see ``compose_answer``).
         serve_as: requested model id -> the model id the answers claim (a provider that routes elsewhere).
-        model_accuracy: model id -> share of answer-key word problems it answers right
-            (``distillset.simulator.accuracy``; others: ``KNOWN_ANSWER_ACCURACY``).
+        accuracy: share of known word problems answered right: one value, or model id -> value
+            (models not listed get ``KNOWN_ANSWER_ACCURACY``).
+        model_accuracy: model id -> accuracy, over ``accuracy`` (``DISTILLSET_SIMULATOR_MODEL_ACCURACY``:
+            several simulated releases of different quality, ``distillset.simulator.accuracy``).
+        reasoning: send a reasoning trace with every answer, as one of ``REASONING_MODES``; None: no trace.
     """
 
     def __init__(
@@ -78,8 +91,14 @@ class TeacherSimulator:
         port: int = 0,
         answer_key: Mapping[str, str] | None = None,
         serve_as: Mapping[str, str] | None = None,
+        accuracy: float | Mapping[str, float] = KNOWN_ANSWER_ACCURACY,
+        reasoning: str | None = None,
         model_accuracy: Mapping[str, float] | None = None,
     ) -> None:
+        if reasoning is not None and reasoning not in REASONING_MODES:
+            raise ValueError(f"reasoning must be one of {', '.join(REASONING_MODES)}, not {reasoning!r}")
+        self.accuracy = accuracy
+        self.reasoning = reasoning
         self.model_accuracy = dict(model_accuracy or {})
         self.answer_key = {ids.normalize_text(q): a for q, a in (answer_key or {}).items()}
         # requested model id -> the id the answer claims, as a provider routing to another model does
@@ -279,10 +298,11 @@ class TeacherSimulator:
         content = (
             ""
             if outcome == "empty"
-            else compose_answer(
-                request_key, messages, self.answer_key, accuracy_of(model, self.model_accuracy, KNOWN_ANSWER_ACCURACY)
-            )
+            else compose_answer(request_key, messages, self.answer_key, self._accuracy_of(model))
         )
+        reasoning = compose_reasoning(request_key, messages) if self.reasoning and content else None
+        if reasoning is not None and self.reasoning == "think":
+            content, reasoning = f"<think>\n{reasoning}\n</think>\n\n{content}", None
         max_tokens = sampling.get("max_tokens")
         tokens = tokenize(content)
         finish_reason = "stop"
@@ -303,7 +323,7 @@ class TeacherSimulator:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "message": self._message(content, reasoning),
                     "logprobs": None,
                     "finish_reason": finish_reason,
                 }
@@ -324,6 +344,19 @@ class TeacherSimulator:
                 self._completions += 1
                 self._completions_by_hash[request_key] += 1
         return web.Response(text=json.dumps(payload, ensure_ascii=False), content_type="application/json")
+
+    def _accuracy_of(self, model: str) -> float:
+        if model in self.model_accuracy:
+            return accuracy_of(model, self.model_accuracy, KNOWN_ANSWER_ACCURACY)
+        if isinstance(self.accuracy, Mapping):
+            return float(self.accuracy.get(model, KNOWN_ANSWER_ACCURACY))
+        return float(self.accuracy)
+
+    def _message(self, content: str, reasoning: str | None) -> dict:
+        message = {"role": "assistant", "content": content, "refusal": None}
+        if reasoning is not None:
+            message[self.reasoning] = reasoning
+        return message
 
     def _validate(self, body) -> tuple[int, str, str | None] | None:
         if not isinstance(body, dict):

@@ -17,6 +17,8 @@ class GenerationStats:
     """
 
     conversations: int = 0
+    samples_drawn: int = 0
+    """Samples with a row (paid, from the ledger or failed), over all conversations (best-of-N)."""
     skipped_for_budget: int = 0
     """Conversations not (fully) answered because the budget was spent."""
     requests_needed: int = 0
@@ -37,6 +39,7 @@ class GenerationStats:
         """Plain values for asset metadata (no secrets: there are none here)."""
         return {
             "conversations": self.conversations,
+            "samples_drawn": self.samples_drawn,
             "skipped_for_budget": self.skipped_for_budget,
             "requests_needed": self.requests_needed,
             "cache_hits": self.cache_hits,

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -30,7 +32,10 @@ from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.ledger import Ledger, LedgerAnswer
 from distillset.teacher.request import RequestSender, TurnOutcome
 from distillset.teacher.retry import RetryPolicy
-from distillset.teacher.rows import Conversation, RowCollector, generation_row
+from distillset.teacher.rows import GENERATIONS_SCHEMA, VERDICT_COLUMNS, Conversation, RowCollector, generation_row
+from distillset.verify.engine import verify
+from distillset.verify.task import VerifiableTask
+from distillset.verify.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,28 @@ _LOOKUP_CHUNK = 256
 class GenerationResult:
     generations: pl.DataFrame
     stats: GenerationStats
+
+
+# Threads verifying answers as they arrive (each code check is one sandbox process tree).
+VERIFY_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_STATUS = list(GENERATIONS_SCHEMA).index("status")
+_FINISH_REASON = list(GENERATIONS_SCHEMA).index("finish_reason")
+_HASHES = list(GENERATIONS_SCHEMA).index("request_hashes")
+_VERDICT_START = list(GENERATIONS_SCHEMA).index(VERDICT_COLUMNS[0])
+
+
+def _verify(answer: str, task: VerifiableTask) -> Verdict:
+    """The verdict on one answer; a verifier that raises makes it ``unverifiable``, never a pass."""
+    try:
+        return verify(answer, task)
+    except Exception as exc:  # one broken check must not stop a paid run
+        log.exception("verifier %s failed", task.kind)
+        return Verdict("unverifiable", "verifier_error", task.kind, detail=f"{type(exc).__name__}: {exc}")
+
+
+def _with_verdict(row: tuple, verdict: Verdict) -> tuple:
+    values = (verdict.status, verdict.reason, verdict.verifier, verdict.expected, verdict.extracted, verdict.detail)
+    return row[:_VERDICT_START] + values + row[_VERDICT_START + len(values) :]
 
 
 _NOT_LOOKED_UP = object()
@@ -74,17 +101,21 @@ def generate(
     Returns:
         One ``teacher_generations`` row per input conversation, in input order, and the stats.
     """
-    run = _Run(
-        settings,
-        endpoint,
-        ledger,
-        run_id=run_id or uuid.uuid4().hex,
-        on_progress=on_progress,
-        progress_interval_s=progress_interval_s,
-        retry_policy=retry_policy or RetryPolicy(),
-        total=len(conversations) if hasattr(conversations, "__len__") else None,
-    )
-    return _run_sync(run.main(conversations))
+    # Verifiers run off the event loop: math-verify is CPU work and a code check waits on its
+    # sandbox subprocess, and neither may hold up the requests in flight.
+    with ThreadPoolExecutor(max_workers=VERIFY_WORKERS, thread_name_prefix="distillset-verify") as verify_pool:
+        run = _Run(
+            settings,
+            endpoint,
+            ledger,
+            run_id=run_id or uuid.uuid4().hex,
+            on_progress=on_progress,
+            progress_interval_s=progress_interval_s,
+            retry_policy=retry_policy or RetryPolicy(),
+            total=len(conversations) if hasattr(conversations, "__len__") else None,
+            verify_pool=verify_pool,
+        )
+        return _run_sync(run.main(conversations))
 
 
 def _run_sync(coroutine):
@@ -127,6 +158,7 @@ class _Run:
         progress_interval_s: float,
         retry_policy: RetryPolicy,
         total: int | None,
+        verify_pool: ThreadPoolExecutor,
     ) -> None:
         self.settings = settings
         self.endpoint = endpoint
@@ -137,6 +169,15 @@ class _Run:
         self.retry_policy = retry_policy
         self.total = total
         self.sampling = settings.sampling_params()
+        self.samples = settings.samples_per_prompt
+        self.max_answers = settings.max_answers_per_prompt
+        # A pass-rate window measures difficulty over all N samples: stopping at the first pass
+        # would make every pass rate 1/j, so early stop is off while a window is set.
+        self.early_stop = settings.pass_rate_min is None and settings.pass_rate_max is None
+        self.sample_sampling = [settings.sample_params(i) for i in range(self.samples)]
+        self.sample_sampling_json = [ids.canonical_json(p) for p in self.sample_sampling]
+        self.verify_pool = verify_pool
+        self.slots = asyncio.Semaphore(settings.max_concurrency)
         self.stats = GenerationStats()
         self.rows = RowCollector()
         self.inflight: dict[str, asyncio.Future] = {}
@@ -211,25 +252,86 @@ class _Run:
             await queue.put(None)
 
     async def _enqueue(self, chunk: list[tuple[int, Conversation]], queue: asyncio.Queue) -> None:
-        first_keys = {}
+        # The first turn of every sample a prompt may need, looked up in one query: a rerun (or a
+        # raised N) finds what it already paid for without a query per sample.
+        first_keys: dict[int, list[str]] = {}
         for index, conversation in chunk:
             messages = self._first_messages(conversation)
             if messages is not None:
-                first_keys[index] = ids.request_hash(self.settings.model, messages, self.sampling)
-        found = self.ledger.lookup(first_keys.values(), origin=self.endpoint.origin) if first_keys else {}
+                first_keys[index] = [
+                    ids.request_hash(self.settings.model, messages, self.sample_sampling[i])
+                    for i in range(self.samples)
+                ]
+        wanted = [key for keys in first_keys.values() for key in keys]
+        found = self.ledger.lookup(wanted, origin=self.endpoint.origin) if wanted else {}
         for index, conversation in chunk:
-            key = first_keys.get(index)
-            await queue.put((index, conversation, key, found.get(key) if key is not None else None))
+            keys = first_keys.get(index)
+            known = [found.get(key) for key in keys] if keys is not None else None
+            await queue.put((index, conversation, keys, known))
 
     async def _worker(self, queue: asyncio.Queue) -> None:
         while True:
             item = await queue.get()
             if item is None:
                 return
-            index, conversation, first_key, first_answer = item
-            row = await self._converse(conversation, first_key, first_answer)
+            index, conversation, first_keys, first_answers = item
+            rows = await self._sample_prompt(conversation, first_keys, first_answers)
             self.done += 1
-            self.rows.add(index, row)
+            self.rows.add(index, rows)
+
+    # ----- the samples of one prompt -----
+    async def _sample_prompt(
+        self, conversation: Conversation, first_keys: list[str] | None, first_answers: list | None
+    ) -> list[tuple]:
+        """Up to N samples of one conversation, one row each, in sample order.
+
+        Without a verifier (or with a pass-rate window, which needs all N) every sample is drawn
+        (they are ranked later). With one, samples are drawn in rounds of as many as could still
+        change what is published (k minus the samples already correct), so sampling stops as soon
+        as k passed and no sample is paid that could not be published.
+        """
+        task = conversation.task if isinstance(conversation, Conversation) else None
+        rows: list[tuple] = []
+        passed = 0
+        next_index = 0
+        while next_index < self.samples:
+            wanted = self.samples - next_index if task is None or not self.early_stop else self.max_answers - passed
+            batch = range(next_index, next_index + min(wanted, self.samples - next_index))
+            results = await asyncio.gather(
+                *(
+                    self._sample(
+                        conversation,
+                        i,
+                        first_keys[i] if first_keys else None,
+                        first_answers[i] if first_answers else None,
+                    )
+                    for i in batch
+                )
+            )
+            next_index = batch.stop
+            stop = False
+            for row, verdict in results:
+                rows.append(row)
+                status, finish_reason = row[_STATUS], row[_FINISH_REASON]
+                if status == "skipped" or not row[_HASHES]:
+                    stop = True  # the budget is spent, or nothing could be sent: more samples cannot help
+                if verdict is not None and verdict.passed and finish_reason != "length":
+                    passed += 1
+            if stop or (task is not None and self.early_stop and passed >= self.max_answers):
+                break
+        self.stats.samples_drawn += len(rows)
+        return rows
+
+    async def _sample(
+        self, conversation: Conversation, sample_index: int, first_key: str | None, first_answer
+    ) -> tuple[tuple, Verdict | None]:
+        """One sample's row and, for a verifiable prompt with an answer, its verdict."""
+        row, response = await self._converse(conversation, first_key, first_answer, sample_index)
+        task = conversation.task if isinstance(conversation, Conversation) else None
+        if task is None or response is None:
+            return row, None
+        verdict = await asyncio.get_running_loop().run_in_executor(self.verify_pool, _verify, response, task)
+        return _with_verdict(row, verdict), verdict
 
     # ----- one conversation -----
     def _system_of(self, conversation: Conversation) -> str | None:
@@ -251,6 +353,7 @@ class _Run:
         error: str | None,
         *,
         skipped: bool = False,
+        sample_index: int = 0,
     ) -> tuple:
         return generation_row(
             model=self.settings.model,
@@ -261,26 +364,46 @@ class _Run:
             error=error,
             skipped=skipped,
             simulated=self.endpoint.simulated,
-            sampling_json=self.sender.sampling_json,
+            sampling_json=self.sample_sampling_json[sample_index],
+            sample_index=sample_index,
         )
 
     async def _converse(
-        self, conversation: Conversation, first_key: str | None, first_answer: LedgerAnswer | None
-    ) -> tuple:
-        """All turns of one conversation, in order; the first turn's key and ledger lookup come
-        from the producer (batched), later turns are looked up one by one (they depend on the
-        earlier answers)."""
-        self.stats.conversations += 1
+        self,
+        conversation: Conversation,
+        first_key: str | None,
+        first_answer: LedgerAnswer | None,
+        sample_index: int = 0,
+    ) -> tuple[tuple, str | None]:
+        """All turns of one sample of a conversation, in order, and its last answer (None if none).
+
+        The first turn's key and ledger lookup come from the producer (batched), later turns are
+        looked up one by one (they depend on the earlier answers). Every turn of sample i sends
+        sample i's sampling parameters (``TeacherSettings.sample_params``).
+        """
+        if sample_index == 0:
+            self.stats.conversations += 1
+        sampling = self.sample_sampling[sample_index]
         if not isinstance(conversation, Conversation):
-            return self._row(
+            row = self._row(
                 str(getattr(conversation, "prompt_id", "")),
                 [],
                 [],
                 [],
                 f"not a Conversation: {type(conversation).__name__}",
+                sample_index=sample_index,
             )
+            return row, None
         if not conversation.turns or any(not isinstance(t, str) or not t.strip() for t in conversation.turns):
-            return self._row(conversation.prompt_id, [], [], [], "conversation has an empty or missing user turn")
+            row = self._row(
+                conversation.prompt_id,
+                [],
+                [],
+                [],
+                "conversation has an empty or missing user turn",
+                sample_index=sample_index,
+            )
+            return row, None
         system = self._system_of(conversation)
         messages: list[dict] = [{"role": "system", "content": system}] if system else []
         hashes: list[str] = []
@@ -290,22 +413,30 @@ class _Run:
             key = (
                 first_key
                 if turn_index == 0 and first_key
-                else ids.request_hash(self.settings.model, messages, self.sampling)
+                else ids.request_hash(self.settings.model, messages, sampling)
             )
             hashes.append(key)
             self.stats.requests_needed += 1
-            outcome = await self._answer(messages, key, first_answer if turn_index == 0 else _NOT_LOOKED_UP)
+            outcome = await self._answer(messages, key, first_answer if turn_index == 0 else _NOT_LOOKED_UP, sampling)
             if outcome.answer is None:
                 if outcome.skipped:
                     self.stats.skipped_for_budget += 1
-                return self._row(
-                    conversation.prompt_id, messages, hashes, answers, outcome.error, skipped=outcome.skipped
+                row = self._row(
+                    conversation.prompt_id,
+                    messages,
+                    hashes,
+                    answers,
+                    outcome.error,
+                    skipped=outcome.skipped,
+                    sample_index=sample_index,
                 )
+                return row, None
             answers.append(outcome.answer)
             messages = messages + [{"role": "assistant", "content": outcome.answer.content}]
-        return self._row(conversation.prompt_id, messages, hashes, answers, None)
+        row = self._row(conversation.prompt_id, messages, hashes, answers, None, sample_index=sample_index)
+        return row, answers[-1].content
 
-    async def _answer(self, messages: list[dict], key: str, known) -> TurnOutcome:
+    async def _answer(self, messages: list[dict], key: str, known, sampling: dict | None = None) -> TurnOutcome:
         """One turn: from the ledger, from an identical request already in flight, or paid.
 
         ``known`` is the ledger's answer when the caller already looked it up (None: not there),
@@ -331,7 +462,10 @@ class _Run:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:
-            outcome = await self.sender.send(messages, key)
+            # Samples of one prompt run concurrently: the semaphore keeps the requests in flight
+            # within TEACHER_MAX_CONCURRENCY however many samples each worker draws at once.
+            async with self.slots:
+                outcome = await self.sender.send(messages, key, sampling)
             future.set_result(outcome)
             return outcome
         except BaseException as exc:

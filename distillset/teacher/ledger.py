@@ -21,7 +21,8 @@ each endpoint pays for its own answers.
 
 Schema version 2 (``PRAGMA user_version``) added the origin to the key and ``served_model``; a
 version 1 ledger is migrated in place when opened (its rows get origin ``simulated`` or ``remote``
-from their ``simulated`` flag).
+from their ``simulated`` flag). Version 3 added ``reasoning`` (a reasoning model's trace, kept
+apart from the answer in ``content``; NULL for older rows and for teachers that send none).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ BUSY_TIMEOUT_MS = 120_000
 # SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
 _LOOKUP_CHUNK = 900
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SIMULATED_ORIGIN = "simulated"
 REMOTE_ORIGIN = "remote"
 
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS {name} (
     run_id            TEXT,
     origin            TEXT NOT NULL,
     served_model      TEXT,
+    reasoning         TEXT,
     PRIMARY KEY (request_hash, origin)
 )"""
 
@@ -112,6 +114,8 @@ class LedgerAnswer:
     """Where this answer may be reused (see the module docstring); from ``simulated`` when omitted."""
     served_model: str | None = None
     """The model id the endpoint said it answered with."""
+    reasoning: str | None = None
+    """The reasoning trace sent apart from the answer (``reasoning_content``, ``reasoning`` or ``<think>``)."""
 
     def __post_init__(self) -> None:
         if self.origin is None:
@@ -511,6 +515,9 @@ def _migrate(con: sqlite3.Connection) -> None:
         if version < 2 and "failures" in tables:
             if "origin" not in {row[1] for row in con.execute("PRAGMA table_info(failures)")}:
                 con.execute(f"ALTER TABLE failures ADD COLUMN origin TEXT NOT NULL DEFAULT '{REMOTE_ORIGIN}'")
+        if version < 3 and "answers" in tables:
+            if "reasoning" not in {row[1] for row in con.execute("PRAGMA table_info(answers)")}:
+                con.execute("ALTER TABLE answers ADD COLUMN reasoning TEXT")
         if version < SCHEMA_VERSION:
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         con.execute("COMMIT")

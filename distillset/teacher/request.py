@@ -17,6 +17,7 @@ from distillset.teacher.accounting import GenerationStats
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.ledger import LedgerAnswer, LedgerWriter
 from distillset.teacher.rate_limit import RateLimiter, estimate_tokens
+from distillset.teacher.reasoning import split_reasoning
 from distillset.teacher.retry import (
     EmptyAnswerError,
     EndpointRefusedKeyError,
@@ -79,9 +80,14 @@ class RequestSender:
             text = text.replace(key, "***")
         return text
 
-    async def send(self, messages: list[dict], key: str) -> TurnOutcome:
-        """Send one request, retrying what is worth retrying; record the answer or the failure."""
+    async def send(self, messages: list[dict], key: str, sampling: dict | None = None) -> TurnOutcome:
+        """Send one request, retrying what is worth retrying; record the answer or the failure.
+
+        ``sampling`` is this request's parameters (a best-of-N sample's own seed), default the run's.
+        """
         settings = self.settings
+        sampling = self.sampling if sampling is None else sampling
+        sampling_json = self.sampling_json if sampling is self.sampling else ids.canonical_json(sampling)
         estimated = estimate_tokens(messages, settings.sampling.max_tokens) if self.limiter.tokens is not None else 0
         attempts = 0
         for retry_index in range(settings.max_retries + 1):
@@ -92,17 +98,21 @@ class RequestSender:
                 # A deadline for the whole request: the SDK's timeout applies to each read, so an
                 # endpoint that trickles a few bytes at a time could hold a request for ever.
                 response = await asyncio.wait_for(
-                    self.client.chat.completions.create(model=settings.model, messages=messages, **self.sampling),
+                    self.client.chat.completions.create(model=settings.model, messages=messages, **sampling),
                     timeout=settings.timeout_s,
                 )
                 if isinstance(response, str):
                     # The SDK returns raw text when the body is not labelled JSON.
                     raise EmptyAnswerError("response body is not a chat completion")
                 choice = response.choices[0] if response.choices else None
-                content = choice.message.content if choice is not None and choice.message is not None else None
-                if not content or not content.strip():
+                message = choice.message if choice is not None else None
+                raw = message.content if message is not None else None
+                content, reasoning = split_reasoning(raw, message)
+                # A trace cut by the token limit leaves no answer, but it was paid: it is stored
+                # (and never published), not retried as an empty answer.
+                if not content and not (reasoning and choice.finish_reason == "length"):
                     raise EmptyAnswerError("empty answer content")
-                self._check_usable(response, content)
+                self._check_usable(response, (raw or "") + (reasoning or ""))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # classified below; unknown ones fail this request, not the run
@@ -152,7 +162,7 @@ class RequestSender:
                 request_hash=key,
                 model=settings.model,
                 messages_json=ids.canonical_json(messages),
-                sampling_json=self.sampling_json,
+                sampling_json=sampling_json,
                 content=content,
                 finish_reason=choice.finish_reason,
                 prompt_tokens=prompt_tokens,
@@ -166,6 +176,7 @@ class RequestSender:
                 run_id=self.run_id,
                 origin=self.endpoint.origin,
                 served_model=getattr(response, "model", None),
+                reasoning=reasoning,
             )
             self.writer.add_answer(answer)
             self.stats.record_paid(settings, prompt_tokens, completion_tokens)

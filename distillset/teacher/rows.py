@@ -1,7 +1,8 @@
-"""The ``teacher_generations`` rows: one per conversation, in input order, as compact frames."""
+"""The teacher stage's rows: one per sample of a conversation, in input order, as compact frames."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ import polars as pl
 
 from distillset import ids
 from distillset.teacher.ledger import LedgerAnswer
+from distillset.verify.task import VerifiableTask, task_from_metadata
+from distillset.verify.verdict import Verdict
 
 # Finished rows become a polars frame every this many rows, so output memory is compact strings.
 FRAME_CHUNK = 1024
@@ -32,23 +35,58 @@ GENERATIONS_SCHEMA: dict[str, pl.DataType] = {
     "sampling_json": pl.String,
     "generated_at": pl.Datetime("us", "UTC"),
     "error": pl.String,
+    "sample_index": pl.Int64,
+    "reasoning": pl.String,
+    "verdict": pl.String,
+    "verdict_reason": pl.String,
+    "verifier": pl.String,
+    "verdict_expected": pl.String,
+    "verdict_extracted": pl.String,
+    "verdict_detail": pl.String,
 }
-"""The ``teacher_generations`` columns of ``docs/engine.md``, in order."""
+"""The ``teacher_samples`` / ``teacher_generations`` columns of ``docs/engine.md``, in order."""
+
+VERDICT_COLUMNS = ("verdict", "verdict_reason", "verifier", "verdict_expected", "verdict_extracted", "verdict_detail")
 
 
 @dataclass(frozen=True)
 class Conversation:
-    """One prompt to answer, from the ``prompt_pool`` table."""
+    """One prompt to answer, from the ``prompt_pool`` table.
+
+    ``task`` is what makes its answers checkable (``distillset.verify.task_from_metadata``), or
+    None: with a task, sampling stops early once enough samples passed.
+    """
 
     prompt_id: str
     system: str | None
     turns: list[str]
+    task: VerifiableTask | None = None
 
 
 def conversations_from_frame(frame: pl.DataFrame) -> Iterator[Conversation]:
-    """Conversations from rows with ``prompt_id``, ``system`` and ``turns`` (the prompt_pool layout)."""
-    for row in frame.select("prompt_id", "system", "turns").iter_rows():
-        yield Conversation(prompt_id=row[0], system=row[1], turns=list(row[2] or []))
+    """Conversations from rows with ``prompt_id``, ``system`` and ``turns`` (the prompt_pool layout).
+
+    A single-turn row's ``reference`` and, when the frame has it, ``metadata_json`` (the source's
+    MBPP / HumanEval / IFEval fields as a JSON object) give its verification task.
+    """
+    columns = [c for c in ("reference", "metadata_json") if c in frame.columns]
+    for row in frame.select("prompt_id", "system", "turns", *columns).iter_rows(named=True):
+        turns = list(row["turns"] or [])
+        task = _task_of(row.get("reference"), row.get("metadata_json")) if len(turns) == 1 else None
+        yield Conversation(prompt_id=row["prompt_id"], system=row["system"], turns=turns, task=task)
+
+
+def _task_of(reference: str | None, metadata_json: str | None) -> VerifiableTask | None:
+    metadata = None
+    if metadata_json:
+        try:
+            metadata = json.loads(metadata_json)
+        except ValueError:
+            metadata = None
+    try:
+        return task_from_metadata(reference, metadata if isinstance(metadata, dict) else None)
+    except ValueError:  # a malformed task (e.g. a HumanEval test without entry point): no verifier
+        return None
 
 
 def generation_row(
@@ -62,12 +100,15 @@ def generation_row(
     simulated: bool,
     sampling_json: str,
     skipped: bool = False,
+    sample_index: int = 0,
+    verdict: Verdict | None = None,
 ) -> tuple:
     """One ``teacher_generations`` row (a tuple in ``GENERATIONS_SCHEMA`` order).
 
     ``simulated`` is the endpoint's flag; the row is simulated when any of its answers is (an
     answer's origin is what counts, not the endpoint of the run that reused it). ``skipped`` marks
-    a conversation the budget did not allow (status ``skipped``, not ``failed``).
+    a conversation the budget did not allow (status ``skipped``, not ``failed``). ``verdict`` is
+    the verifier's on the last answer (None when it was not verified: no answer).
     """
     last = answers[-1] if answers and error is None else None
     status = "ok" if error is None else "skipped" if skipped else "failed"
@@ -93,6 +134,13 @@ def generation_row(
         sampling_json,
         last.created_at if last is not None else None,
         error,
+        sample_index,
+        last.reasoning if last is not None else None,
+        *(
+            (verdict.status, verdict.reason, verdict.verifier, verdict.expected, verdict.extracted, verdict.detail)
+            if verdict is not None
+            else (None,) * len(VERDICT_COLUMNS)
+        ),
     )
 
 
@@ -117,10 +165,11 @@ class RowCollector:
         self._buffer: list[tuple] = []
         self._frames: list[pl.DataFrame] = []
 
-    def add(self, index: int, row: tuple) -> None:
-        self._pending[index] = row
+    def add(self, index: int, row: tuple | list[tuple]) -> None:
+        """Place the row (or the rows, one per sample) of input ``index``."""
+        self._pending[index] = row if isinstance(row, list) else [row]
         while self._next in self._pending:
-            self._buffer.append(self._pending.pop(self._next))
+            self._buffer.extend(self._pending.pop(self._next))
             self._next += 1
         if len(self._buffer) >= FRAME_CHUNK:
             self._flush()

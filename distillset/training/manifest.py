@@ -21,6 +21,7 @@ from distillset.ids import sha256_hex
 from distillset.quality.gates import evaluate_gates
 from distillset.quality.summary import quality_summary
 from distillset.settings import JudgeSettings, QualityGates, QualityThresholds, TeacherSettings
+from distillset.training.best_of_n import best_of_n_report, policy_config
 from distillset.training.split import split_overlap
 from distillset.training.stage_report import drops_by_reason, stage_counts
 
@@ -84,8 +85,11 @@ def version_manifest(
             "judge": {"model": judge.model, "weight": judge.weight, "min_score": judge.min_score} if judge else None,
         },
         "dagster_run_id": run_id,
+        "best_of_n": best_of_n_report(catalog_path, teacher),
     }
-    return manifest_fields, {"quality": quality_summary(scores)}
+    if policy_config(teacher) is not None:
+        manifest_fields["config"]["best_of_n"] = policy_config(teacher)
+    return manifest_fields, {"quality": quality_summary(scores), "best_of_n": manifest_fields["best_of_n"]}
 
 
 def sampling_record(teacher: TeacherSettings) -> dict:

@@ -28,6 +28,7 @@ safely, a sandbox that could not start). Only ``correct`` ever counts as a pass.
 | ``disagrees_with_majority`` | wrong | self_consistency | the answer differs from the majority answer |
 | ``no_majority`` | unverifiable | self_consistency | no answer reached the required share of votes |
 | ``no_verifier`` | unverifiable | none | the prompt carries nothing verifiable |
+| ``verifier_error`` | unverifiable | any | the verifier raised (the teacher stage records it, never a pass) |
 
 A ``self_consistency`` "correct" is agreement among samples, not a check against ground truth.
 """

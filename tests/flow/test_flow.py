@@ -194,6 +194,9 @@ def test_every_asset_is_documented_for_the_ui():
 
 def test_a_broken_quality_gate_blocks_publication_and_says_why(distillset_home, prompts_dir, monkeypatch):
     monkeypatch.setenv("DISTILLSET_GATE_MIN_PASS_RATE", "0.99")
+    # Best-of-N keeps only verified word-problem answers, so wrong ones no longer reach the quality
+    # rules; a length threshold the short worked answers miss breaks the pass-rate gate instead.
+    monkeypatch.setenv("DISTILLSET_QUALITY_MIN_CHARS", "400")
     result = _materialize(dg.DagsterInstance.ephemeral())
     assert not result.success
     gates = [e for e in result.get_asset_check_evaluations() if e.check_name == "quality_gates"]
