@@ -226,28 +226,32 @@ def training_set(
     context.log.info(f"{verb} {name} {result.version} at {result.path}{same}")
     tag_run(context, {VERSION_TAG: f"{name} {result.version}" + ("" if result.published else " (unchanged)")})
     origin = provenance(examples) if examples.height else {"simulated": False, "simulated_rows": 0, "real_rows": 0}
+    # Entries with nothing to say are left out: the UI shows an empty text as a blank, not as "none".
+    optional = {
+        "parent_version": result.parent_version,
+        "same_content_as": result.same_content_as,
+        "partial": partial.message,
+    }
     return dg.MaterializeResult(
         metadata={
+            **{key: dg.MetadataValue.text(value) for key, value in optional.items() if value},
             **lineage_metadata(),
             "version": dg.MetadataValue.text(result.version),
             "path": dg.MetadataValue.path(result.path),
             "published_new_version": dg.MetadataValue.bool(result.published),
             "reason": dg.MetadataValue.text(result.reason),
             "content_hash": dg.MetadataValue.text(result.content_hash),
-            "parent_version": dg.MetadataValue.text(result.parent_version or ""),
             "training_set_name": dg.MetadataValue.text(name),
             # Counted from the published rows: a version can be partly simulated.
             "simulated": dg.MetadataValue.bool(origin["simulated"] is not False),
             "simulated_rows": dg.MetadataValue.int(origin["simulated_rows"]),
             "real_rows": dg.MetadataValue.int(origin["real_rows"]),
-            "same_content_as": dg.MetadataValue.text(result.same_content_as or ""),
             "dagster/row_count": dg.MetadataValue.int(examples.height),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
             "files": dg.MetadataValue.md(
                 counts_markdown({f: int(info["size"]) for f, info in result.files.items()}, "file", "bytes")
             ),
             "license_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.license_warnings) or "_none_"),
-            "partial": dg.MetadataValue.text(partial.message or ""),
         }
     )
 
