@@ -8,7 +8,7 @@ from assets.generations import deduplicated_generations
 from assets.metadata import counts_markdown, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource, QualityResource
-from distillset.quality.gates import evaluate_gates
+from distillset.quality.gates import GateResult, evaluate_gates
 from distillset.quality.score import score_frame
 from distillset.quality.summary import quality_summary
 
@@ -63,9 +63,30 @@ def quality_scores(
             "passed_rows": dg.MetadataValue.int(int(scores["passed"].sum()) if scores.height else 0),
             "failed_rows": dg.MetadataValue.int(int((~scores["passed"]).sum()) if scores.height else 0),
             "failed_by_rule": dg.MetadataValue.md(counts_markdown(failed_counts, "rule")),
+            **_plottable(summary, evaluate_gates(scores, quality.gate_settings())),
             "summary": dg.MetadataValue.json(summary),
         }
     )
+
+
+def _plottable(summary: dict, gates: list[GateResult]) -> dict[str, dg.MetadataValue]:
+    """The figures the UI plots over materializations: pass rate, mean score, each gate's value and limit.
+
+    A figure with nothing to measure (no rows, no verifiable row) is left out rather than shown as 0.
+    """
+    figures: dict[str, dg.MetadataValue] = {}
+    for name in ("pass_rate", "mean_score"):
+        if summary[name] is not None:
+            figures[name] = dg.MetadataValue.float(float(summary[name]))
+    if summary["verifiable"]["accuracy"] is not None:
+        figures["verifiable_accuracy"] = dg.MetadataValue.float(float(summary["verifiable"]["accuracy"]))
+    figures["verifiable_checked"] = dg.MetadataValue.int(int(summary["verifiable"]["checked"]))
+    for gate in gates:
+        if gate.value is not None:
+            figures[f"gate/{gate.name}"] = dg.MetadataValue.float(float(gate.value))
+        figures[f"gate/{gate.name}/limit"] = dg.MetadataValue.float(float(gate.limit))
+        figures[f"gate/{gate.name}/passed"] = dg.MetadataValue.bool(gate.passed)
+    return figures
 
 
 @dg.asset_check(

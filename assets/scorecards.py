@@ -12,6 +12,7 @@ import dagster as dg
 from assets.constants import LAUNCHED_BY_TAG, OWNERS, RELEASE_SENSOR
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource, ScorecardResource, TeacherResource, TrainingSetStorageResource
+from assets.served import require_model_served
 from assets.training_set import training_set
 from distillset.scorecards.gate import blocking_reason, compare
 from distillset.scorecards.run import evaluate_model
@@ -44,11 +45,15 @@ def teacher_scorecard(
             metadata={"teacher_model": dg.MetadataValue.text(model), "comparison": "not measured (limit 0)"}
         )
     store = scorecards.store(catalog_db)
+    settings = teacher.settings_for(model)
+    if not settings.simulated:  # the embedded simulator serves the model it is started for
+        with teacher.endpoint(settings) as endpoint:
+            require_model_served(context, endpoint, settings)
     try:
         scores = evaluate_model(
             model,
             scorecards.benchmark_list(),
-            teacher.settings_for(model),
+            settings,
             catalog_db.ledger(),
             teacher.endpoint,
             limit=scorecards.limit,

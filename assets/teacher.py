@@ -10,6 +10,7 @@ from assets.partitions import teacher_partitions
 from assets.prompts import prompt_pool
 from assets.resources import CatalogResource, QualityResource, TeacherResource, TrainingSetStorageResource
 from assets.run_tags import CALLS_PAID_TAG, COST_TAG, TEACHER_TAG, tag_run
+from assets.served import require_model_served
 from distillset.curation.best_of_n import policy_of, select_samples
 from distillset.publish.preflight import NotPublishableError, check_before_paying
 from distillset.teacher.generate import generate
@@ -64,6 +65,7 @@ def teacher_generations(
     _check_before_paying(pool, model, training_storage)
     with teacher.endpoint(settings, answer_key=_reference_answers(pool)) as endpoint:
         context.log.info(f"teacher {model}: {pool.height} conversations, endpoint {endpoint.description}")
+        require_model_served(context, endpoint, settings)
         try:
             result = generate(
                 conversations_from_frame(pool),

@@ -6,6 +6,7 @@ import polars as pl
 from assets.constants import CATALOG_POOL, OWNERS
 from assets.generations import deduplicated_generations
 from assets.judge import judge_scores
+from assets.lineage import lineage_metadata
 from assets.metadata import counts_markdown, preview_table, table_metadata, value_counts
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.quality import quality_scores
@@ -38,6 +39,7 @@ from distillset.training.split import split_overlap
     kinds={"duckdb", "polars"},
     owners=OWNERS,
     pool=CATALOG_POOL,
+    metadata=lineage_metadata(),
     description=(
         "The examples the next version will publish: deduplicated answers that passed every quality "
         "rule, with lineage (prompt, source file and line, license, request hash, score, cluster) and "
@@ -45,7 +47,9 @@ from distillset.training.split import split_overlap
         "across versions, teachers and sampling), each row's teacher origin, served model and simulated flag. "
         "When judge_scores has rows "
         "for the teacher, quality_score blends in the judgment (DISTILLSET_JUDGE_WEIGHT) and examples "
-        "judged below DISTILLSET_JUDGE_MIN_SCORE are left out."
+        "judged below DISTILLSET_JUDGE_MIN_SCORE are left out. Column lineage shows where each column "
+        "comes from; `distillset explain <example_id>` follows one row back to its source line, prompt and "
+        "teacher call."
     ),
 )
 def training_examples(
@@ -79,6 +83,7 @@ def training_examples(
                 preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"],
                 table="training_examples",
             ),
+            **lineage_metadata(),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
             "judge_scores_used": dg.MetadataValue.bool(judgments.height > 0),
             "judge_weight": dg.MetadataValue.float(judging.weight if judgments.height else 0.0),
@@ -149,12 +154,15 @@ def training_examples_not_contaminated(
     deps=[training_examples],
     partitions_def=teacher_partitions,
     group_name="training_set",
+    # build_definitions sets "folder" for a folder DISTILLSET_STORAGE_URL (orchestration/asset_specs.py).
     kinds={"s3", "parquet", "json"},
     owners=OWNERS,
+    metadata=lineage_metadata(),
     description=(
         "A published, immutable training set version under DISTILLSET_STORAGE_URL: train.jsonl and "
         "validation.jsonl (OpenAI chat format), data.parquet with lineage columns, manifest.json and "
-        "a dataset card. Unchanged content publishes no new version."
+        "a dataset card. Unchanged content publishes no new version. Its rows carry the lineage columns of "
+        "training_examples: `distillset explain <example_id>` follows one back to its source line and teacher call."
     ),
 )
 def training_set(
@@ -218,27 +226,32 @@ def training_set(
     context.log.info(f"{verb} {name} {result.version} at {result.path}{same}")
     tag_run(context, {VERSION_TAG: f"{name} {result.version}" + ("" if result.published else " (unchanged)")})
     origin = provenance(examples) if examples.height else {"simulated": False, "simulated_rows": 0, "real_rows": 0}
+    # Entries with nothing to say are left out: the UI shows an empty text as a blank, not as "none".
+    optional = {
+        "parent_version": result.parent_version,
+        "same_content_as": result.same_content_as,
+        "partial": partial.message,
+    }
     return dg.MaterializeResult(
         metadata={
+            **{key: dg.MetadataValue.text(value) for key, value in optional.items() if value},
+            **lineage_metadata(),
             "version": dg.MetadataValue.text(result.version),
             "path": dg.MetadataValue.path(result.path),
             "published_new_version": dg.MetadataValue.bool(result.published),
             "reason": dg.MetadataValue.text(result.reason),
             "content_hash": dg.MetadataValue.text(result.content_hash),
-            "parent_version": dg.MetadataValue.text(result.parent_version or ""),
             "training_set_name": dg.MetadataValue.text(name),
             # Counted from the published rows: a version can be partly simulated.
             "simulated": dg.MetadataValue.bool(origin["simulated"] is not False),
             "simulated_rows": dg.MetadataValue.int(origin["simulated_rows"]),
             "real_rows": dg.MetadataValue.int(origin["real_rows"]),
-            "same_content_as": dg.MetadataValue.text(result.same_content_as or ""),
             "dagster/row_count": dg.MetadataValue.int(examples.height),
             "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
             "files": dg.MetadataValue.md(
                 counts_markdown({f: int(info["size"]) for f, info in result.files.items()}, "file", "bytes")
             ),
             "license_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in result.license_warnings) or "_none_"),
-            "partial": dg.MetadataValue.text(partial.message or ""),
         }
     )
 

@@ -1,8 +1,9 @@
 """The one Definitions object: every asset, check, job, schedule, sensor and resource.
 
 The settings are read from the environment once, here (``load_settings`` validates every variable
-and names each bad one); they only fill resource config defaults, the schedule's cron and the
-sensor's interval. The asset graph and the jobs are the same whatever the environment says.
+and names each bad one); they fill resource config defaults, the schedule's cron and the sensor's
+interval, and what the UI shows of some assets (code versions, storage kind, freshness:
+``orchestration/asset_specs.py``). The asset graph and the jobs are the same whatever the environment says.
 """
 
 import dagster as dg
@@ -15,6 +16,7 @@ from assets.scorecards import scorecard_assets, scorecard_checks
 from assets.teacher import teacher_assets, teacher_checks
 from assets.training_set import training_set_assets, training_set_checks
 from distillset.settings import Settings, load_settings
+from orchestration.asset_specs import present_assets
 from orchestration.jobs import jobs
 from orchestration.resources import build_resources
 from orchestration.schedules import build_schedules
@@ -41,9 +43,13 @@ all_asset_checks = [
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The Definitions for one settings tree (tests build their own from a ``Settings``)."""
+    """The Definitions for one settings tree (tests build their own from a ``Settings``).
+
+    The settings also decide what the UI shows of some assets (``orchestration/asset_specs.py``):
+    content-derived code versions, code references, the storage kind and freshness of ``training_set``.
+    """
     return dg.Definitions(
-        assets=[*all_assets, *judge_assets],
+        assets=present_assets([*all_assets, *judge_assets], settings),
         asset_checks=[*all_asset_checks, *judge_checks],
         jobs=jobs,
         schedules=build_schedules(settings.refresh),

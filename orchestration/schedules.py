@@ -14,7 +14,7 @@ from datetime import UTC
 import dagster as dg
 
 from assets.partitions import teacher_partitions
-from assets.run_tags import LAUNCHED_BY_TAG
+from assets.run_tags import LAUNCHED_BY_TAG, TEACHER_TAG
 from distillset.settings import DEFAULT_NIGHTLY_CRON, RefreshSettings
 from orchestration.jobs import distill_job
 
@@ -38,7 +38,8 @@ def refresh_every_teacher(context: dg.ScheduleEvaluationContext) -> list[dg.RunR
         dg.RunRequest(
             partition_key=teacher,
             run_key=f"nightly:{tick}:{teacher}",
-            tags={LAUNCHED_BY_TAG: SCHEDULE_NAME},
+            # The tick's list of runs shows which teacher each is for before any of them starts.
+            tags={LAUNCHED_BY_TAG: SCHEDULE_NAME, TEACHER_TAG: teacher},
         )
         for teacher in teachers
     ]

@@ -369,6 +369,13 @@ class PublishSettings:
     validation_fraction: float = setting(0.05, env="DISTILLSET_VALIDATION_FRACTION", ge=0, le=1)
     export_formats: tuple[str, ...] = setting(("openai",), env="DISTILLSET_EXPORT_FORMATS", choices=_export_formats)
     stale_after_s: float = setting(6 * 3600.0, env="DISTILLSET_PUBLISH_STALE_AFTER_S", rule="duration", gt=0)
+    training_set_max_age_s: float = setting(
+        26 * 3600.0,
+        env="DISTILLSET_TRAINING_SET_MAX_AGE",
+        rule="duration",
+        ge=0,
+        help="the UI marks a training_set partition stale when older (0: no freshness policy)",
+    )
     allow_partial: bool = setting(
         False,
         env="DISTILLSET_ALLOW_PARTIAL",

@@ -36,8 +36,12 @@ class GenerationStats:
     elapsed_s: float = 0.0
 
     def as_metadata(self) -> dict:
-        """Plain values for asset metadata (no secrets: there are none here)."""
-        return {
+        """Plain values for asset metadata (no secrets: there are none here).
+
+        ``budget_message`` is there only when a budget stopped the run: the UI shows an empty entry
+        as a blank field, which reads like a missing message rather than "no budget stop".
+        """
+        metadata = {
             "conversations": self.conversations,
             "samples_drawn": self.samples_drawn,
             "skipped_for_budget": self.skipped_for_budget,
@@ -50,10 +54,11 @@ class GenerationStats:
             "completion_tokens": self.completion_tokens,
             "estimated_cost_usd": round(self.estimated_cost_usd, 6),
             "budget_exhausted": self.budget_exhausted,
-            "budget_message": self.budget_message or "",
+            "budget_message": self.budget_message,
             "account": self.account(),
             "elapsed_s": round(self.elapsed_s, 3),
         }
+        return {k: v for k, v in metadata.items() if not (k == "budget_message" and not v)}
 
     def record_paid(self, settings: TeacherSettings, prompt_tokens: int, completion_tokens: int) -> None:
         """Count one paid answer and its estimated cost."""

@@ -107,6 +107,20 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
         assert isinstance(preview, dg.TableMetadataValue) and preview.records, asset
         assert [c.name for c in preview.schema.columns] == list(preview.records[0].data), asset
         assert metadata["dagster/table_name"] == f"catalog.main.{asset}", asset
+    # The product tables say where each column comes from, on every materialization.
+    for asset in ("training_examples", "training_set"):
+        lineage = last_metadata(first, asset)["dagster/column_lineage"]
+        assert {d.asset_key.to_user_string() for d in lineage.deps_by_column["source_line"]} == {"raw_prompts"}
+    # quality_scores' figures are numbers the UI plots over materializations, not only a JSON blob.
+    quality = last_metadata(first, "quality_scores")
+    assert 0 < quality["pass_rate"] <= 1 and 0 < quality["mean_score"] <= 1
+    assert quality["pass_rate"] == quality["summary"]["pass_rate"]
+    for gate in ("refusal_rate", "truncation_rate", "pass_rate"):
+        assert isinstance(quality[f"gate/{gate}"], float) and isinstance(quality[f"gate/{gate}/limit"], float), gate
+        assert quality[f"gate/{gate}/passed"] is True, gate
+    raw_quality = first.asset_materializations_for_node("quality_scores")[-1].metadata
+    assert isinstance(raw_quality["pass_rate"], dg.FloatMetadataValue)
+    assert isinstance(raw_quality["verifiable_checked"], dg.IntMetadataValue)
     # Checks of the teacher's stages keep their result per teacher partition (the UI shows each teacher's).
     evaluations = first.get_asset_check_evaluations()
     per_teacher = [e for e in evaluations if e.asset_key.to_user_string() not in ("raw_prompts", "prompt_pool")]
@@ -131,6 +145,9 @@ def test_flow_publishes_a_chat_training_set_and_reruns_for_free(distillset_home,
     assert again["published_new_version"] is False and again["version"] == "v0001"
     assert instance.get_run_by_id(second.run_id).tags["distillset/version"].endswith("v0001 (unchanged)")
     assert instance.get_run_by_id(second.run_id).tags["distillset/calls_paid"] == "0"
+    # Entries with nothing to say are left out rather than shown empty.
+    assert {"parent_version", "same_content_as", "partial"}.isdisjoint(published)
+    assert "teacher/budget_message" not in last_metadata(first, "teacher_generations")
     assert sorted(p.name for p in version_dir.parent.iterdir() if p.name.startswith("v")) == ["v0001"]
 
     # A new prompt file: only its prompt is paid for, and the next version appears.

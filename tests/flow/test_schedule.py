@@ -42,6 +42,8 @@ def test_one_run_per_registered_teacher_with_distinct_run_keys(instance):
     assert len(set(run_keys)) == 2
     assert all("2026-11-30" in key for key in run_keys)
     assert all(r.tags["distillset/launched_by"] == "nightly_refresh_schedule" for r in requests)
+    # The tick shows which teacher each run is for (the tag the runs' own stages set, distillset/teacher).
+    assert all(r.tags["distillset/teacher"] == r.partition_key for r in requests)
 
 
 def test_the_same_tick_gives_the_same_run_keys_and_the_next_night_new_ones(instance):

@@ -195,6 +195,7 @@ def test_token_budget_stops_cleanly_with_a_message(sim, ledger):
     assert f"{stats.requests_paid} teacher calls paid" in stats.budget_message
     assert f"{stats.skipped_for_budget} conversations skipped for budget" in stats.budget_message
     assert "0 calls failed" in stats.budget_message
+    assert stats.as_metadata()["budget_message"] == stats.budget_message
     ok = frame.filter(pl.col("status") == "ok")
     # Not generated for the budget is "skipped", not "failed": the endpoint did nothing wrong.
     stopped = frame.filter(pl.col("status") == "skipped")
@@ -237,6 +238,8 @@ def test_progress_is_reported_at_the_end(sim, ledger):
     assert last.eta_s == 0
     assert str(last).startswith("25/25 conversations: 25 calls paid, 0 answers from the ledger, $0.00;")
     assert result.stats.as_metadata()["conversations"] == 25
+    # No budget stop: no empty budget_message entry (the UI would show a blank field).
+    assert "budget_message" not in result.stats.as_metadata()
 
     # A rerun says it paid nothing and took every answer from the ledger.
     again: list[GenerationProgress] = []
