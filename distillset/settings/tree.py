@@ -118,6 +118,17 @@ class TeacherSettings:
     )
     # Consecutive 401/403 answers after which the stage stops: a bad key fails every request.
     max_auth_failures: int = setting(3, env="TEACHER_MAX_AUTH_FAILURES", ge=1)
+    # How long a worker's claim on a request key holds before another worker may pay for it. One
+    # request lives at most (retries + 1) x the deadline plus the backoffs between attempts (30 s
+    # cap each): 7 x 120 s + 6 x 30 s = 1020 s with the defaults; 30 minutes leaves room for
+    # rate-limiter waits, and costs only a 30-minute delay on the keys a killed worker had in flight.
+    lease_s: float = setting(
+        1800.0,
+        env="TEACHER_LEASE_S",
+        rule="duration",
+        gt=0,
+        help="a worker's claim on a request key; another worker pays for it only after it expires",
+    )
     sampling: SamplingSettings = dataclasses.field(default_factory=SamplingSettings)
 
     def __post_init__(self) -> None:

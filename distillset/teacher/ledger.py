@@ -19,9 +19,15 @@ good from one host as from another), and every answer records the endpoint that 
 ``TEACHER_SHARE_ANSWERS_ACROSS_ENDPOINTS=false`` the origin is ``remote:<scheme://host:port>`` and
 each endpoint pays for its own answers.
 
+**Leases** (table ``leases``) stop two processes from paying for one key at the same moment: before
+paying, a worker claims (request hash, origin) with its owner id and an expiry (``Ledger.claim``,
+checked against ``answers`` in the same write transaction). Another worker that needs the key sees
+the lease and waits for the answer (``distillset.teacher.leases``), or takes the lease over once it
+has expired (its owner died). Committing an answer removes the key's lease in the same transaction.
+
 Schema version 2 (``PRAGMA user_version``) added the origin to the key and ``served_model``; a
 version 1 ledger is migrated in place when opened (its rows get origin ``simulated`` or ``remote``
-from their ``simulated`` flag).
+from their ``simulated`` flag). Version 3 added the ``leases`` table.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -43,7 +50,7 @@ BUSY_TIMEOUT_MS = 120_000
 # SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
 _LOOKUP_CHUNK = 900
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SIMULATED_ORIGIN = "simulated"
 REMOTE_ORIGIN = "remote"
 
@@ -85,6 +92,15 @@ CREATE TABLE IF NOT EXISTS failures (
     origin        TEXT NOT NULL DEFAULT 'remote'
 );
 CREATE INDEX IF NOT EXISTS failures_hash ON failures (request_hash);
+CREATE TABLE IF NOT EXISTS leases (
+    request_hash  TEXT NOT NULL,
+    origin        TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    claimed_at    REAL NOT NULL,
+    expires_at    REAL NOT NULL,
+    PRIMARY KEY (request_hash, origin)
+);
+CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
 """
 )
 
@@ -130,6 +146,20 @@ class LedgerFailure:
     failed_at: datetime
     run_id: str | None
     origin: str = REMOTE_ORIGIN
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """What ``Ledger.claim`` found: the answer, the lease taken, or another owner's live lease."""
+
+    answer: LedgerAnswer | None = None
+    """The key is answered already: use this, pay nothing."""
+    claimed: bool = False
+    """The caller holds the lease now: it pays, and committing the answer releases the lease."""
+    owner: str | None = None
+    """Another worker's live lease: its owner (wait for its answer)."""
+    expires_at: float | None = None
+    """When that lease expires (seconds since the epoch)."""
 
 
 _ANSWER_COLUMNS = [f.name for f in fields(LedgerAnswer)]
@@ -292,13 +322,111 @@ class Ledger:
         )
         return {"requests": row[0], "prompt_tokens": row[1], "completion_tokens": row[2]}
 
+    def claim(self, request_hash: str, origin: str, owner: str, lease_s: float) -> LeaseClaim:
+        """Claim the right to pay for one key, for ``lease_s`` seconds, unless it is answered.
+
+        One write transaction looks for an answer, then takes the lease when there is none, it has
+        expired, or ``owner`` holds it already (then it is renewed); so two workers never both
+        get ``claimed`` for a live lease, and nobody gets it after the answer is committed.
+        """
+        con = self._writer_connection()
+        now = time.time()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            row = con.execute(
+                f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash = ? AND origin = ?",
+                [request_hash, origin],
+            ).fetchone()
+            if row is not None:
+                con.execute("COMMIT")
+                return LeaseClaim(answer=_answer_from_row(row))
+            con.execute(
+                "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
+                "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+                "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
+                [request_hash, origin, owner, now, now + lease_s],
+            )
+            holder = con.execute(
+                "SELECT owner, expires_at FROM leases WHERE request_hash = ? AND origin = ?", [request_hash, origin]
+            ).fetchone()
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            raise
+        if holder[0] == owner:
+            return LeaseClaim(claimed=True)
+        return LeaseClaim(owner=holder[0], expires_at=holder[1])
+
+    def release(self, owner: str, keys: Iterable[tuple[str, str]] | None = None) -> int:
+        """Give up ``owner``'s leases (only those on ``keys``, (request hash, origin) pairs, if given).
+
+        Returns how many were released. A released key may be claimed by the next worker at once.
+        """
+        con = self._writer_connection()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if keys is None:
+                released = con.execute("DELETE FROM leases WHERE owner = ?", [owner]).rowcount
+            else:
+                released = 0
+                for request_hash, origin in keys:
+                    released += con.execute(
+                        "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
+                        [request_hash, origin, owner],
+                    ).rowcount
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            raise
+        return released
+
+    def expire(self, request_hash: str, origin: str, owner: str) -> bool:
+        """End ``owner``'s lease on one key now (its owner is known dead); True if it held one."""
+        con = self._writer_connection()
+        cursor = con.execute(
+            "UPDATE leases SET expires_at = 0 WHERE request_hash = ? AND origin = ? AND owner = ?",
+            [request_hash, origin, owner],
+        )
+        return cursor.rowcount > 0
+
+    def leases(self) -> list[tuple[str, str, str, float]]:
+        """Every lease: (request hash, origin, owner, expires at), for inspection and tests."""
+        return [
+            tuple(row)
+            for row in self._reader().execute(
+                "SELECT request_hash, origin, owner, expires_at FROM leases ORDER BY claimed_at"
+            )
+        ]
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        # The reader connection of this thread is in autocommit mode, so it can run a short
+        # write transaction as well; a separate attribute keeps that explicit.
+        return self._reader()
+
     def count_answers(self) -> int:
         return self._reader().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
-    def writer(self, *, run_id: str | None = None, batch_size: int = 32, flush_interval_s: float = 0.5) -> LedgerWriter:
+    def writer(
+        self,
+        *,
+        run_id: str | None = None,
+        batch_size: int = 32,
+        flush_interval_s: float = 0.5,
+        lease_owner: str | None = None,
+    ) -> LedgerWriter:
         """A buffered writer (a context manager) that commits every ``batch_size`` answers or
-        ``flush_interval_s`` seconds, whichever comes first, and on exit."""
-        return LedgerWriter(self.path, run_id=run_id, batch_size=batch_size, flush_interval_s=flush_interval_s)
+        ``flush_interval_s`` seconds, whichever comes first, and on exit. A failure it commits
+        releases ``lease_owner``'s lease on that key."""
+        return LedgerWriter(
+            self.path,
+            run_id=run_id,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            lease_owner=lease_owner,
+        )
 
     def close(self) -> None:
         """Close this thread's read connection (others close when their thread ends)."""
@@ -317,10 +445,19 @@ class LedgerWriter:
     duplicate request in the same run is not paid again in that window.
     """
 
-    def __init__(self, path: Path, *, run_id: str | None, batch_size: int, flush_interval_s: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        run_id: str | None,
+        batch_size: int,
+        flush_interval_s: float,
+        lease_owner: str | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.path = path
+        self.lease_owner = lease_owner
         self.run_id = run_id
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -462,12 +599,24 @@ class LedgerWriter:
                     f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
                     [_to_row(a) for a in answers],
                 )
+                # An answered key needs no lease any more, whoever held it: in the same transaction,
+                # so a waiting worker finds either the lease or the answer, never neither.
+                con.executemany(
+                    "DELETE FROM leases WHERE request_hash = ? AND origin = ?",
+                    [(a.request_hash, a.origin) for a in answers],
+                )
             if failures:
                 con.executemany(
                     f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES "
                     f"({', '.join('?' * len(_FAILURE_COLUMNS))})",
                     [_to_row(f) for f in failures],
                 )
+                if self.lease_owner is not None:
+                    # A failed request frees its key: a waiting worker may try it itself.
+                    con.executemany(
+                        "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
+                        [(f.request_hash, f.origin, self.lease_owner) for f in failures],
+                    )
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # a disk error may have ended the transaction already
