@@ -329,16 +329,13 @@ class Ledger:
         expired, or ``owner`` holds it already (then it is renewed); so two workers never both
         get ``claimed`` for a live lease, and nobody gets it after the answer is committed.
         """
-        con = self._writer_connection()
         now = time.time()
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_transaction("record a lease") as con:
             row = con.execute(
                 f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash = ? AND origin = ?",
                 [request_hash, origin],
             ).fetchone()
             if row is not None:
-                con.execute("COMMIT")
                 return LeaseClaim(answer=_answer_from_row(row))
             con.execute(
                 "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
@@ -350,11 +347,6 @@ class Ledger:
             holder = con.execute(
                 "SELECT owner, expires_at FROM leases WHERE request_hash = ? AND origin = ?", [request_hash, origin]
             ).fetchone()
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                con.execute("ROLLBACK")
-            raise
         if holder[0] == owner:
             return LeaseClaim(claimed=True)
         return LeaseClaim(owner=holder[0], expires_at=holder[1])
@@ -364,33 +356,54 @@ class Ledger:
 
         Returns how many were released. A released key may be claimed by the next worker at once.
         """
-        con = self._writer_connection()
-        con.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_transaction("release leases") as con:
             if keys is None:
-                released = con.execute("DELETE FROM leases WHERE owner = ?", [owner]).rowcount
-            else:
-                released = 0
-                for request_hash, origin in keys:
-                    released += con.execute(
-                        "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
-                        [request_hash, origin, owner],
-                    ).rowcount
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                con.execute("ROLLBACK")
-            raise
-        return released
+                return con.execute("DELETE FROM leases WHERE owner = ?", [owner]).rowcount
+            released = 0
+            for request_hash, origin in keys:
+                released += con.execute(
+                    "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
+                    [request_hash, origin, owner],
+                ).rowcount
+            return released
+
+    def iter_failures(self) -> Iterator[LedgerFailure]:
+        """Every recorded failure, superseded or not, in insertion order (for ``distillset ledger export``)."""
+        for row in self._reader().execute(f"SELECT {', '.join(_FAILURE_COLUMNS)} FROM failures ORDER BY id"):
+            yield _failure_from_row(row)
+
+    def merge(self, answers: Iterable[LedgerAnswer], failures: Iterable[LedgerFailure]) -> tuple[int, int]:
+        """Add answers and failures another ledger holds, in one transaction; returns how many were new.
+
+        Idempotent: an answer already stored under its key is kept (never overwritten), a failure
+        identical to a stored one (same request, origin, time and run) is not added twice.
+        """
+        with self._write_transaction("import records") as con:
+            before = con.total_changes
+            con.executemany(
+                f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
+                [_to_row(a) for a in answers],
+            )
+            added_answers = con.total_changes - before
+            before = con.total_changes
+            con.executemany(
+                f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) SELECT {', '.join('?' * len(_FAILURE_COLUMNS))} "
+                "WHERE NOT EXISTS (SELECT 1 FROM failures WHERE request_hash = ?1 AND origin = ?8 "
+                "AND failed_at = ?6 AND run_id IS ?7)",
+                [_to_row(f) for f in failures],
+            )
+            added_failures = con.total_changes - before
+        return added_answers, added_failures
 
     def expire(self, request_hash: str, origin: str, owner: str) -> bool:
         """End ``owner``'s lease on one key now (its owner is known dead); True if it held one."""
-        con = self._writer_connection()
-        cursor = con.execute(
-            "UPDATE leases SET expires_at = 0 WHERE request_hash = ? AND origin = ? AND owner = ?",
-            [request_hash, origin, owner],
-        )
-        return cursor.rowcount > 0
+        with self._write_transaction("expire a lease") as con:
+            cursor = con.execute(
+                "UPDATE leases SET expires_at = 0 WHERE request_hash = ? AND origin = ? AND owner = ?",
+                [request_hash, origin, owner],
+            )
+            return cursor.rowcount > 0
 
     def leases(self) -> list[tuple[str, str, str, float]]:
         """Every lease: (request hash, origin, owner, expires at), for inspection and tests."""
@@ -401,10 +414,32 @@ class Ledger:
             )
         ]
 
-    def _writer_connection(self) -> sqlite3.Connection:
-        # The reader connection of this thread is in autocommit mode, so it can run a short
-        # write transaction as well; a separate attribute keeps that explicit.
-        return self._reader()
+    @contextlib.contextmanager
+    def _write_transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One short write transaction on this thread's connection (autocommit mode between them).
+
+        A failed one is rolled back; if even that fails (a full disk), the connection is dropped so
+        it cannot keep the write lock. Errors read ``no space left on device at FOLDER`` when so.
+        """
+        con = self._reader()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+            if con.in_transaction:
+                con.close()
+                self._local.con = None
+            raise RuntimeError(
+                f"{describe_write_error(exc, self.path)}: the ledger {self.path} cannot {what}: {exc}"
+            ) from exc
 
     def count_answers(self) -> int:
         return self._reader().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
