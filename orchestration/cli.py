@@ -14,7 +14,7 @@ import sys
 from orchestration.run import DEFAULT_WAIT_TIMEOUT_S
 
 # Engine-only subcommands (distillset/cli/<module>.py), in the order --help lists them.
-ENGINE_COMMANDS: list[str] = ["versions", "diff", "explain", "dedup", "decontam", "score", "simulator"]
+ENGINE_COMMANDS: list[str] = ["versions", "diff", "explain", "dedup", "decontam", "score", "simulator", "ledger"]
 
 
 def _run(args: argparse.Namespace) -> int:

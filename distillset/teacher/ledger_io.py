@@ -18,9 +18,9 @@ from typing import IO
 from distillset.jsonl import iter_json_objects
 from distillset.teacher.ledger import Ledger, LedgerAnswer, LedgerFailure
 
-FORMAT_VERSION = 1
 _IMPORT_BATCH = 5000
 _KINDS = {"answers": LedgerAnswer, "failures": LedgerFailure}
+_ROW_OF = {"answers": "an answer row", "failures": "a failure row"}
 
 
 def _line(table: str, record) -> str:
@@ -52,7 +52,7 @@ def _record(path: Path, line_number: int, row: dict):
     required = {f.name for f in dataclasses.fields(kind) if f.default is dataclasses.MISSING}
     missing = sorted(required - row.keys())
     if missing:
-        raise ValueError(f"{path}:{line_number}: a {table} row lacks {', '.join(missing)}")
+        raise ValueError(f"{path}:{line_number}: {_ROW_OF[table]} lacks {', '.join(missing)}")
     values = {name: row[name] for name in names if name in row}
     stamp = "created_at" if kind is LedgerAnswer else "failed_at"
     try:
@@ -61,7 +61,7 @@ def _record(path: Path, line_number: int, row: dict):
             values["simulated"] = bool(values["simulated"])
         return table, kind(**values)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}:{line_number}: a bad {table} row: {exc}") from None
+        raise ValueError(f"{path}:{line_number}: {_ROW_OF[table]} is unreadable: {exc}") from None
 
 
 def _records(path: Path) -> Iterator[tuple[str, object]]:
