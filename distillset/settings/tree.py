@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distillset.settings.fields import setting, validate
+from distillset.settings.ledger_url import check_ledger_url, ledger_path
 from distillset.settings.paths import (
     CACHE_DIR,
     CATALOG_FILE,
     DAGSTER_DIR,
     DEFAULT_PROMPTS_URL,
-    LEDGER_FILE,
     TRAINING_SETS_DIR,
 )
 
@@ -409,6 +409,12 @@ class Settings:
         default_factory=_default_home, env="DISTILLSET_HOME", help="catalog, ledger, caches, Dagster home"
     )
     dagster_home: Path | None = setting(None, env="DAGSTER_HOME", help="default $DISTILLSET_HOME/dagster")
+    ledger_url: str | None = setting(
+        None,
+        env="DISTILLSET_LEDGER_URL",
+        check=check_ledger_url,
+        help="the teacher ledger, shared by every run that names it: a path or sqlite:///path",
+    )
     s3_endpoint_url: str | None = setting(
         None, env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), rule="http_url", help="S3-compatible store"
     )
@@ -433,7 +439,8 @@ class Settings:
 
     @property
     def ledger_path(self) -> Path:
-        return self.home / LEDGER_FILE
+        """``DISTILLSET_LEDGER_URL``'s file, or ``$DISTILLSET_HOME/ledger.sqlite``."""
+        return ledger_path(self.ledger_url, self.home)
 
     @property
     def cache_dir(self) -> Path:
