@@ -10,8 +10,9 @@ on one shared SQLite file, as separate runs would. Two ways of sharing the work:
 - ``overlap``: every worker gets every prompt (two ``distillset run`` at once): leases make them
   pay each request once between them; the wall time shows what waiting for each other costs.
 
-Lease overhead per request is the time spent in ``Ledger.claim`` transactions (run in a thread,
-so it overlaps the requests of other coroutines) divided by the requests paid.
+Lease overhead per request is the time requests waited for their claims (they ride on the
+worker's ledger-writer transactions; the wait overlaps other requests in flight) divided by the
+requests paid, with the number of claims per paid request (more than 1: polls while waiting).
 
 Usage:
     python bench/bench_ledger.py                 # 1,200 prompts, 32 in flight per worker

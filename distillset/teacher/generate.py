@@ -164,6 +164,7 @@ class _Run:
             # answer is durable (and survives kill -9) milliseconds after it arrives, while commits
             # still batch under load.
             with self.ledger.writer(run_id=self.run_id, batch_size=1, lease_owner=self.leases.owner) as writer:
+                self.leases.writer = writer  # claims share the writer's transactions
                 self.sender = RequestSender(
                     client,
                     self.settings,

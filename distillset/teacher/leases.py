@@ -10,7 +10,11 @@ over). After a ``kill -9`` only the requests that were in flight are paid again,
 expire (``TEACHER_LEASE_S``); a lease whose owner was a process of this machine that is gone is
 taken over at once (the owner id names the host, the pid and the process's start time).
 
-Ledger calls are blocking SQLite transactions, so they run in a thread, never on the event loop.
+Ledger calls are blocking SQLite transactions, so they never run on the event loop: a run's claims
+ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which commit the answers
+that arrived and claim the keys asked for since the last one, in one transaction on one connection.
+So a run's own writes never wait for each other's locks, and 64 requests in flight cost a few
+commits, not 64.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from distillset.teacher.ledger import Ledger, LedgerAnswer
+from distillset.teacher.ledger import LeaseClaim, Ledger, LedgerAnswer, LedgerWriter
 
+# At most this many keys are claimed in one transaction.
+MAX_CLAIM_BATCH = 512
 # Polling starts fast (an answer usually lands within a request's latency) and slows down for
 # long waits, so a hundred waiting keys cost a few queries a second, not thousands.
 FIRST_POLL_S = 0.05
@@ -78,9 +84,11 @@ class LeaseStats:
     """What leasing cost one run: for the run's metadata and the benchmark."""
 
     claims: int = 0
-    """Claim transactions (one per key paid or found, plus one per poll while waiting)."""
+    """Keys claimed (one per key paid or found, plus one per poll while waiting)."""
+    transactions: int = 0
+    """Claims made in a transaction of their own (no writer attached); the others share the writer's."""
     claim_s: float = 0.0
-    """Seconds spent in those transactions (the lease overhead)."""
+    """Seconds requests waited for their claims, summed (the lease overhead)."""
     waits: int = 0
     """Keys another worker was paying for when this one needed them."""
     answers_from_others: int = 0
@@ -91,6 +99,15 @@ class LeaseStats:
     """(request hash, origin) this run holds a lease on right now."""
 
 
+def _settle(future: asyncio.Future, result: LeaseClaim | None, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class Leases:
     """The leases of one run on one ledger."""
 
@@ -99,11 +116,23 @@ class Leases:
         self.owner = owner
         self.lease_s = lease_s
         self.stats = LeaseStats()
+        self.writer: LedgerWriter | None = None
+        """The run's ledger writer, once open: claims then ride on its transactions."""
 
-    async def _claim(self, key: str, origin: str):
+    async def _claim(self, key: str, origin: str) -> LeaseClaim:
         started = time.perf_counter()
         try:
-            return await asyncio.to_thread(self.ledger.claim, key, origin, self.owner, self.lease_s)
+            if self.writer is None:
+                self.stats.transactions += 1
+                return await asyncio.to_thread(self.ledger.claim, key, origin, self.owner, self.lease_s)
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+
+            def done(claim: LeaseClaim | None, error: BaseException | None) -> None:
+                loop.call_soon_threadsafe(_settle, future, claim, error)
+
+            self.writer.submit_claim(key, origin, self.lease_s, done)
+            return await future
         finally:
             self.stats.claims += 1
             self.stats.claim_s += time.perf_counter() - started
@@ -150,5 +179,6 @@ class Leases:
         Answers already handed to the writer must be committed first (close the writer before), or a
         waiting worker could claim a key whose answer is about to land.
         """
+        self.writer = None
         self.stats.held.clear()
         return self.ledger.release(self.owner)

@@ -36,7 +36,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -329,27 +329,12 @@ class Ledger:
         expired, or ``owner`` holds it already (then it is renewed); so two workers never both
         get ``claimed`` for a live lease, and nobody gets it after the answer is committed.
         """
-        now = time.time()
+        return self.claim_many([(request_hash, origin)], owner, lease_s)[0]
+
+    def claim_many(self, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
+        """``claim`` for several (request hash, origin) keys in one write transaction, in order."""
         with self._write_transaction("record a lease") as con:
-            row = con.execute(
-                f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash = ? AND origin = ?",
-                [request_hash, origin],
-            ).fetchone()
-            if row is not None:
-                return LeaseClaim(answer=_answer_from_row(row))
-            con.execute(
-                "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
-                "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
-                "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
-                [request_hash, origin, owner, now, now + lease_s],
-            )
-            holder = con.execute(
-                "SELECT owner, expires_at FROM leases WHERE request_hash = ? AND origin = ?", [request_hash, origin]
-            ).fetchone()
-        if holder[0] == owner:
-            return LeaseClaim(claimed=True)
-        return LeaseClaim(owner=holder[0], expires_at=holder[1])
+            return _claim_rows(con, keys, owner, lease_s)
 
     def release(self, owner: str, keys: Iterable[tuple[str, str]] | None = None) -> int:
         """Give up ``owner``'s leases (only those on ``keys``, (request hash, origin) pairs, if given).
@@ -502,6 +487,7 @@ class LedgerWriter:
         self._closed = threading.Event()
         self._answers: dict[str, LedgerAnswer] = {}
         self._failures: list[LedgerFailure] = []
+        self._claims: list[tuple[str, str, float, Callable]] = []
         self._error: BaseException | None = None
         self.answers_written = 0
         self.failures_written = 0
@@ -562,6 +548,34 @@ class LedgerWriter:
         if full:
             self._wake.set()
 
+    def submit_claim(
+        self,
+        request_hash: str,
+        origin: str,
+        lease_s: float,
+        done: Callable[[LeaseClaim | None, BaseException | None], None],
+    ) -> None:
+        """Claim a key for ``lease_owner`` in the writer's next transaction (``Ledger.claim``'s rules).
+
+        ``done(claim, error)`` is called from the writer's thread once it is committed (or failed).
+        One transaction then commits the answers that arrived and claims the keys asked for, so a
+        run's writes never wait on each other's locks, and many claims cost one commit.
+        """
+        if self.lease_owner is None:
+            raise ValueError("this writer has no lease_owner: it cannot claim keys")
+        self._raise_if_failed()
+        with self._lock:
+            self._claims.append((request_hash, origin, lease_s, done))
+        if self._error is not None or self._thread is None:  # nobody will take it: fail it now
+            self._fail_claims(self._error or RuntimeError(f"the ledger writer of {self.path} is closed"))
+        self._wake.set()
+
+    def _fail_claims(self, error: BaseException) -> None:
+        with self._lock:
+            claims, self._claims = self._claims, []
+        for *_, done in claims:
+            done(None, error)
+
     def pending(self, request_hash: str, origin: str) -> LedgerAnswer | None:
         """An answer added but not yet committed, if any."""
         with self._lock:
@@ -595,6 +609,7 @@ class LedgerWriter:
                 f"{describe_write_error(exc, self.path)}: the ledger {self.path} cannot commit{where}"
             ) from exc
         finally:
+            self._fail_claims(RuntimeError(f"the ledger writer of {self.path} is closed"))
             self._con.close()
         self._raise_if_failed()
 
@@ -612,6 +627,7 @@ class LedgerWriter:
                 self._write_buffered()
             except BaseException as exc:  # surfaced to the caller on its next add/flush/close
                 self._error = exc
+                self._fail_claims(exc)
                 return
 
     def _write_buffered(self) -> None:
@@ -620,12 +636,24 @@ class LedgerWriter:
 
     def _write_batch(self) -> None:
         with self._lock:
-            if not self._answers and not self._failures:
+            if not self._answers and not self._failures and not self._claims:
                 return
             answers = list(self._answers.values())
             failures = self._failures
             self._failures = []
+            claims, self._claims = self._claims, []
+        try:
+            results = self._commit(answers, failures, claims)
+        except BaseException as exc:
+            for *_, done in claims:
+                done(None, exc)
+            raise
+        for (*_, done), result in zip(claims, results, strict=True):
+            done(result, None)
+
+    def _commit(self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list) -> list[LeaseClaim]:
         con = self._con
+        results: list[LeaseClaim] = []
         con.execute("BEGIN IMMEDIATE")
         try:
             if answers:
@@ -652,6 +680,9 @@ class LedgerWriter:
                         "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
                         [(f.request_hash, f.origin, self.lease_owner) for f in failures],
                     )
+            # Claims come after the answers: a key answered in this very batch is found answered.
+            for request_hash, origin, lease_s, _ in claims:
+                results.extend(_claim_rows(con, [(request_hash, origin)], self.lease_owner, lease_s))
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # a disk error may have ended the transaction already
@@ -667,6 +698,33 @@ class LedgerWriter:
                     del self._answers[key]
         self.answers_written += len(answers)
         self.failures_written += len(failures)
+        return results
+
+
+def _claim_rows(con: sqlite3.Connection, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
+    """The claims of ``Ledger.claim_many``, inside the caller's write transaction."""
+    now = time.time()
+    claims = []
+    for request_hash, origin in keys:
+        row = con.execute(
+            f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash = ? AND origin = ?",
+            [request_hash, origin],
+        ).fetchone()
+        if row is not None:
+            claims.append(LeaseClaim(answer=_answer_from_row(row)))
+            continue
+        con.execute(
+            "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
+            "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+            "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
+            [request_hash, origin, owner, now, now + lease_s],
+        )
+        holder, expires_at = con.execute(
+            "SELECT owner, expires_at FROM leases WHERE request_hash = ? AND origin = ?", [request_hash, origin]
+        ).fetchone()
+        claims.append(LeaseClaim(claimed=True) if holder == owner else LeaseClaim(owner=holder, expires_at=expires_at))
+    return claims
 
 
 def _spilled_value(row: dict, name: str):
