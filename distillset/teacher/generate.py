@@ -359,10 +359,7 @@ class _Run:
         if answer is not None:
             self.stats.cache_hits += 1
             return TurnOutcome(answer=answer)
-        try:
-            return await self.sender.send(messages, key)
-        finally:
-            self.leases.done(key, origin)
+        return await self.sender.send(messages, key)
 
     # ----- progress -----
     def _progress(self) -> GenerationProgress:

@@ -24,7 +24,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from distillset.teacher.ledger import LeaseClaim, Ledger, LedgerAnswer, LedgerWriter
 
@@ -95,8 +95,6 @@ class LeaseStats:
     """Of those, answered by the other worker (nothing paid here)."""
     takeovers: int = 0
     """Keys whose lease expired or was released while waiting, then claimed here."""
-    held: set = field(default_factory=set)
-    """(request hash, origin) this run holds a lease on right now."""
 
 
 def _settle(future: asyncio.Future, result: LeaseClaim | None, error: BaseException | None) -> None:
@@ -161,17 +159,8 @@ class Leases:
                     self.stats.answers_from_others += 1
                     return claim.answer
             self.stats.takeovers += 1
-        self.stats.held.add((key, origin))
+        # Held now: committing the answer (or the failure) to the ledger frees the key.
         return None
-
-    def done(self, key: str, origin: str) -> None:
-        """The paid request ended (its answer or failure goes to the ledger, which frees the key)."""
-        self.stats.held.discard((key, origin))
-
-    async def release(self, key: str, origin: str) -> None:
-        """Give the key up unpaid (a budget stop), so a waiting worker need not wait for expiry."""
-        self.stats.held.discard((key, origin))
-        await asyncio.to_thread(self.ledger.release, self.owner, [(key, origin)])
 
     def release_all(self) -> int:
         """Release every lease this run still holds (called when the run ends, however it ends).
@@ -180,5 +169,4 @@ class Leases:
         waiting worker could claim a key whose answer is about to land.
         """
         self.writer = None
-        self.stats.held.clear()
         return self.ledger.release(self.owner)
