@@ -30,7 +30,8 @@ from distillset.settings import (
     SamplingSettings,
     TeacherSettings,
 )
-from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, LEDGER_FILE, SCORECARDS_FILE
+from distillset.settings.ledger_url import ledger_path
+from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, SCORECARDS_FILE
 from distillset.simulator.accuracy import parse_model_accuracy
 from distillset.simulator.endpoint import open_endpoint
 from distillset.teacher.endpoints import TeacherEndpoint
@@ -54,6 +55,8 @@ class CatalogResource(dg.ConfigurableResource):
     """
 
     home: str
+    ledger_url: str | None = None
+    """``DISTILLSET_LEDGER_URL``: a ledger file shared with other homes (default: the home's own)."""
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
@@ -73,14 +76,14 @@ class CatalogResource(dg.ConfigurableResource):
 
     @property
     def ledger_path(self) -> Path:
-        return self.home_path / LEDGER_FILE
+        return ledger_path(self.ledger_url, self.home_path)
 
     @property
     def cache_dir(self) -> Path:
         return self.home_path / CACHE_DIR
 
     def ledger(self) -> Ledger:
-        self.home_path.mkdir(parents=True, exist_ok=True)
+        self.home_path.mkdir(parents=True, exist_ok=True)  # the ledger's folder is created by Ledger
         return Ledger(self.ledger_path)
 
     def read(

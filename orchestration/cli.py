@@ -24,6 +24,7 @@ ENGINE_COMMANDS: list[str] = [
     "decontam",
     "score",
     "simulator",
+    "ledger",
 ]
 
 

@@ -21,8 +21,9 @@ How a publisher gets its number and commits (the same rules on both backends):
 A publisher that fails removes what it wrote (never a visible version); one that died without
 cleaning leaves a claim that the next publisher removes once it is stale (``claims``).
 
-Limits: two publishers racing with the same content usually end with one version (each checks
-again before committing) but may both publish; numbers can skip one a publisher released. A
+Two publishers racing with the same content publish one version: each first claims its content
+hash (``distillset.publish.content_claims``), so the second waits for the first and then finds its
+content published. Limits: numbers can skip one a publisher released. A
 publisher stalled longer than the stale delay loses its claim and, on S3, could write over the
 data files of the publisher that took the number over; that one's manifest checksums then no
 longer match and ``verify_version`` reports it. On S3 the ``.claim`` object stays in the version
@@ -44,6 +45,7 @@ import polars as pl
 from distillset import storage
 from distillset.publish import claims
 from distillset.publish.card import guess_languages, render_card, score_distribution
+from distillset.publish.content_claims import content_held
 from distillset.publish.exports import check_formats
 from distillset.publish.files import PublishConflictError, data_files, write_checked
 from distillset.publish.layout import CARD, CLAIM, LATEST, MANIFEST, STAGING_PREFIX, parse_version, version_name
@@ -134,7 +136,13 @@ def publish_training_set(
     fs, root = storage.filesystem(storage_url, storage_options)
     set_dir = storage.join(root, name)
     token = uuid.uuid4().hex
+    # One publisher per content at a time: a second one with the same rows waits, then finds them
+    # published and publishes nothing (distillset.publish.content_claims).
+    with content_held(fs, set_dir, draft.digest, token, stale_after_s=stale_after_s):
+        return _claim_and_write(fs, set_dir, token, draft, name, stale_after_s)
 
+
+def _claim_and_write(fs, set_dir: str, token: str, draft: _Draft, name: str, stale_after_s: float) -> PublishResult:
     for _ in range(MAX_CLAIM_ATTEMPTS):
         now = _now()
         found = claims.scan(fs, set_dir)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from distillset.settings.env import SettingsError
 from distillset.settings.fields import setting, validate
+from distillset.settings.ledger_url import check_ledger_url, ledger_path
 from distillset.settings.paths import (
     CACHE_DIR,
     CATALOG_FILE,
     DAGSTER_DIR,
     DEFAULT_PROMPTS_URL,
-    LEDGER_FILE,
     SCORECARDS_FILE,
     TRAINING_SETS_DIR,
 )
@@ -151,6 +151,17 @@ class TeacherSettings:
     )
     export_reasoning: bool = setting(
         False, env="DISTILLSET_EXPORT_REASONING", help="put the teacher's reasoning back as <think>...</think>"
+    )
+    # How long a worker's claim on a request key holds before another worker may pay for it. One
+    # request lives at most (retries + 1) x the deadline plus the backoffs between attempts (30 s
+    # cap each): 7 x 120 s + 6 x 30 s = 1020 s with the defaults; 30 minutes leaves room for
+    # rate-limiter waits, and costs only a 30-minute delay on the keys a killed worker had in flight.
+    lease_s: float = setting(
+        1800.0,
+        env="TEACHER_LEASE_S",
+        rule="duration",
+        gt=0,
+        help="a worker's claim on a request key; another worker pays for it only after it expires",
     )
     sampling: SamplingSettings = dataclasses.field(default_factory=SamplingSettings)
 
@@ -508,6 +519,12 @@ class Settings:
         default_factory=_default_home, env="DISTILLSET_HOME", help="catalog, ledger, caches, Dagster home"
     )
     dagster_home: Path | None = setting(None, env="DAGSTER_HOME", help="default $DISTILLSET_HOME/dagster")
+    ledger_url: str | None = setting(
+        None,
+        env="DISTILLSET_LEDGER_URL",
+        check=check_ledger_url,
+        help="the teacher ledger, shared by every run that names it: a path or sqlite:///path",
+    )
     s3_endpoint_url: str | None = setting(
         None, env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), rule="http_url", help="S3-compatible store"
     )
@@ -533,7 +550,8 @@ class Settings:
 
     @property
     def ledger_path(self) -> Path:
-        return self.home / LEDGER_FILE
+        """``DISTILLSET_LEDGER_URL``'s file, or ``$DISTILLSET_HOME/ledger.sqlite``."""
+        return ledger_path(self.ledger_url, self.home)
 
     @property
     def scorecards_path(self) -> Path:

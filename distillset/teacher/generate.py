@@ -29,6 +29,7 @@ from distillset import ids
 from distillset.settings import TeacherSettings
 from distillset.teacher.accounting import GenerationProgress, GenerationStats, progress
 from distillset.teacher.endpoints import TeacherEndpoint
+from distillset.teacher.leases import Leases, LeaseStats, lease_owner
 from distillset.teacher.ledger import Ledger, LedgerAnswer
 from distillset.teacher.request import RequestSender, TurnOutcome
 from distillset.teacher.retry import RetryPolicy
@@ -47,6 +48,8 @@ _LOOKUP_CHUNK = 256
 class GenerationResult:
     generations: pl.DataFrame
     stats: GenerationStats
+    leases: LeaseStats | None = None
+    """What claiming request keys cost and how often another worker had a key first."""
 
 
 # Threads verifying answers as they arrive (each code check is one sandbox process tree).
@@ -181,6 +184,7 @@ class _Run:
         self.stats = GenerationStats()
         self.rows = RowCollector()
         self.inflight: dict[str, asyncio.Future] = {}
+        self.leases = Leases(ledger, lease_owner(run_id), settings.lease_s)
         self.sender: RequestSender | None = None
         self.done = 0
         self.started = time.monotonic()
@@ -200,7 +204,8 @@ class _Run:
             # Group commit: the writer thread commits whatever has arrived each time it wakes, so an
             # answer is durable (and survives kill -9) milliseconds after it arrives, while commits
             # still batch under load.
-            with self.ledger.writer(run_id=self.run_id, batch_size=1) as writer:
+            with self.ledger.writer(run_id=self.run_id, batch_size=1, lease_owner=self.leases.owner) as writer:
+                self.leases.writer = writer  # claims share the writer's transactions
                 self.sender = RequestSender(
                     client,
                     self.settings,
@@ -223,6 +228,12 @@ class _Run:
                         await asyncio.gather(producer, *workers, return_exceptions=True)
                         raise
         finally:
+            # After the writer closed (its answers are committed): keys still claimed were not paid
+            # (a stop, an error); other workers may take them at once instead of at expiry.
+            try:
+                self.leases.release_all()
+            except Exception:  # an unreachable ledger must not hide the run's own error
+                log.exception("could not release the run's request leases")
             if progress_task is not None:
                 progress_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -233,7 +244,7 @@ class _Run:
             self.on_progress(self._progress())
         if self.stats.budget_exhausted:
             log.warning("%s", self.stats.budget_message)
-        return GenerationResult(generations=self.rows.frame(), stats=self.stats)
+        return GenerationResult(generations=self.rows.frame(), stats=self.stats, leases=self.leases.stats)
 
     async def _produce(self, conversations: Iterable[Conversation], queue: asyncio.Queue, workers_count: int) -> None:
         chunk: list[tuple[int, Conversation]] = []
@@ -462,10 +473,7 @@ class _Run:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:
-            # Samples of one prompt run concurrently: the semaphore keeps the requests in flight
-            # within TEACHER_MAX_CONCURRENCY however many samples each worker draws at once.
-            async with self.slots:
-                outcome = await self.sender.send(messages, key, sampling)
+            outcome = await self._leased_send(messages, key, sampling)
             future.set_result(outcome)
             return outcome
         except BaseException as exc:
@@ -474,6 +482,18 @@ class _Run:
             raise
         finally:
             del self.inflight[key]
+
+    async def _leased_send(self, messages: list[dict], key: str, sampling) -> TurnOutcome:
+        """Pay for ``key`` only while holding its lease; another worker's answer is reused instead."""
+        origin = self.endpoint.origin
+        answer = await self.leases.acquire(key, origin)
+        if answer is not None:
+            self.stats.cache_hits += 1
+            return TurnOutcome(answer=answer)
+        # Samples of one prompt run concurrently: the semaphore keeps the requests in flight
+        # within TEACHER_MAX_CONCURRENCY however many samples each worker draws at once.
+        async with self.slots:
+            return await self.sender.send(messages, key, sampling)
 
     # ----- progress -----
     def _progress(self) -> GenerationProgress:

@@ -19,10 +19,17 @@ good from one host as from another), and every answer records the endpoint that 
 ``TEACHER_SHARE_ANSWERS_ACROSS_ENDPOINTS=false`` the origin is ``remote:<scheme://host:port>`` and
 each endpoint pays for its own answers.
 
+**Leases** (table ``leases``) stop two processes from paying for one key at the same moment: before
+paying, a worker claims (request hash, origin) with its owner id and an expiry (``Ledger.claim``,
+checked against ``answers`` in the same write transaction). Another worker that needs the key sees
+the lease and waits for the answer (``distillset.teacher.leases``), or takes the lease over once it
+has expired (its owner died). Committing an answer removes the key's lease in the same transaction.
+
 Schema version 2 (``PRAGMA user_version``) added the origin to the key and ``served_model``; a
 version 1 ledger is migrated in place when opened (its rows get origin ``simulated`` or ``remote``
 from their ``simulated`` flag). Version 3 added ``reasoning`` (a reasoning model's trace, kept
 apart from the answer in ``content``; NULL for older rows and for teachers that send none).
+Version 4 added the ``leases`` table (created, like every table, when the ledger is opened).
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +52,7 @@ BUSY_TIMEOUT_MS = 120_000
 # SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
 _LOOKUP_CHUNK = 900
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SIMULATED_ORIGIN = "simulated"
 REMOTE_ORIGIN = "remote"
 
@@ -87,6 +95,15 @@ CREATE TABLE IF NOT EXISTS failures (
     origin        TEXT NOT NULL DEFAULT 'remote'
 );
 CREATE INDEX IF NOT EXISTS failures_hash ON failures (request_hash);
+CREATE TABLE IF NOT EXISTS leases (
+    request_hash  TEXT NOT NULL,
+    origin        TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    claimed_at    REAL NOT NULL,
+    expires_at    REAL NOT NULL,
+    PRIMARY KEY (request_hash, origin)
+);
+CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
 """
 )
 
@@ -134,6 +151,20 @@ class LedgerFailure:
     failed_at: datetime
     run_id: str | None
     origin: str = REMOTE_ORIGIN
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """What ``Ledger.claim`` found: the answer, the lease taken, or another owner's live lease."""
+
+    answer: LedgerAnswer | None = None
+    """The key is answered already: use this, pay nothing."""
+    claimed: bool = False
+    """The caller holds the lease now: it pays, and committing the answer releases the lease."""
+    owner: str | None = None
+    """Another worker's live lease: its owner (wait for its answer)."""
+    expires_at: float | None = None
+    """When that lease expires (seconds since the epoch)."""
 
 
 _ANSWER_COLUMNS = [f.name for f in fields(LedgerAnswer)]
@@ -296,13 +327,131 @@ class Ledger:
         )
         return {"requests": row[0], "prompt_tokens": row[1], "completion_tokens": row[2]}
 
+    def claim(self, request_hash: str, origin: str, owner: str, lease_s: float) -> LeaseClaim:
+        """Claim the right to pay for one key, for ``lease_s`` seconds, unless it is answered.
+
+        One write transaction looks for an answer, then takes the lease when there is none, it has
+        expired, or ``owner`` holds it already (then it is renewed); so two workers never both
+        get ``claimed`` for a live lease, and nobody gets it after the answer is committed.
+        """
+        return self.claim_many([(request_hash, origin)], owner, lease_s)[0]
+
+    def claim_many(self, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
+        """``claim`` for several (request hash, origin) keys in one write transaction, in order."""
+        with self._write_transaction("record a lease") as con:
+            return _claim_rows(con, keys, owner, lease_s)
+
+    def release(self, owner: str, keys: Iterable[tuple[str, str]] | None = None) -> int:
+        """Give up ``owner``'s leases (only those on ``keys``, (request hash, origin) pairs, if given).
+
+        Returns how many were released. A released key may be claimed by the next worker at once.
+        """
+        with self._write_transaction("release leases") as con:
+            if keys is None:
+                return con.execute("DELETE FROM leases WHERE owner = ?", [owner]).rowcount
+            released = 0
+            for request_hash, origin in keys:
+                released += con.execute(
+                    "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
+                    [request_hash, origin, owner],
+                ).rowcount
+            return released
+
+    def iter_failures(self) -> Iterator[LedgerFailure]:
+        """Every recorded failure, superseded or not, in insertion order (for ``distillset ledger export``)."""
+        for row in self._reader().execute(f"SELECT {', '.join(_FAILURE_COLUMNS)} FROM failures ORDER BY id"):
+            yield _failure_from_row(row)
+
+    def merge(self, answers: Iterable[LedgerAnswer], failures: Iterable[LedgerFailure]) -> tuple[int, int]:
+        """Add answers and failures another ledger holds, in one transaction; returns how many were new.
+
+        Idempotent: an answer already stored under its key is kept (never overwritten), a failure
+        identical to a stored one (same request, origin, time and run) is not added twice.
+        """
+        with self._write_transaction("import records") as con:
+            before = con.total_changes
+            con.executemany(
+                f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
+                [_to_row(a) for a in answers],
+            )
+            added_answers = con.total_changes - before
+            before = con.total_changes
+            con.executemany(
+                f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) SELECT {', '.join('?' * len(_FAILURE_COLUMNS))} "
+                "WHERE NOT EXISTS (SELECT 1 FROM failures WHERE request_hash = ?1 AND origin = ?8 "
+                "AND failed_at = ?6 AND run_id IS ?7)",
+                [_to_row(f) for f in failures],
+            )
+            added_failures = con.total_changes - before
+        return added_answers, added_failures
+
+    def expire(self, request_hash: str, origin: str, owner: str) -> bool:
+        """End ``owner``'s lease on one key now (its owner is known dead); True if it held one."""
+        with self._write_transaction("expire a lease") as con:
+            cursor = con.execute(
+                "UPDATE leases SET expires_at = 0 WHERE request_hash = ? AND origin = ? AND owner = ?",
+                [request_hash, origin, owner],
+            )
+            return cursor.rowcount > 0
+
+    def leases(self) -> list[tuple[str, str, str, float]]:
+        """Every lease: (request hash, origin, owner, expires at), for inspection and tests."""
+        return [
+            tuple(row)
+            for row in self._reader().execute(
+                "SELECT request_hash, origin, owner, expires_at FROM leases ORDER BY claimed_at"
+            )
+        ]
+
+    @contextlib.contextmanager
+    def _write_transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One short write transaction on this thread's connection (autocommit mode between them).
+
+        A failed one is rolled back; if even that fails (a full disk), the connection is dropped so
+        it cannot keep the write lock. Errors read ``no space left on device at FOLDER`` when so.
+        """
+        con = self._reader()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+            if con.in_transaction:
+                con.close()
+                self._local.con = None
+            raise RuntimeError(
+                f"{describe_write_error(exc, self.path)}: the ledger {self.path} cannot {what}: {exc}"
+            ) from exc
+
     def count_answers(self) -> int:
         return self._reader().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
-    def writer(self, *, run_id: str | None = None, batch_size: int = 32, flush_interval_s: float = 0.5) -> LedgerWriter:
+    def writer(
+        self,
+        *,
+        run_id: str | None = None,
+        batch_size: int = 32,
+        flush_interval_s: float = 0.5,
+        lease_owner: str | None = None,
+    ) -> LedgerWriter:
         """A buffered writer (a context manager) that commits every ``batch_size`` answers or
-        ``flush_interval_s`` seconds, whichever comes first, and on exit."""
-        return LedgerWriter(self.path, run_id=run_id, batch_size=batch_size, flush_interval_s=flush_interval_s)
+        ``flush_interval_s`` seconds, whichever comes first, and on exit. A failure it commits
+        releases ``lease_owner``'s lease on that key."""
+        return LedgerWriter(
+            self.path,
+            run_id=run_id,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            lease_owner=lease_owner,
+        )
 
     def close(self) -> None:
         """Close this thread's read connection (others close when their thread ends)."""
@@ -321,10 +470,19 @@ class LedgerWriter:
     duplicate request in the same run is not paid again in that window.
     """
 
-    def __init__(self, path: Path, *, run_id: str | None, batch_size: int, flush_interval_s: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        run_id: str | None,
+        batch_size: int,
+        flush_interval_s: float,
+        lease_owner: str | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.path = path
+        self.lease_owner = lease_owner
         self.run_id = run_id
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -334,6 +492,7 @@ class LedgerWriter:
         self._closed = threading.Event()
         self._answers: dict[str, LedgerAnswer] = {}
         self._failures: list[LedgerFailure] = []
+        self._claims: list[tuple[str, str, float, Callable]] = []
         self._error: BaseException | None = None
         self.answers_written = 0
         self.failures_written = 0
@@ -394,6 +553,34 @@ class LedgerWriter:
         if full:
             self._wake.set()
 
+    def submit_claim(
+        self,
+        request_hash: str,
+        origin: str,
+        lease_s: float,
+        done: Callable[[LeaseClaim | None, BaseException | None], None],
+    ) -> None:
+        """Claim a key for ``lease_owner`` in the writer's next transaction (``Ledger.claim``'s rules).
+
+        ``done(claim, error)`` is called from the writer's thread once it is committed (or failed).
+        One transaction then commits the answers that arrived and claims the keys asked for, so a
+        run's writes never wait on each other's locks, and many claims cost one commit.
+        """
+        if self.lease_owner is None:
+            raise ValueError("this writer has no lease_owner: it cannot claim keys")
+        self._raise_if_failed()
+        with self._lock:
+            self._claims.append((request_hash, origin, lease_s, done))
+        if self._error is not None or self._thread is None:  # nobody will take it: fail it now
+            self._fail_claims(self._error or RuntimeError(f"the ledger writer of {self.path} is closed"))
+        self._wake.set()
+
+    def _fail_claims(self, error: BaseException) -> None:
+        with self._lock:
+            claims, self._claims = self._claims, []
+        for *_, done in claims:
+            done(None, error)
+
     def pending(self, request_hash: str, origin: str) -> LedgerAnswer | None:
         """An answer added but not yet committed, if any."""
         with self._lock:
@@ -427,6 +614,7 @@ class LedgerWriter:
                 f"{describe_write_error(exc, self.path)}: the ledger {self.path} cannot commit{where}"
             ) from exc
         finally:
+            self._fail_claims(RuntimeError(f"the ledger writer of {self.path} is closed"))
             self._con.close()
         self._raise_if_failed()
 
@@ -444,6 +632,7 @@ class LedgerWriter:
                 self._write_buffered()
             except BaseException as exc:  # surfaced to the caller on its next add/flush/close
                 self._error = exc
+                self._fail_claims(exc)
                 return
 
     def _write_buffered(self) -> None:
@@ -452,12 +641,24 @@ class LedgerWriter:
 
     def _write_batch(self) -> None:
         with self._lock:
-            if not self._answers and not self._failures:
+            if not self._answers and not self._failures and not self._claims:
                 return
             answers = list(self._answers.values())
             failures = self._failures
             self._failures = []
+            claims, self._claims = self._claims, []
+        try:
+            results = self._commit(answers, failures, claims)
+        except BaseException as exc:
+            for *_, done in claims:
+                done(None, exc)
+            raise
+        for (*_, done), result in zip(claims, results, strict=True):
+            done(result, None)
+
+    def _commit(self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list) -> list[LeaseClaim]:
         con = self._con
+        results: list[LeaseClaim] = []
         con.execute("BEGIN IMMEDIATE")
         try:
             if answers:
@@ -466,12 +667,27 @@ class LedgerWriter:
                     f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
                     [_to_row(a) for a in answers],
                 )
+                # An answered key needs no lease any more, whoever held it: in the same transaction,
+                # so a waiting worker finds either the lease or the answer, never neither.
+                con.executemany(
+                    "DELETE FROM leases WHERE request_hash = ? AND origin = ?",
+                    [(a.request_hash, a.origin) for a in answers],
+                )
             if failures:
                 con.executemany(
                     f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES "
                     f"({', '.join('?' * len(_FAILURE_COLUMNS))})",
                     [_to_row(f) for f in failures],
                 )
+                if self.lease_owner is not None:
+                    # A failed request frees its key: a waiting worker may try it itself.
+                    con.executemany(
+                        "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
+                        [(f.request_hash, f.origin, self.lease_owner) for f in failures],
+                    )
+            # Claims come after the answers: a key answered in this very batch is found answered.
+            for request_hash, origin, lease_s, _ in claims:
+                results.extend(_claim_rows(con, [(request_hash, origin)], self.lease_owner, lease_s))
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # a disk error may have ended the transaction already
@@ -487,6 +703,33 @@ class LedgerWriter:
                     del self._answers[key]
         self.answers_written += len(answers)
         self.failures_written += len(failures)
+        return results
+
+
+def _claim_rows(con: sqlite3.Connection, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
+    """The claims of ``Ledger.claim_many``, inside the caller's write transaction."""
+    now = time.time()
+    claims = []
+    for request_hash, origin in keys:
+        row = con.execute(
+            f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash = ? AND origin = ?",
+            [request_hash, origin],
+        ).fetchone()
+        if row is not None:
+            claims.append(LeaseClaim(answer=_answer_from_row(row)))
+            continue
+        con.execute(
+            "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
+            "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+            "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
+            [request_hash, origin, owner, now, now + lease_s],
+        )
+        holder, expires_at = con.execute(
+            "SELECT owner, expires_at FROM leases WHERE request_hash = ? AND origin = ?", [request_hash, origin]
+        ).fetchone()
+        claims.append(LeaseClaim(claimed=True) if holder == owner else LeaseClaim(owner=holder, expires_at=expires_at))
+    return claims
 
 
 def _spilled_value(row: dict, name: str):

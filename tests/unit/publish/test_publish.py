@@ -13,6 +13,7 @@ import concurrent.futures
 import hashlib
 import json
 import multiprocessing
+import socket
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +22,7 @@ import pytest
 from distillset.publish import protocol as publish
 from distillset.publish.protocol import LicenseBlockedError, publish_training_set
 from distillset.publish.reader import list_versions, read_examples, read_manifest, verify_version
-from distillset.publish.rows import EXAMPLE_COLUMNS
+from distillset.publish.rows import EXAMPLE_COLUMNS, content_hash
 from distillset.training.split import assign_split
 from helpers.publish import FIELDS, LLAMA, check_race, make_examples, race
 
@@ -166,11 +167,41 @@ def test_racing_threads_with_different_content_get_distinct_versions(tmp_path):
     check_race(str(tmp_path), frames, results)
 
 
-def test_racing_threads_with_the_same_content(tmp_path):
-    frames = [make_examples(6) for _ in range(4)]
+def test_racing_threads_with_the_same_content_publish_one_version(tmp_path):
+    frames = [make_examples(400) for _ in range(4)]
     results = race(str(tmp_path), frames)
     check_race(str(tmp_path), frames, results)
-    assert 1 <= sum(r.published for r in results) <= 4
+    assert sum(r.published for r in results) == 1
+    assert {r.version for r in results} == {"v0001"}
+    assert [v.version for v in list_versions(str(tmp_path), "race")] == ["v0001"]
+    assert not list((tmp_path / "race" / ".claims").glob("*")), "the content claim is released"
+
+
+def _publish_same_in_process(storage_url: str) -> tuple[bool, str]:
+    result = publish_training_set(storage_url, "race", make_examples(400), manifest_fields=FIELDS)
+    return result.published, result.version
+
+
+def test_racing_processes_with_the_same_content_publish_one_version(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(3, mp_context=context) as pool:
+        outcomes = list(pool.map(_publish_same_in_process, [str(tmp_path)] * 3))
+    assert sorted(outcomes) == [(False, "v0001"), (False, "v0001"), (True, "v0001")]
+
+
+def test_a_dead_publishers_content_claim_is_taken_over(tmp_path):
+    frame = make_examples(6)
+    digest = content_hash(frame, ["openai"])
+    claim = tmp_path / "race" / ".claims" / f"content-{digest}"
+    claim.parent.mkdir(parents=True)
+    # A process of this host that no longer exists held it.
+    claim.write_text(
+        json.dumps(
+            {"owner": "x", "host": socket.gethostname(), "pid": 2**22 + 7, "claimed_at": "2026-01-01T00:00:00+00:00"}
+        )
+    )
+    result = publish_training_set(str(tmp_path), "race", frame, manifest_fields=FIELDS)
+    assert result.published and result.version == "v0001" and not claim.exists()
 
 
 def _publish_in_process(storage_url: str, count: int) -> tuple[bool, str]:

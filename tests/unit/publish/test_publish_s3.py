@@ -112,6 +112,15 @@ def test_racing_publishers_on_s3(s3_url):
     check_race(s3_url, frames, results)
 
 
+def test_racing_publishers_on_s3_with_the_same_content_publish_one_version(s3_url):
+    frames = [make_examples(200) for _ in range(3)]
+    results = race(s3_url, frames)
+    check_race(s3_url, frames, results)
+    assert sum(r.published for r in results) == 1
+    assert [v.version for v in list_versions(s3_url, "race")] == ["v0001"]
+    assert not [k for k in _objects(s3_url) if "/.claims/content-" in k], "the content claim is released"
+
+
 def test_a_visible_manifest_is_never_overwritten(s3_url):
     publish_training_set(s3_url, "math", make_examples(4), manifest_fields=FIELDS)
     fs, root = storage.filesystem(s3_url)

@@ -22,7 +22,7 @@ from distillset.settings import TeacherSettings
 from distillset.simulator.server import TeacherSimulator
 from distillset.teacher.endpoints import TeacherEndpoint
 from distillset.teacher.generate import generate
-from distillset.teacher.ledger import Ledger, LedgerAnswer
+from distillset.teacher.ledger import SCHEMA_VERSION, Ledger, LedgerAnswer
 from distillset.teacher.rows import Conversation
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
@@ -120,7 +120,7 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path):
     assert ledger.get("sim-key", origin="simulated").content == "answer sim-key"
     assert [f.request_hash for f in ledger.failures()] == ["lost-key"]
     with sqlite3.connect(path) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     Ledger(path)  # opening again changes nothing
     assert ledger.count_answers() == 2
     assert pl.DataFrame([a.__dict__ for a in ledger.iter_answers()])["origin"].sort().to_list() == [

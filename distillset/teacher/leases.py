@@ -1,0 +1,172 @@
+"""Request leases: one worker pays for a key, the others wait for its answer.
+
+Within one process, identical requests already share one call (``generate``'s in-flight futures).
+Across processes (two ``distillset run`` at once, a sensor run beside the nightly one, workers on
+several machines sharing a ledger) the ledger's ``leases`` table does it: before paying, a worker
+claims the key (``Ledger.claim``). When another owner holds a live lease, the worker polls the
+ledger until that answer is committed (it reuses it), the lease is released (its owner failed or
+stopped: the worker claims and pays), or the lease expires (its owner died: the worker takes it
+over). After a ``kill -9`` only the requests that were in flight are paid again, once their leases
+expire (``TEACHER_LEASE_S``); a lease whose owner was a process of this machine that is gone is
+taken over at once (the owner id names the host, the pid and the process's start time).
+
+Ledger calls are blocking SQLite transactions, so they never run on the event loop: a run's claims
+ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which commit the answers
+that arrived and claim the keys asked for since the last one, in one transaction on one connection.
+So a run's own writes never wait for each other's locks, and 64 requests in flight cost a few
+commits, not 64.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from distillset.teacher.ledger import LeaseClaim, Ledger, LedgerAnswer, LedgerWriter
+
+# At most this many keys are claimed in one transaction.
+MAX_CLAIM_BATCH = 512
+# Polling starts fast (an answer usually lands within a request's latency) and slows down for
+# long waits, so a hundred waiting keys cost a few queries a second, not thousands.
+FIRST_POLL_S = 0.05
+MAX_POLL_S = 2.0
+
+
+HOST = socket.gethostname()
+
+
+def _started(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot, Linux), ``-`` where /proc cannot tell, None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            # The command name is in parentheses and may hold spaces: count fields after it.
+            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "-"
+
+
+def lease_owner(run_id: str) -> str:
+    """An owner id naming the machine, the process (pid and start time) and the run.
+
+    Readable in the ``leases`` table, and enough for ``owner_is_gone`` to tell a dead local owner.
+    """
+    pid = os.getpid()
+    return f"{HOST}|{pid}|{_started(pid)}|{run_id}|{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_gone(owner: str) -> bool:
+    """The owner was a process of this machine that has ended (its pid is gone or now another process's).
+
+    Owners on other machines are never judged: only their lease's expiry frees their keys.
+    """
+    parts = owner.split("|")
+    if len(parts) != 5 or parts[0] != HOST or not parts[1].isdigit():
+        return False
+    return _started(int(parts[1])) != parts[2]
+
+
+@dataclass
+class LeaseStats:
+    """What leasing cost one run: for the run's metadata and the benchmark."""
+
+    claims: int = 0
+    """Keys claimed (one per key paid or found, plus one per poll while waiting)."""
+    transactions: int = 0
+    """Claims made in a transaction of their own (no writer attached); the others share the writer's."""
+    claim_s: float = 0.0
+    """Seconds requests waited for their claims, summed (the lease overhead)."""
+    waits: int = 0
+    """Keys another worker was paying for when this one needed them."""
+    answers_from_others: int = 0
+    """Of those, answered by the other worker (nothing paid here)."""
+    takeovers: int = 0
+    """Keys whose lease expired or was released while waiting, then claimed here."""
+
+
+def _settle(future: asyncio.Future, result: LeaseClaim | None, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Leases:
+    """The leases of one run on one ledger."""
+
+    def __init__(self, ledger: Ledger, owner: str, lease_s: float) -> None:
+        self.ledger = ledger
+        self.owner = owner
+        self.lease_s = lease_s
+        self.stats = LeaseStats()
+        self.writer: LedgerWriter | None = None
+        """The run's ledger writer, once open: claims then ride on its transactions."""
+
+    async def _claim(self, key: str, origin: str) -> LeaseClaim:
+        started = time.perf_counter()
+        try:
+            if self.writer is None:
+                self.stats.transactions += 1
+                return await asyncio.to_thread(self.ledger.claim, key, origin, self.owner, self.lease_s)
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+
+            def done(claim: LeaseClaim | None, error: BaseException | None) -> None:
+                loop.call_soon_threadsafe(_settle, future, claim, error)
+
+            self.writer.submit_claim(key, origin, self.lease_s, done)
+            return await future
+        finally:
+            self.stats.claims += 1
+            self.stats.claim_s += time.perf_counter() - started
+
+    async def acquire(self, key: str, origin: str) -> LedgerAnswer | None:
+        """The committed answer to ``key`` (pay nothing), or None once this run holds its lease (pay).
+
+        Waits while another owner holds a live lease on the key.
+        """
+        claim = await self._claim(key, origin)
+        if claim.answer is not None:
+            return claim.answer
+        if not claim.claimed:
+            self.stats.waits += 1
+            delay = FIRST_POLL_S
+            while not claim.claimed:
+                if owner_is_gone(claim.owner):
+                    # Killed on this machine: its request died with it, nobody will answer.
+                    await asyncio.to_thread(self.ledger.expire, key, origin, claim.owner)
+                else:
+                    # Never sleep past the lease's expiry: a dead owner's key is taken over promptly.
+                    await asyncio.sleep(max(0.0, min(delay, claim.expires_at - time.time() + 0.01)))
+                    delay = min(delay * 2, MAX_POLL_S)
+                claim = await self._claim(key, origin)
+                if claim.answer is not None:
+                    self.stats.answers_from_others += 1
+                    return claim.answer
+            self.stats.takeovers += 1
+        # Held now: committing the answer (or the failure) to the ledger frees the key.
+        return None
+
+    def release_all(self) -> int:
+        """Release every lease this run still holds (called when the run ends, however it ends).
+
+        Answers already handed to the writer must be committed first (close the writer before), or a
+        waiting worker could claim a key whose answer is about to land.
+        """
+        self.writer = None
+        return self.ledger.release(self.owner)

@@ -1,0 +1,156 @@
+"""Request leases (issue 14): two workers on one ledger never pay for one key twice.
+
+Two ``generate`` calls started together on one ledger (two Ledger objects, as two processes would
+hold) pay each request once between them; a key leased by a worker that died is taken over once
+its lease expires; a committed answer ends its lease; a released lease frees the key at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from distillset.settings import TeacherSettings
+from distillset.simulator.server import TeacherSimulator
+from distillset.teacher.endpoints import TeacherEndpoint
+from distillset.teacher.generate import generate
+from distillset.teacher.leases import Leases, lease_owner, owner_is_gone
+from distillset.teacher.ledger import Ledger, LedgerAnswer
+from distillset.teacher.retry import RetryPolicy
+from distillset.teacher.rows import Conversation
+
+FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
+
+
+def _answer(key: str, origin: str = "simulated") -> LedgerAnswer:
+    return LedgerAnswer(
+        request_hash=key,
+        model="m",
+        messages_json="[]",
+        sampling_json="{}",
+        content=f"answer to {key}",
+        finish_reason="stop",
+        prompt_tokens=1,
+        completion_tokens=1,
+        latency_ms=1.0,
+        attempts=1,
+        response_id=None,
+        endpoint="http://127.0.0.1",
+        simulated=True,
+        created_at=datetime.now(UTC),
+        run_id="r",
+        origin=origin,
+    )
+
+
+def test_a_live_lease_is_held_an_answer_ends_it(tmp_path):
+    first, second = Ledger(tmp_path / "l.sqlite"), Ledger(tmp_path / "l.sqlite")
+    assert first.claim("k", "simulated", "A", 60).claimed
+    assert first.claim("k", "simulated", "A", 60).claimed  # its owner renews it
+    held = second.claim("k", "simulated", "B", 60)
+    assert not held.claimed and held.owner == "A" and held.expires_at > time.time() + 50
+    assert second.claim("k", "remote", "B", 60).claimed  # another origin is another key
+    with first.writer(run_id="r", lease_owner="A") as writer:
+        writer.add_answer(_answer("k"))
+    found = second.claim("k", "simulated", "B", 60)
+    assert found.answer is not None and found.answer.content == "answer to k"
+    assert [lease[:3] for lease in second.leases()] == [("k", "remote", "B")]
+
+
+def test_an_expired_lease_is_taken_over_a_released_one_at_once(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.claim("k", "simulated", "dead", 0.3).claimed
+    leases = Leases(Ledger(tmp_path / "l.sqlite"), "B", 60)
+    started = time.monotonic()
+    assert asyncio.run(leases.acquire("k", "simulated")) is None  # claimed after the expiry
+    assert 0.25 <= time.monotonic() - started < 5
+    assert leases.stats.waits == 1 and leases.stats.takeovers == 1
+    assert ledger.leases()[0][2] == "B"
+    assert leases.release_all() == 1 and ledger.leases() == []
+    # A failure the owner commits frees its key too.
+    assert ledger.claim("f", "simulated", "A", 60).claimed
+    with ledger.writer(run_id="r", lease_owner="A") as writer:
+        writer.add_failure("f", "m", "HTTP 400", origin="simulated")
+    assert ledger.leases() == []
+
+
+def test_a_waiting_worker_reuses_the_answer_of_the_lease_holder(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.claim("k", "simulated", "A", 60).claimed
+    leases = Leases(Ledger(tmp_path / "l.sqlite"), "B", 60)
+
+    def answer_later():
+        time.sleep(0.3)
+        with ledger.writer(run_id="r", lease_owner="A") as writer:
+            writer.add_answer(_answer("k"))
+
+    thread = threading.Thread(target=answer_later)
+    thread.start()
+    found = asyncio.run(leases.acquire("k", "simulated"))
+    thread.join()
+    assert found is not None and found.content == "answer to k"
+    assert leases.stats.answers_from_others == 1 and leases.stats.takeovers == 0
+
+
+def _conversations(n: int) -> list[Conversation]:
+    return [Conversation(prompt_id=f"p{i}", system=None, turns=[f"Describe river number {i}."]) for i in range(n)]
+
+
+@pytest.mark.parametrize("concurrency", [4, 16])
+def test_two_runs_started_together_pay_each_request_once(tmp_path, concurrency):
+    path = tmp_path / "ledger.sqlite"
+    convs = _conversations(60)
+    settings = TeacherSettings(max_concurrency=concurrency)
+    results = {}
+    with TeacherSimulator(latency_s=0.02) as sim:
+        endpoint = TeacherEndpoint(base_url=sim.base_url, api_key=None, simulated=True)
+        barrier = threading.Barrier(2)
+
+        def run(name: str) -> None:
+            ledger = Ledger(path)  # its own connections, as another process would have
+            barrier.wait()
+            results[name] = generate(convs, settings, endpoint, ledger, run_id=name, retry_policy=FAST_RETRIES)
+
+        threads = [threading.Thread(target=run, args=(name,)) for name in ("one", "two")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        completions = sim.stats()["completions_by_hash"]
+    assert sum(completions.values()) == len(convs)
+    assert all(count == 1 for count in completions.values())
+    assert results["one"].stats.requests_paid + results["two"].stats.requests_paid == len(convs)
+    for result in results.values():
+        assert result.generations["status"].to_list() == ["ok"] * len(convs)
+    assert results["one"].generations["response"].to_list() == results["two"].generations["response"].to_list()
+    assert Ledger(path).leases() == []  # both runs ended: no key stays claimed
+    waited = results["one"].leases.waits + results["two"].leases.waits
+    assert waited > 0  # they really did meet on keys
+
+
+def test_a_lease_of_a_dead_local_process_is_taken_over_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdout.write(open('/proc/self/stat').read())"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stat = child.communicate()[0]
+    start = stat.rsplit(")", 1)[1].split()[19]
+    dead = f"{socket.gethostname()}|{child.pid}|{start}|run|abcd"  # the owner id its lease_owner gave
+    alive = lease_owner("other")
+    assert owner_is_gone(dead) and not owner_is_gone(alive)
+    assert not owner_is_gone(f"another-host|{child.pid}|{start}|run|abcd"), "other machines wait for expiry"
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert ledger.claim("k", "simulated", dead, 3600).claimed
+    leases = Leases(Ledger(tmp_path / "l.sqlite"), "B", 60)
+    started = time.monotonic()
+    assert asyncio.run(leases.acquire("k", "simulated")) is None
+    assert time.monotonic() - started < 2 and leases.stats.takeovers == 1

@@ -1,0 +1,125 @@
+"""`distillset ledger export|import` (issue 14): a ledger moves to another ledger as JSON Lines.
+
+Every answer and failure survives the round trip unchanged, importing twice adds nothing, an answer
+the target already has is kept, and a bad line is a one-line error that names it and imports nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from distillset.teacher.ledger import Ledger, LedgerAnswer
+from distillset.teacher.ledger_io import export_ledger, import_ledger
+from helpers.paths import PROJECT
+
+
+def _answer(key: str, content: str = "", origin: str = "remote") -> LedgerAnswer:
+    return LedgerAnswer(
+        request_hash=key,
+        model="m",
+        messages_json='[{"content":"q","role":"user"}]',
+        sampling_json='{"temperature":0.7}',
+        content=content or f"answer to {key} \u00e9",
+        finish_reason="stop",
+        prompt_tokens=3,
+        completion_tokens=5,
+        latency_ms=12.5,
+        attempts=2,
+        response_id="r-1",
+        endpoint="https://api.example",
+        simulated=False,
+        created_at=datetime(2026, 11, 1, 12, 0, tzinfo=UTC),
+        run_id="run-a",
+        origin=origin,
+        served_model="m",
+    )
+
+
+@pytest.fixture()
+def source(tmp_path):
+    ledger = Ledger(tmp_path / "source.sqlite")
+    with ledger.writer(run_id="run-a") as writer:
+        for i in range(5):
+            writer.add_answer(_answer(f"k{i}"))
+        writer.add_answer(_answer("k0", origin="simulated"))
+        writer.add_failure("lost", "m", "HTTP 500 (after 7 attempts)", status_code=500, attempts=7)
+    return ledger
+
+
+def _export(ledger: Ledger) -> str:
+    out = io.StringIO()
+    export_ledger(ledger, out)
+    return out.getvalue()
+
+
+def test_round_trip_keeps_every_answer_and_failure(source, tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_text(_export(source), encoding="utf-8")
+    target = Ledger(tmp_path / "target.sqlite")
+    with target.writer() as writer:
+        writer.add_answer(_answer("k1", content="the target's own answer"))
+    counts = import_ledger(target, path)
+    assert counts == {"answers": 6, "failures": 1, "answers_added": 5, "failures_added": 1}
+    assert target.get("k1", origin="remote").content == "the target's own answer"  # never overwritten
+    originals = {(a.request_hash, a.origin): a for a in source.iter_answers()}
+    for answer in target.iter_answers():
+        if answer.request_hash != "k1":
+            assert answer == originals[(answer.request_hash, answer.origin)]
+    assert [f.error for f in target.iter_failures()] == ["HTTP 500 (after 7 attempts)"]
+    again = import_ledger(target, path)
+    assert (again["answers_added"], again["failures_added"]) == (0, 0)
+    assert target.count_answers() == 6
+
+
+def test_a_bad_line_imports_nothing(source, tmp_path):
+    lines = _export(source).splitlines()
+    bad = json.loads(lines[2])
+    del bad["content"]
+    lines[2] = json.dumps(bad)
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = Ledger(tmp_path / "target.sqlite")
+    with pytest.raises(ValueError, match=r"bad.jsonl:3: an answer row lacks content"):
+        import_ledger(target, path)
+    assert target.count_answers() == 0
+
+
+def test_the_command_line_moves_a_ledger(source, tmp_path):
+    command = [sys.executable, "-m", "orchestration.cli", "ledger"]
+    out = tmp_path / "export.jsonl"
+    exported = subprocess.run(
+        [*command, "export", "--ledger", str(source.path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "exported 6 answers and 1 failures" in exported.stderr
+    target = tmp_path / "home" / "ledger.sqlite"
+    imported = subprocess.run(
+        [*command, "import", str(out), "--ledger", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 6 new answers (of 6) and 1 new failures (of 1)" in imported.stdout
+    assert Ledger(target).count_answers() == 6
+    (tmp_path / "junk.jsonl").write_text('{"table": "answers"}\nnot json\n', encoding="utf-8")
+    refused = subprocess.run(
+        [*command, "import", str(tmp_path / "junk.jsonl"), "--ledger", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().count("\n") == 0 and "junk.jsonl:1" in refused.stderr
