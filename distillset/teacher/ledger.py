@@ -199,11 +199,27 @@ def _failure_from_row(row: tuple) -> LedgerFailure:
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    con.execute("PRAGMA journal_mode = WAL")
+    _set_wal(con)
     # NORMAL in WAL mode is durable against a killed process (the only crash we must survive
     # cheaply); only a power loss can drop the last commits, and those answers are re-paid.
     con.execute("PRAGMA synchronous = NORMAL")
     return con
+
+
+def _set_wal(con: sqlite3.Connection) -> None:
+    # Switching a new file to WAL needs an exclusive lock and SQLite does not call the busy handler
+    # for it: two runs opening a fresh ledger at once would see "database is locked". Retry briefly.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 class Ledger:
