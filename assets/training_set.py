@@ -80,7 +80,15 @@ def training_examples(
         metadata={
             **table_metadata(
                 examples,
-                preview_columns=["example_id", "split", "quality_score", "messages_json", "source_file", "source_line"],
+                preview_columns=[
+                    "example_id",
+                    "split",
+                    "quality_score",
+                    "messages_json",
+                    "source_file",
+                    "source_line",
+                    "request_hash",
+                ],
                 table="training_examples",
             ),
             **lineage_metadata(),

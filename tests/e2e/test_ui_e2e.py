@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -282,6 +283,26 @@ def test_materialize_the_whole_flow_from_the_ui(deployment, dagster_dev, tmp_pat
             sync_api.expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=60_000)
             sync_api.expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(shots / "3_run_succeeded.png"))
+
+            # The audit path: one example, on the product table's page, with the source file it came
+            # from and the teacher call (ledger request hash) that paid for it.
+            import duckdb
+
+            with duckdb.connect(str(deployment["home"] / "catalog.duckdb"), read_only=True) as con:
+                example_id, source_file, request_hash = con.execute(
+                    "SELECT example_id, source_file, request_hash FROM training_examples LIMIT 1"
+                ).fetchone()
+            partition = urllib.parse.quote(DEFAULT_TEACHER_MODEL, safe="")
+            page.goto(f"{base_url}/assets/training_examples?partition={partition}")
+            sync_api.expect(page.get_by_text("distillset explain").first).to_be_visible(timeout=60_000)
+            page.get_by_text("preview", exact=True).first.scroll_into_view_if_needed()
+            show = page.get_by_role("button", name=re.compile("show table", re.IGNORECASE))
+            if show.count():
+                show.first.click()
+            sync_api.expect(page.get_by_text(request_hash).first).to_be_visible(timeout=30_000)
+            sync_api.expect(page.get_by_text(example_id).first).to_be_visible()
+            sync_api.expect(page.get_by_text(Path(source_file).name, exact=False).first).to_be_visible()
+            page.screenshot(path=str(shots / "4_example_lineage.png"))
         except Exception:
             page.screenshot(path=str(shots / "failure.png"))
             print(f"page at failure ({page.url}):\n{page.inner_text('body')[:3000]}")
@@ -312,5 +333,11 @@ def test_materialize_the_whole_flow_from_the_ui(deployment, dagster_dev, tmp_pat
     ]
     assert 0 < len(examples) <= deployment["lines"]
     assert all(example["messages"][-1]["role"] == "assistant" for example in examples)
-    for name in ("0_automation_stopped.png", "1_asset_graph.png", "2_launch_dialog.png", "3_run_succeeded.png"):
+    for name in (
+        "0_automation_stopped.png",
+        "1_asset_graph.png",
+        "2_launch_dialog.png",
+        "3_run_succeeded.png",
+        "4_example_lineage.png",
+    ):
         assert (shots / name).stat().st_size > 10_000
