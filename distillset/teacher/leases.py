@@ -59,13 +59,22 @@ def _started(pid: int) -> str | None:
     return "-"
 
 
+# The owners of this process whose runs have not ended. A run that ended without releasing its
+# leases (its release could not be written, on a full disk say) leaves them behind in a process that
+# is still alive; a later run in the same process must not wait the whole lease for them.
+_LIVE_OWNERS: set[str] = set()
+
+
 def lease_owner(run_id: str) -> str:
     """An owner id naming the machine, the process (pid and start time) and the run.
 
     Readable in the ``leases`` table, and enough for ``owner_is_gone`` to tell a dead local owner.
+    The owner counts as live in this process until ``Leases.release_all`` ends its run.
     """
     pid = os.getpid()
-    return f"{HOST}|{pid}|{_started(pid)}|{run_id}|{uuid.uuid4().hex[:8]}"
+    owner = f"{HOST}|{pid}|{_started(pid)}|{run_id}|{uuid.uuid4().hex[:8]}"
+    _LIVE_OWNERS.add(owner)
+    return owner
 
 
 def owner_is_gone(owner: str) -> bool:
@@ -76,6 +85,8 @@ def owner_is_gone(owner: str) -> bool:
     parts = owner.split("|")
     if len(parts) != 5 or parts[0] != HOST or not parts[1].isdigit():
         return False
+    if int(parts[1]) == os.getpid() and parts[2] == _started(os.getpid()):
+        return owner not in _LIVE_OWNERS  # this very process: an ended run of it is gone
     return _started(int(parts[1])) != parts[2]
 
 
@@ -169,4 +180,5 @@ class Leases:
         waiting worker could claim a key whose answer is about to land.
         """
         self.writer = None
+        _LIVE_OWNERS.discard(self.owner)  # ended, even if the release below cannot be written
         return self.ledger.release(self.owner)

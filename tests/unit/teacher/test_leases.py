@@ -179,3 +179,22 @@ def test_runs_opening_a_new_ledger_at_the_same_instant_all_succeed(tmp_path):
         for thread in threads:
             thread.join(timeout=120)
     assert errors == []
+
+
+def test_a_run_that_ended_without_releasing_does_not_block_a_later_run_of_the_same_process(tmp_path):
+    """A full disk can stop a run before it releases its leases; the process lives on (a test, a
+    Dagster worker running the next step), and a later run must take those keys at once, not wait
+    the whole lease out."""
+
+    class FullDiskLedger(Ledger):
+        def release(self, owner, keys=None):  # the release cannot be written: the disk is full
+            raise RuntimeError("no space left on device")
+
+    ledger = FullDiskLedger(tmp_path / "ledger.sqlite")
+    ended = lease_owner("ended")
+    assert ledger.claim("k", "simulated", ended, 1800.0).claimed
+    assert not owner_is_gone(ended)  # its run is still going: others wait for it
+    with pytest.raises(RuntimeError, match="no space left"):
+        Leases(ledger, ended, 1800.0).release_all()
+    assert owner_is_gone(ended)  # ended in this live process: its leases are taken over at once
+    assert not owner_is_gone(lease_owner("later"))
