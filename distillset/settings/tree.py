@@ -48,6 +48,14 @@ def _quality_rules():
     return QUALITY_RULES
 
 
+def _batch_windows():
+    return ("24h",)
+
+
+def _batch_fallbacks():
+    return ("batch", "online")
+
+
 def _export_formats():
     from distillset.publish.exports import FORMATS
 
@@ -162,6 +170,33 @@ class TeacherSettings:
         rule="duration",
         gt=0,
         help="a worker's claim on a request key; another worker pays for it only after it expires",
+    )
+    # Provider Batch API (README, "Batch mode"): about half the price, hours of latency.
+    batch: bool = setting(
+        False, env="TEACHER_BATCH", help="send the requests the ledger lacks through the provider's Batch API"
+    )
+    batch_window: str = setting(
+        "24h", env="TEACHER_BATCH_WINDOW", choices=_batch_windows, help="the batches' completion window"
+    )
+    # OpenAI's limits are 50,000 lines and 200 MB per input file; 190 MB leaves room for the
+    # multipart envelope and for providers that count megabytes in MiB or in MB.
+    batch_max_requests: int = setting(
+        50_000, env="TEACHER_BATCH_MAX_REQUESTS", ge=1, help="request lines per batch at most"
+    )
+    batch_max_bytes: int = setting(
+        190_000_000, env="TEACHER_BATCH_MAX_BYTES", ge=1024, help="bytes per batch input file at most"
+    )
+    batch_fallback: str = setting(
+        "batch",
+        env="TEACHER_BATCH_FALLBACK",
+        choices=_batch_fallbacks,
+        help="where a failed or expired line goes, once: `batch` (a new batch) or `online`",
+    )
+    batch_poll_s: float = setting(
+        60.0, env="TEACHER_BATCH_POLL_S", rule="duration", gt=0, help="seconds between two polls of the batches"
+    )
+    batch_price_factor: float = setting(
+        0.5, env="TEACHER_BATCH_PRICE_FACTOR", ge=0, le=1, help="batch price as a share of the online price"
     )
     sampling: SamplingSettings = dataclasses.field(default_factory=SamplingSettings)
 

@@ -29,6 +29,7 @@ from distillset.simulator.answers import (
     count_tokens,
     tokenize,
 )
+from distillset.simulator.batch import BatchFaults, SimulatorBatches
 from distillset.simulator.faults import SimulatorFaults, unit
 
 DEFAULT_MODELS = ["meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"]
@@ -60,7 +61,7 @@ def _error(
 
 
 class TeacherSimulator:
-    """An OpenAI-compatible server (``/v1/models``, ``/v1/chat/completions``) on loopback.
+    """An OpenAI-compatible server (``/v1/models``, ``/v1/chat/completions``, the Batch API) on loopback.
 
     Args:
         models: model ids served (default: Llama 3.1 405B and 8B Instruct); see ``set_models``.
@@ -77,6 +78,7 @@ class TeacherSimulator:
         model_accuracy: model id -> accuracy, over ``accuracy`` (``DISTILLSET_SIMULATOR_MODEL_ACCURACY``:
             several simulated releases of different quality, ``distillset.simulator.accuracy``).
         reasoning: send a reasoning trace with every answer, as one of ``REASONING_MODES``; None: no trace.
+        batch_faults: the Batch API's completion delay, failing lines and expiry (``distillset.simulator.batch``).
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class TeacherSimulator:
         accuracy: float | Mapping[str, float] = KNOWN_ANSWER_ACCURACY,
         reasoning: str | None = None,
         model_accuracy: Mapping[str, float] | None = None,
+        batch_faults: BatchFaults | None = None,
     ) -> None:
         if reasoning is not None and reasoning not in REASONING_MODES:
             raise ValueError(f"reasoning must be one of {', '.join(REASONING_MODES)}, not {reasoning!r}")
@@ -120,6 +123,7 @@ class TeacherSimulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.batches = SimulatorBatches(self, batch_faults)
 
     def __repr__(self) -> str:  # never shows the api key
         return f"TeacherSimulator(base_url={self.base_url!r}, models={self._models!r})"
@@ -168,6 +172,7 @@ class TeacherSimulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_post("/v1/chat/completions", self._handle_chat)
+        self.batches.add_routes(app.router)
         # A short shutdown grace: stop() must not wait out a fault-injected slow response.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -295,6 +300,22 @@ class TeacherSimulator:
                 status=200, body=b'{"id": "chatcmpl-broken", "choices": [', content_type="application/json"
             )
 
+        payload = self.completion(model, messages, sampling, request_key, attempt, outcome)
+        if request.transport is None or request.transport.is_closing():
+            # The client gave up (timeout): nothing is delivered, so nothing is billed.
+            self._count("abandoned")
+            return web.Response(status=499)
+        self._count("empty" if outcome == "empty" else "ok" if outcome != "truncate" else "truncate")
+        if outcome != "empty":
+            with self._lock:
+                self._completions += 1
+                self._completions_by_hash[request_key] += 1
+        return web.Response(text=json.dumps(payload, ensure_ascii=False), content_type="application/json")
+
+    def completion(
+        self, model: str, messages: list, sampling: dict, request_key: str, attempt: int, outcome: str = "ok"
+    ) -> dict:
+        """The chat completion body answering one request (also the body of a batch output line)."""
         content = (
             ""
             if outcome == "empty"
@@ -334,16 +355,7 @@ class TeacherSimulator:
                 "total_tokens": prompt_tokens + len(tokens),
             },
         }
-        if request.transport is None or request.transport.is_closing():
-            # The client gave up (timeout): nothing is delivered, so nothing is billed.
-            self._count("abandoned")
-            return web.Response(status=499)
-        self._count("empty" if outcome == "empty" else "ok" if outcome != "truncate" else "truncate")
-        if outcome != "empty":
-            with self._lock:
-                self._completions += 1
-                self._completions_by_hash[request_key] += 1
-        return web.Response(text=json.dumps(payload, ensure_ascii=False), content_type="application/json")
+        return payload
 
     def _accuracy_of(self, model: str) -> float:
         if model in self.model_accuracy:

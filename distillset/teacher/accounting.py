@@ -34,6 +34,10 @@ class GenerationStats:
     """What ran out, as measured when it did (``3012 tokens spent of a 3000-token budget``)."""
     budget_message: str | None = None
     elapsed_s: float = 0.0
+    batch_answers: int = 0
+    """Answers ingested from provider batches by this run (counted in ``requests_paid`` too)."""
+    batch_cost_usd: float = 0.0
+    """Their estimated cost, at ``TEACHER_BATCH_PRICE_FACTOR`` x the online price (in ``estimated_cost_usd`` too)."""
 
     def as_metadata(self) -> dict:
         """Plain values for asset metadata (no secrets: there are none here).
@@ -57,6 +61,8 @@ class GenerationStats:
             "budget_message": self.budget_message,
             "account": self.account(),
             "elapsed_s": round(self.elapsed_s, 3),
+            "batch_answers": self.batch_answers,
+            "batch_cost_usd": round(self.batch_cost_usd, 6),
         }
         return {k: v for k, v in metadata.items() if not (k == "budget_message" and not v)}
 
@@ -69,14 +75,25 @@ class GenerationStats:
             prompt_tokens * settings.price_input_per_mtok + completion_tokens * settings.price_output_per_mtok
         ) / 1_000_000
 
+    def record_batches(self, answers: int, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+        """Count answers a batch brought into the ledger as paid by this run, not reused."""
+        self.batch_answers += answers
+        self.batch_cost_usd += cost_usd
+        self.requests_paid += answers
+        self.cache_hits = max(0, self.cache_hits - answers)
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.estimated_cost_usd += cost_usd
+
     def account(self) -> str:
         """The one account of a run every output repeats: paid, reused, skipped for budget, failed.
 
         Requests and conversations are different units (a two-turn conversation is two requests), so
         each figure names its unit.
         """
+        batches = f" ({self.batch_answers} through provider batches)" if self.batch_answers else ""
         return (
-            f"{self.requests_paid} teacher calls paid, {self.cache_hits} answers reused from the ledger, "
+            f"{self.requests_paid} teacher calls paid{batches}, {self.cache_hits} answers reused from the ledger, "
             f"{self.skipped_for_budget} conversations skipped for budget, {self.failures} calls failed"
         )
 

@@ -88,6 +88,7 @@ def generate(
     on_progress: Callable[[GenerationProgress], None] | None = None,
     progress_interval_s: float = 5.0,
     retry_policy: RetryPolicy | None = None,
+    unanswered: Callable[[str], str] | None = None,
 ) -> GenerationResult:
     """Answer every conversation with the teacher, paying only for answers not in the ledger.
 
@@ -100,6 +101,8 @@ def generate(
         on_progress: called every ``progress_interval_s`` seconds and once at the end.
         progress_interval_s: see ``on_progress``.
         retry_policy: backoff shape (default: 0.5 s base, 30 s cap, full jitter).
+        unanswered: when given, nothing is sent: a request not in the ledger fails its row with
+            ``unanswered(key)`` as the error (batch mode, ``distillset.teacher.batch.run``).
 
     Returns:
         One ``teacher_generations`` row per input conversation, in input order, and the stats.
@@ -117,6 +120,7 @@ def generate(
             retry_policy=retry_policy or RetryPolicy(),
             total=len(conversations) if hasattr(conversations, "__len__") else None,
             verify_pool=verify_pool,
+            unanswered=unanswered,
         )
         return _run_sync(run.main(conversations))
 
@@ -162,8 +166,10 @@ class _Run:
         retry_policy: RetryPolicy,
         total: int | None,
         verify_pool: ThreadPoolExecutor,
+        unanswered: Callable[[str], str] | None = None,
     ) -> None:
         self.settings = settings
+        self.unanswered = unanswered
         self.endpoint = endpoint
         self.ledger = ledger
         self.run_id = run_id
@@ -467,6 +473,9 @@ class _Run:
         if known is not None:
             self.stats.cache_hits += 1
             return TurnOutcome(answer=known)
+        if self.unanswered is not None:
+            self.stats.failures += 1
+            return TurnOutcome(error=self.unanswered(key))
         budget_message = self.stats.budget_message_for(self.settings)
         if budget_message is not None:
             return TurnOutcome(error=budget_message, skipped=True)

@@ -30,6 +30,9 @@ version 1 ledger is migrated in place when opened (its rows get origin ``simulat
 from their ``simulated`` flag). Version 3 added ``reasoning`` (a reasoning model's trace, kept
 apart from the answer in ``content``; NULL for older rows and for teachers that send none).
 Version 4 added the ``leases`` table (created, like every table, when the ledger is opened).
+Version 5 added ``batches`` and ``batch_lines``: provider batches (``distillset.teacher.batch``),
+recorded as an intent before their file is uploaded and with the provider's batch id as soon as it
+exists, so a crash never gets a request submitted twice.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ BUSY_TIMEOUT_MS = 120_000
 # SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
 _LOOKUP_CHUNK = 900
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SIMULATED_ORIGIN = "simulated"
 REMOTE_ORIGIN = "remote"
 
@@ -104,6 +107,33 @@ CREATE TABLE IF NOT EXISTS leases (
     PRIMARY KEY (request_hash, origin)
 );
 CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
+CREATE TABLE IF NOT EXISTS batches (
+    token          TEXT PRIMARY KEY,
+    model          TEXT NOT NULL,
+    origin         TEXT NOT NULL,
+    endpoint       TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    input_file_id  TEXT,
+    batch_id       TEXT,
+    provider_status TEXT,
+    lines          INTEGER NOT NULL,
+    bytes          INTEGER NOT NULL,
+    run_id         TEXT,
+    created_at     REAL NOT NULL,
+    updated_at     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_state ON batches (state);
+CREATE TABLE IF NOT EXISTS batch_lines (
+    token          TEXT NOT NULL,
+    request_hash   TEXT NOT NULL,
+    origin         TEXT NOT NULL,
+    messages_json  TEXT NOT NULL,
+    sampling_json  TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    error          TEXT,
+    PRIMARY KEY (token, request_hash)
+);
+CREATE INDEX IF NOT EXISTS batch_lines_key ON batch_lines (request_hash, origin);
 """
 )
 

@@ -1,0 +1,185 @@
+"""The ledger's record of provider batches (tables ``batches`` and ``batch_lines``, schema version 5).
+
+A batch is written here *before* its file is uploaded (state ``intent``, with every line), gets its
+input file id (``uploaded``) and the provider's batch id (``submitted``) as soon as each exists,
+and ends ``finished`` once its output and error files are ingested. A line is ``pending`` until
+then, and ``answered``, ``failed`` or ``expired`` after. That order is what makes a crash safe:
+a request in a line of an unfinished batch is never planned again, and a batch the provider has
+but the ledger does not know the id of is found by its token in the batch metadata.
+
+The tables live in the ledger file (``distillset.teacher.ledger`` creates them) so that answers
+and the batches that will bring them are in one place, shared by every run that shares the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from distillset.teacher.batch.lines import BatchLine
+from distillset.teacher.ledger import Ledger
+
+OPEN_STATES = ("intent", "uploaded", "submitted")
+_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch as the ledger knows it."""
+
+    token: str
+    model: str
+    origin: str
+    endpoint: str
+    state: str
+    input_file_id: str | None
+    batch_id: str | None
+    provider_status: str | None
+    lines: int
+    bytes: int
+    run_id: str | None
+    created_at: float
+
+
+_BATCH_COLUMNS = list(BatchRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class KeyHistory:
+    """What the batches did with one request key so far."""
+
+    in_flight: bool = False
+    """A line of an unfinished batch holds it: never plan it again."""
+    failed_attempts: int = 0
+    """Lines of finished batches that failed or expired."""
+    last_error: str | None = None
+    answered: bool = False
+    """A batch answered it."""
+
+
+class BatchStore:
+    """Reads and writes the batch tables of ``ledger`` (one short transaction per change)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def record_intent(
+        self, token: str, lines: list[BatchLine], *, model: str, origin: str, endpoint: str, run_id: str | None
+    ) -> None:
+        """Record a batch and all its lines before anything is uploaded (state ``intent``)."""
+        now = time.time()
+        size = sum(len(line.encode()) for line in lines)
+        with self.ledger._write_transaction("record a batch") as con:
+            con.execute(
+                f"INSERT INTO batches ({', '.join(_BATCH_COLUMNS)}, updated_at) VALUES "
+                f"({', '.join('?' * (len(_BATCH_COLUMNS) + 1))})",
+                [token, model, origin, endpoint, "intent", None, None, None, len(lines), size, run_id, now, now],
+            )
+            con.executemany(
+                "INSERT INTO batch_lines (token, request_hash, origin, messages_json, sampling_json, state) "
+                "VALUES (?, ?, ?, ?, ?, 'pending')",
+                [(token, line.key, origin, line.messages_json, line.sampling_json) for line in lines],
+            )
+
+    def set_uploaded(self, token: str, input_file_id: str) -> None:
+        self._update(token, state="uploaded", input_file_id=input_file_id)
+
+    def set_submitted(self, token: str, batch_id: str, status: str | None) -> None:
+        self._update(token, state="submitted", batch_id=batch_id, provider_status=status)
+
+    def set_provider_status(self, token: str, status: str) -> None:
+        self._update(token, provider_status=status)
+
+    def finish(self, token: str, outcomes: dict[str, tuple[str, str | None]], provider_status: str) -> None:
+        """Close a batch: every line's outcome (state, error) and the batch ``finished``, in one transaction."""
+        with self.ledger._write_transaction("finish a batch") as con:
+            con.executemany(
+                "UPDATE batch_lines SET state = ?, error = ? WHERE token = ? AND request_hash = ?",
+                [(state, error, token, key) for key, (state, error) in outcomes.items()],
+            )
+            con.execute(
+                "UPDATE batches SET state = 'finished', provider_status = ?, updated_at = ? WHERE token = ?",
+                [provider_status, time.time(), token],
+            )
+
+    def _update(self, token: str, **values) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self.ledger._write_transaction("update a batch") as con:
+            con.execute(
+                f"UPDATE batches SET {assignments}, updated_at = ? WHERE token = ?",
+                [*values.values(), time.time(), token],
+            )
+
+    # ----- reading -----
+    def get(self, token: str) -> BatchRecord | None:
+        row = (
+            self.ledger._reader()
+            .execute(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE token = ?", [token])
+            .fetchone()
+        )
+        return BatchRecord(*row) if row else None
+
+    def open_batches(self, *, model: str | None = None, origin: str | None = None) -> list[BatchRecord]:
+        """Batches not yet ingested (oldest first), of one model and origin if given."""
+        sql = f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE state IN ({', '.join('?' * len(OPEN_STATES))})"
+        params: list = list(OPEN_STATES)
+        if model is not None:
+            sql += " AND model = ?"
+            params.append(model)
+        if origin is not None:
+            sql += " AND origin = ?"
+            params.append(origin)
+        return [BatchRecord(*row) for row in self.ledger._reader().execute(sql + " ORDER BY created_at", params)]
+
+    def all_batches(self) -> list[BatchRecord]:
+        rows = self.ledger._reader().execute(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches ORDER BY created_at")
+        return [BatchRecord(*row) for row in rows]
+
+    def lines_of(self, token: str) -> list[tuple[str, str, str, str]]:
+        """(request hash, messages json, sampling json, state) of a batch's lines, in upload order."""
+        return [
+            tuple(row)
+            for row in self.ledger._reader().execute(
+                "SELECT request_hash, messages_json, sampling_json, state FROM batch_lines "
+                "WHERE token = ? ORDER BY rowid",
+                [token],
+            )
+        ]
+
+    def line_counts(self, tokens: Iterable[str]) -> dict[str, int]:
+        """Lines per state over ``tokens``' batches."""
+        counts: dict[str, int] = {}
+        wanted = list(tokens)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for state, count in self.ledger._reader().execute(
+                f"SELECT state, COUNT(*) FROM batch_lines WHERE token IN ({', '.join('?' * len(chunk))}) "
+                "GROUP BY state",
+                chunk,
+            ):
+                counts[state] = counts.get(state, 0) + count
+        return counts
+
+    def history(self, keys: Iterable[str], origin: str) -> dict[str, KeyHistory]:
+        """What the batches did with each of ``keys`` (keys no batch has seen are absent)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, KeyHistory] = {}
+        con = self.ledger._reader()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows = con.execute(
+                "SELECT l.request_hash, l.state, l.error, b.state "
+                "FROM batch_lines l JOIN batches b ON b.token = l.token "
+                f"WHERE l.origin = ? AND l.request_hash IN ({', '.join('?' * len(chunk))}) ORDER BY l.rowid",
+                [origin, *chunk],
+            )
+            for key, line_state, error, batch_state in rows:
+                seen = found.get(key, KeyHistory())
+                found[key] = KeyHistory(
+                    in_flight=seen.in_flight or (batch_state in OPEN_STATES and line_state == "pending"),
+                    failed_attempts=seen.failed_attempts + (line_state in ("failed", "expired")),
+                    last_error=error if line_state in ("failed", "expired") else seen.last_error,
+                    answered=seen.answered or line_state == "answered",
+                )
+        return found
