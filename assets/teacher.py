@@ -1,5 +1,7 @@
 """The teacher stage: every prompt in the pool answered by one teacher release (one partition)."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import polars as pl
 
@@ -9,10 +11,11 @@ from assets.metadata import best_of_n_metadata, counts_markdown, table_metadata,
 from assets.partitions import teacher_partitions
 from assets.prompts import prompt_pool
 from assets.resources import CatalogResource, QualityResource, TeacherResource, TrainingSetStorageResource
-from assets.run_tags import CALLS_PAID_TAG, COST_TAG, TEACHER_TAG, tag_run
+from assets.run_tags import CALLS_PAID_TAG, COST_TAG, LAUNCHED_BY_TAG, TEACHER_TAG, tag_run
 from assets.served import require_model_served
 from distillset.curation.best_of_n import policy_of, select_samples
 from distillset.publish.preflight import NotPublishableError, check_before_paying
+from distillset.teacher.batch.run import generate_with_batches
 from distillset.teacher.generate import generate
 from distillset.teacher.retry import EndpointRefusedKeyError
 from distillset.teacher.rows import conversations_from_frame
@@ -40,8 +43,13 @@ def _reference_answers(pool: pl.DataFrame) -> dict[str, str]:
         "append-only ledger keyed by request hash, so a rerun or a crash never pays twice. Best-of-N: "
         "up to TEACHER_SAMPLES_PER_PROMPT samples per prompt, verified as they arrive (math, code, "
         "IFEval), sampling stopped once DISTILLSET_MAX_ANSWERS_PER_PROMPT passed; the kept samples are "
-        "this table, every sample with its verdict and why it was dropped is `teacher_samples`."
+        "this table, every sample with its verdict and why it was dropped is `teacher_samples`. "
+        "With TEACHER_BATCH=true the requests go through the provider's Batch API: this step submits and "
+        "ends with the batches pending (an observation says so, nothing downstream runs), and "
+        "`teacher_batch_sensor` launches the run that ingests them and continues."
     ),
+    # Batch mode ends without a materialization while batches are pending: downstream must not run.
+    output_required=False,
 )
 def teacher_generations(
     context: dg.AssetExecutionContext,
@@ -49,7 +57,7 @@ def teacher_generations(
     teacher: TeacherResource,
     training_storage: TrainingSetStorageResource,
     quality: QualityResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     model = context.partition_key
     settings = teacher.settings_for(model)
     if settings.max_answers_per_prompt > 1:
@@ -67,14 +75,32 @@ def teacher_generations(
         context.log.info(f"teacher {model}: {pool.height} conversations, endpoint {endpoint.description}")
         require_model_served(context, endpoint, settings)
         try:
-            result = generate(
-                conversations_from_frame(pool),
-                settings,
-                endpoint,
-                catalog_db.ledger(),
-                run_id=context.run_id,
-                on_progress=lambda progress: context.log.info(str(progress)),
-            )
+            if settings.batch:
+                batched = generate_with_batches(
+                    conversations_from_frame(pool),
+                    settings,
+                    endpoint,
+                    catalog_db.ledger(),
+                    run_id=context.run_id,
+                    # `distillset run` waits for its batches; a Dagster run must not sit for hours. The
+                    # embedded simulator's batches end with this step, so they are waited for too.
+                    wait=context.run.tags.get(LAUNCHED_BY_TAG) == "cli" or endpoint.simulated,
+                    on_progress=lambda progress: context.log.info(str(progress)),
+                    on_batch_progress=lambda progress: context.log.info(str(progress)),
+                )
+                if batched.pending:
+                    _observe_pending(context, model, batched.batches)
+                    return
+                result = batched.result
+            else:
+                result = generate(
+                    conversations_from_frame(pool),
+                    settings,
+                    endpoint,
+                    catalog_db.ledger(),
+                    run_id=context.run_id,
+                    on_progress=lambda progress: context.log.info(str(progress)),
+                )
         except EndpointRefusedKeyError as exc:
             raise dg.Failure(description=str(exc)) from None
     selection = select_samples(
@@ -99,7 +125,7 @@ def teacher_generations(
             COST_TAG: f"{result.stats.estimated_cost_usd:.4f}",
         },
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **table_metadata(
                 generations,
@@ -118,6 +144,26 @@ def teacher_generations(
             ),
             **best_of_n_metadata(selection.summary),
         }
+    )
+
+
+def _observe_pending(context: dg.AssetExecutionContext, model: str, batches) -> None:
+    """Say on the asset that its batches are pending (no materialization: downstream waits)."""
+    message = (
+        f"{batches.pending_batches} provider batches pending ({batches.pending_lines} lines); "
+        "teacher_batch_sensor launches the run that ingests them"
+    )
+    context.log.info(message)
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=context.asset_key,
+            partition=model,
+            metadata={
+                "batch_status": dg.MetadataValue.text("pending"),
+                "batch_message": dg.MetadataValue.text(message),
+                **{f"batch/{k}": v for k, v in batches.as_metadata().items()},
+            },
+        )
     )
 
 

@@ -27,9 +27,22 @@ from distillset.publish.rows import provenance
 from distillset.scorecards.cards import scorecard_lines
 from distillset.scorecards.store import TEACHER, ScorecardStore
 from distillset.settings.paths import SCORECARDS_FILE
+from distillset.teacher.batch.share import batch_share
 from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples
 from distillset.training.manifest import version_manifest
 from distillset.training.split import split_overlap
+
+
+def _batch_share(catalog_db: CatalogResource, model: str, examples: pl.DataFrame, settings) -> dict:
+    """How many teacher calls behind the published examples came through provider batches (every turn)."""
+    generations = catalog_db.read("teacher_generations", partition=model)
+    if not examples.height or not generations.height:
+        return batch_share(catalog_db.ledger(), [], settings)
+    kept = set(examples["request_hash"].to_list())
+    rows = generations.filter(pl.col("request_hash").is_in(list(kept)))
+    return batch_share(
+        catalog_db.ledger(), [h for hashes in rows["request_hashes"].to_list() for h in hashes or []], settings
+    )
 
 
 @dg.asset(
@@ -202,6 +215,7 @@ def training_set(
     )
     name = training_storage.set_name(model)
     card_context["scorecards"] = _scorecard_section(catalog_db, model)
+    manifest_fields["teacher_batches"] = _batch_share(catalog_db, model, examples, settings)
     partial = partial_decision(
         training_storage.url,
         name,

@@ -17,6 +17,7 @@ from assets.teacher import teacher_assets, teacher_checks
 from assets.training_set import training_set_assets, training_set_checks
 from distillset.settings import Settings, load_settings
 from orchestration.asset_specs import present_assets
+from orchestration.batch_sensor import build_batch_sensor
 from orchestration.jobs import jobs
 from orchestration.resources import build_resources
 from orchestration.schedules import build_schedules
@@ -53,7 +54,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[*all_asset_checks, *judge_checks],
         jobs=jobs,
         schedules=build_schedules(settings.refresh),
-        sensors=[build_release_sensor(settings.refresh), stale_run_sensor],
+        sensors=[
+            build_release_sensor(settings.refresh),
+            stale_run_sensor,
+            build_batch_sensor(settings.teacher.batch_poll_s),
+        ],
         resources=build_resources(settings),
         # The flow is a chain: one process per step would add start-up time and no parallelism.
         # Parallelism comes from runs (one per teacher partition), which the run queue bounds.

@@ -311,6 +311,12 @@ def _how_it_was_made(manifest: dict) -> list[str]:
         lines.append(
             "- Served models: " + ", ".join(f"{text(k)} ({v})" for k, v in sorted(teacher["served_models"].items()))
         )
+    batches = teacher.get("batches") or {}
+    if batches.get("answers"):
+        lines.append(
+            f"- Provider batches: {batches['answers']} of {batches['calls']} teacher calls came through the Batch API, "
+            f"estimated ${batches['cost_usd']:.4f} at {batches['price_factor']:g} x the online price"
+        )
     if manifest.get("prompts_url"):
         lines.append(f"- Prompts: {text(manifest['prompts_url'])}")
     lines += [

@@ -9,11 +9,13 @@ Recognised ``manifest_fields`` keys: ``teacher_model``, ``sampling`` (dict), ``c
 hashed into ``config_hash`` and kept, with its ``prompts_url`` shown by ``public_location``, so
 ``distillset diff`` can say what changed) or ``config_hash``, ``prompts_url``, ``counts`` (stage ->
 rows), ``drops`` (reason -> rows, or stage -> reason -> rows; alias ``drops_by_reason``),
-``checks`` (check results), ``dagster_run_id``, ``description``. ``simulated`` is ignored: whether
-a version is simulated is counted from its rows (``distillset.publish.rows.provenance``), never
-taken from a setting. Anything else is kept under ``extra``. Keys that name secrets are dropped
-and values equal to a secret from the environment are masked, so a caller's mistake cannot
-publish a credential. No absolute local path is written (``distillset.publish.locations``).
+``checks`` (check results), ``dagster_run_id``, ``description``, ``teacher_batches`` (how many
+teacher calls came through provider batches and their cost, shown as ``teacher.batches``).
+``simulated`` is ignored: whether a version is simulated is counted from its rows
+(``distillset.publish.rows.provenance``), never taken from a setting. Anything else is kept under
+``extra``. Keys that name secrets are dropped and values equal to a secret from the environment are
+masked, so a caller's mistake cannot publish a credential. No absolute local path is written
+(``distillset.publish.locations``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ MANIFEST_FORMAT_VERSION = 1
 # ``licenses`` is recomputed by the publisher from the rows themselves, so a caller's copy is ignored.
 _KNOWN_FIELDS = {
     "teacher_model",
+    "teacher_batches",
     "sampling",
     "config",
     "config_hash",
@@ -147,6 +150,7 @@ def build_manifest(
             "endpoint_kind": endpoint_kind(provenance["simulated"]),
             **provenance,
             "sampling": fields.get("sampling"),
+            "batches": fields.get("teacher_batches"),
         },
         "code": code_version(),
         "config_hash": config_hash(fields),

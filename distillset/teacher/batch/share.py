@@ -1,0 +1,37 @@
+"""How many of a version's teacher calls came through provider batches, and what they cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from distillset.settings import TeacherSettings
+from distillset.teacher.ledger import Ledger
+
+_CHUNK = 900
+
+
+def batch_share(ledger: Ledger, hashes: Iterable[str], settings: TeacherSettings) -> dict:
+    """``calls`` (distinct request keys), ``answers`` of them a batch answered, their estimated ``cost_usd``.
+
+    An answer counts as a batch answer when a batch line answered its key at its origin; the cost
+    is the online price times ``TEACHER_BATCH_PRICE_FACTOR`` (the manifest and the card show both).
+    """
+    wanted = list(dict.fromkeys(h for h in hashes if h))
+    answers = prompt_tokens = completion_tokens = 0
+    con = ledger._reader()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        row = con.execute(
+            "SELECT COUNT(*), COALESCE(SUM(a.prompt_tokens), 0), COALESCE(SUM(a.completion_tokens), 0) FROM answers a "
+            f"WHERE a.request_hash IN ({', '.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM batch_lines l "
+            "WHERE l.request_hash = a.request_hash AND l.origin = a.origin AND l.state = 'answered')",
+            chunk,
+        ).fetchone()
+        answers, prompt_tokens, completion_tokens = answers + row[0], prompt_tokens + row[1], completion_tokens + row[2]
+    online = (prompt_tokens * settings.price_input_per_mtok + completion_tokens * settings.price_output_per_mtok) / 1e6
+    return {
+        "calls": len(wanted),
+        "answers": answers,
+        "cost_usd": round(online * settings.batch_price_factor, 6),
+        "price_factor": settings.batch_price_factor,
+    }
