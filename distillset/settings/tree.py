@@ -203,6 +203,11 @@ class TeacherSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "accept_model_aliases", tuple(self.accept_model_aliases))
         validate(self)
+        if self.batch and (self.budget_tokens is not None or self.budget_usd is not None):
+            # A batch's tokens are known only once it is answered: a cap could not stop it in time.
+            raise SettingsError(
+                ["TEACHER_BATCH=true cannot honour TEACHER_BUDGET_TOKENS / TEACHER_BUDGET_USD yet; unset one of them"]
+            )
         low, high = self.pass_rate_min, self.pass_rate_max
         if low is not None and high is not None and low > high:
             raise SettingsError([f"DISTILLSET_PASS_RATE_MIN={low} is above DISTILLSET_PASS_RATE_MAX={high}"])

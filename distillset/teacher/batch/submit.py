@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 
-from openai import APIConnectionError, APITimeoutError, OpenAI
+from openai import APIConnectionError, APITimeoutError, NotFoundError, OpenAI
 
 from distillset.teacher.batch.lines import CHAT_ENDPOINT, BatchLine
 from distillset.teacher.batch.store import BatchRecord, BatchStore
@@ -28,6 +28,10 @@ TOKEN_KEY = "distillset_token"
 MODEL_KEY = "distillset_model"
 # How far back (seconds) before the intent was recorded a provider batch can be ours: clocks differ.
 _CLOCK_SLACK_S = 3600
+
+
+class BatchUnsupportedError(RuntimeError):
+    """The endpoint offers no Batch API: nothing was submitted."""
 
 
 def new_token() -> str:
@@ -48,21 +52,28 @@ def submit(
     """Record, upload and create one batch of ``lines``; returns its record (``submitted`` unless an error)."""
     token = new_token()
     store.record_intent(token, lines, model=model, origin=origin, endpoint=endpoint, run_id=run_id)
-    return advance(client, store, store.get(token), window=window)
+    # Recorded a moment ago by this process: the provider cannot have it yet, no need to look.
+    return advance(client, store, store.get(token), window=window, fresh=True)
 
 
-def advance(client: OpenAI, store: BatchStore, record: BatchRecord, *, window: str) -> BatchRecord:
+def advance(client: OpenAI, store: BatchStore, record: BatchRecord, *, window: str, fresh: bool = False) -> BatchRecord:
     """Bring an ``intent`` or ``uploaded`` batch to ``submitted`` (adopting the provider's if it has it)."""
     if record.state == "submitted" or record.state == "finished":
         return record
-    adopted = find_by_token(client, record)
+    adopted = None if fresh else find_by_token(client, record)
     if adopted is not None:
         log.info("batch %s: adopted provider batch %s (created before a crash)", record.token, adopted.id)
         store.set_submitted(record.token, adopted.id, adopted.status)
         return store.get(record.token)
     file_id = record.input_file_id
     if file_id is None:
-        file_id = _upload(client, store, record)
+        try:
+            file_id = _upload(client, store, record)
+        except NotFoundError:
+            raise BatchUnsupportedError(
+                f"the endpoint {record.endpoint} has no Batch API (POST /files answered 404); "
+                "unset TEACHER_BATCH to send requests online"
+            ) from None
         store.set_uploaded(record.token, file_id)
     try:
         # No SDK retry for the one paid call: a create whose answer was lost may have succeeded,
@@ -98,7 +109,14 @@ def find_by_token(client: OpenAI, record: BatchRecord):
     Batches are listed newest first; listing stops at batches created well before the intent was
     recorded, so a provider account with years of batches is not read to the end.
     """
-    for batch in client.batches.list(limit=100):
+    try:
+        listing = client.batches.list(limit=100)
+    except NotFoundError:
+        raise BatchUnsupportedError(
+            f"the endpoint {record.endpoint} has no Batch API (GET /batches answered 404); "
+            "unset TEACHER_BATCH to send requests online"
+        ) from None
+    for batch in listing:
         if (batch.metadata or {}).get(TOKEN_KEY) == record.token:
             return batch
         if batch.created_at < record.created_at - _CLOCK_SLACK_S:

@@ -300,3 +300,21 @@ def test_run_batches_reports_pending_lines(ledger):
     with TeacherSimulator(batch_faults=BatchFaults(delay_s=3600)) as sim:
         result = run_batches(conversations(4), BATCH, _endpoint(sim), ledger, wait=False)
     assert result.pending_batches == 1 and result.pending_lines == 4
+
+
+def test_a_budget_is_refused_in_batch_mode_before_anything_is_paid():
+    from distillset.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="TEACHER_BATCH=true cannot honour TEACHER_BUDGET"):
+        TeacherSettings(batch=True, budget_usd=5.0)
+
+
+def test_an_endpoint_without_a_batch_api_fails_clearly(ledger):
+    from distillset.teacher.batch.submit import BatchUnsupportedError
+
+    plain = TeacherSimulator()
+    plain.batches.add_routes = lambda router: None  # an endpoint that serves chat completions only
+    with plain:
+        with pytest.raises(BatchUnsupportedError, match="has no Batch API"):
+            _batch_run(conversations(1), BATCH, plain, ledger)
+        assert plain.stats()["completions"] == 0
