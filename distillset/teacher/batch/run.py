@@ -138,9 +138,11 @@ def run_batches(
                     window=settings.batch_window,
                     run_id=run_id,
                 )
+                if record is None:
+                    continue
                 outcome.submitted_batches += 1
-                outcome.submitted_lines += len(lines)
-                log.info("batch %s: %d lines submitted as %s", record.token, len(lines), record.batch_id)
+                outcome.submitted_lines += record.lines
+                log.info("batch %s: %d lines submitted as %s", record.token, record.lines, record.batch_id)
         open_batches = store.open_batches(model=settings.model, origin=endpoint.origin)
         outcome.pending_batches = len(open_batches)
         outcome.pending_lines = sum(record.lines for record in open_batches)

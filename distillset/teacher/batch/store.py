@@ -22,6 +22,7 @@ from distillset.teacher.ledger import Ledger
 
 OPEN_STATES = ("intent", "uploaded", "submitted")
 _CHUNK = 900
+_OPEN_MARKS = ", ".join("?" * len(OPEN_STATES))
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,34 @@ class BatchStore:
 
     def record_intent(
         self, token: str, lines: list[BatchLine], *, model: str, origin: str, endpoint: str, run_id: str | None
-    ) -> None:
-        """Record a batch and all its lines before anything is uploaded (state ``intent``)."""
+    ) -> list[BatchLine]:
+        """Record a batch and its lines before anything is uploaded (state ``intent``).
+
+        In the same write transaction, lines whose key is answered already or pending in another
+        open batch are left out (another run planned them a moment before): two runs planning at
+        once never both submit a request. Returns the lines recorded (none: no batch recorded).
+        """
         now = time.time()
-        size = sum(len(line.encode()) for line in lines)
         with self.ledger._write_transaction("record a batch") as con:
+            taken = set()
+            keys = [line.key for line in lines]
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                taken.update(
+                    row[0]
+                    for row in con.execute(
+                        f"SELECT request_hash FROM answers WHERE origin = ? AND request_hash IN ({marks}) "
+                        "UNION SELECT l.request_hash FROM batch_lines l JOIN batches b ON b.token = l.token "
+                        f"WHERE l.origin = ? AND l.state = 'pending' AND b.state IN ({_OPEN_MARKS}) "
+                        f"AND l.request_hash IN ({marks})",
+                        [origin, *chunk, origin, *OPEN_STATES, *chunk],
+                    )
+                )
+            lines = [line for line in lines if line.key not in taken]
+            if not lines:
+                return []
+            size = sum(len(line.encode()) for line in lines)
             con.execute(
                 f"INSERT INTO batches ({', '.join(_BATCH_COLUMNS)}, updated_at) VALUES "
                 f"({', '.join('?' * (len(_BATCH_COLUMNS) + 1))})",
@@ -81,6 +105,7 @@ class BatchStore:
                 "VALUES (?, ?, ?, ?, ?, 'pending')",
                 [(token, line.key, origin, line.messages_json, line.sampling_json) for line in lines],
             )
+        return lines
 
     def set_uploaded(self, token: str, input_file_id: str) -> None:
         self._update(token, state="uploaded", input_file_id=input_file_id)

@@ -48,10 +48,11 @@ def submit(
     endpoint: str,
     window: str,
     run_id: str | None,
-) -> BatchRecord:
-    """Record, upload and create one batch of ``lines``; returns its record (``submitted`` unless an error)."""
+) -> BatchRecord | None:
+    """Record, upload and create one batch of ``lines``; returns its record (None: nothing left to submit)."""
     token = new_token()
-    store.record_intent(token, lines, model=model, origin=origin, endpoint=endpoint, run_id=run_id)
+    if not store.record_intent(token, lines, model=model, origin=origin, endpoint=endpoint, run_id=run_id):
+        return None  # another run submitted every one of them a moment ago
     # Recorded a moment ago by this process: the provider cannot have it yet, no need to look.
     return advance(client, store, store.get(token), window=window, fresh=True)
 

@@ -318,3 +318,33 @@ def test_an_endpoint_without_a_batch_api_fails_clearly(ledger):
         with pytest.raises(BatchUnsupportedError, match="has no Batch API"):
             _batch_run(conversations(1), BATCH, plain, ledger)
         assert plain.stats()["completions"] == 0
+
+
+def test_two_runs_planning_at_once_submit_each_request_once(tmp_path):
+    import threading
+
+    path = tmp_path / "ledger.sqlite"
+    store = BatchStore(Ledger(path))
+    line = BatchLine("k1", "m", [{"role": "user", "content": "hi"}], {})
+    other = BatchLine("k2", "m", [{"role": "user", "content": "ho"}], {})
+    assert store.record_intent(new_token(), [line], model="m", origin="simulated", endpoint="x", run_id="a")
+    assert store.record_intent(new_token(), [line], model="m", origin="simulated", endpoint="x", run_id="b") == []
+    assert store.record_intent(new_token(), [line, other], model="m", origin="simulated", endpoint="x", run_id="c") == [
+        other
+    ]
+    with TeacherSimulator(batch_faults=BatchFaults(delay_s=0.2)) as sim:
+        errors = []
+
+        def run() -> None:
+            try:
+                _batch_run(conversations(6), BATCH, sim, Ledger(tmp_path / "shared.sqlite"))
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors
+        assert sorted(sim.batches.stats()["answered_by_hash"].values()) == [1] * 6
