@@ -67,6 +67,7 @@ class _Batch:
     error_file_id: str | None = None
     counts: dict = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
     finished_at: float | None = None
+    error: str | None = None
 
 
 class SimulatorBatches:
@@ -219,7 +220,9 @@ class SimulatorBatches:
             "id": batch.id,
             "object": "batch",
             "endpoint": batch.endpoint,
-            "errors": None,
+            "errors": {"object": "list", "data": [{"code": "invalid_file", "message": batch.error, "line": None}]}
+            if batch.error
+            else None,
             "input_file_id": batch.input_file_id,
             "completion_window": batch.completion_window,
             "status": batch.status,
@@ -240,6 +243,7 @@ class SimulatorBatches:
         batch.counts["total"] = len([line for line in lines if line.strip()])
         if self.faults.fail_validation:
             batch.status, batch.finished_at = "failed", time.time()
+            batch.error = "the input file could not be validated (simulated)"
             return
         batch.status = "in_progress"
         if time.time() - batch.created_at < self.faults.delay_s:

@@ -49,6 +49,13 @@ def _error_of(body) -> str:
     return "no answer"
 
 
+def _batch_errors(batch) -> str:
+    """The provider's reasons for a failed batch (validation errors), as a suffix."""
+    data = getattr(getattr(batch, "errors", None), "data", None) or []
+    messages = [str(getattr(error, "message", None) or error) for error in data[:3]]
+    return f": {'; '.join(messages)}" if messages else ""
+
+
 def ingest(
     client: OpenAI,
     store: BatchStore,
@@ -95,10 +102,11 @@ def ingest(
         outcomes[key] = ("answered", None)
         result.prompt_tokens += answer.prompt_tokens
         result.completion_tokens += answer.completion_tokens
+    why = _batch_errors(batch)
     for key in lines:
         if key not in outcomes:
             state = "expired" if batch.status == "expired" else "failed"
-            outcomes[key] = (state, f"batch {batch.status} without answering this line")
+            outcomes[key] = (state, f"batch {batch.status} without answering this line{why}")
     now = datetime.now(UTC)
     failures = [
         LedgerFailure(

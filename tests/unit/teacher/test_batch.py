@@ -348,3 +348,11 @@ def test_two_runs_planning_at_once_submit_each_request_once(tmp_path):
             thread.join(timeout=120)
         assert not errors
         assert sorted(sim.batches.stats()["answered_by_hash"].values()) == [1] * 6
+
+
+def test_a_batch_failing_validation_is_resubmitted_once_then_its_rows_fail_with_the_reason(ledger):
+    with TeacherSimulator(batch_faults=BatchFaults(fail_validation=True)) as sim:
+        out = _batch_run(conversations(2), BATCH, sim, ledger)
+        assert [b["status"] for b in sim.batches.created()] == ["failed", "failed"]
+    errors = out.result.generations["error"].to_list()
+    assert all("batch failed without answering this line: the input file could not be validated" in e for e in errors)
