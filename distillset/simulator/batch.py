@@ -251,6 +251,10 @@ class SimulatorBatches:
         self._work_out(batch, [line for line in lines if line.strip()])
 
     def _work_out(self, batch: _Batch, lines: list[bytes]) -> None:
+        # The same spelling of the sampling parameters as online requests (so the same request hash);
+        # imported here because server.py imports this module.
+        from distillset.simulator.server import _sampling_of as sampling_of
+
         outputs, errors = [], []
         keep = self.faults.expire_after_lines
         for position, raw in enumerate(lines):
@@ -274,9 +278,7 @@ class SimulatorBatches:
                 )
                 continue
             model, messages = body["model"], body["messages"]
-            from distillset.simulator.server import _sampling_of  # the same spelling as online requests
-
-            sampling = _sampling_of(body)
+            sampling = sampling_of(body)
             key = ids.request_hash(model, messages, sampling)
             self._attempts[key] += 1
             attempt = self._attempts[key]
