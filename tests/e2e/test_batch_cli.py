@@ -35,6 +35,7 @@ def test_run_waits_for_its_batches_with_progress_and_publishes(tmp_path):
         assert len(simulator.batches.created()) == 2  # turn 2 waits for turn 1's batch
     assert "lines done" in output and "eta" in output
     assert "published new version" in output
+    assert "8 teacher calls paid (8 through provider batches)" in output
 
 
 def test_a_killed_run_leaves_its_batch_running_and_the_next_run_resumes_it(tmp_path):
