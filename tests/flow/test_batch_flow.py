@@ -91,3 +91,18 @@ def test_the_sensor_path_ingests_finished_batches_and_publishes(tmp_path, monkey
     assert batches["answers"] == batches["calls"] > 0 and batches["price_factor"] == 0.5
     card = (Path(published["path"]) / "README.md").read_text()
     assert "came through the Batch API" in card
+
+
+def test_the_sensor_skips_with_a_reason_when_there_is_nothing_to_poll(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILLSET_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TEACHER_BASE_URL", raising=False)
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert "no TEACHER_BASE_URL" in _tick(instance).skip_message
+        with TeacherSimulator() as endpoint:
+            monkeypatch.setenv("TEACHER_BASE_URL", endpoint.base_url)
+            assert "no ledger yet" in _tick(instance).skip_message
+            (tmp_path / "home").mkdir()
+            from distillset.teacher.ledger import Ledger
+
+            Ledger(tmp_path / "home" / "ledger.sqlite")
+            assert "no open provider batches" in _tick(instance).skip_message
