@@ -1,14 +1,14 @@
 """The append-only ledger of paid teacher answers, keyed by ``ids.request_hash``.
 
 Every answer the teacher returns is money spent; the ledger is what makes a crash or a rerun never
-pay for it twice. It is a SQLite file, not a table in the DuckDB catalog: DuckDB allows one writing
-process per file, and a teacher run lasts hours while other steps (and a sensor-started run for a
-new teacher release) need to write too. SQLite in WAL mode lets several processes append at once
-(writers queue on a short lock, readers never block) and survives ``kill -9``: a committed batch is
-in the WAL and is replayed on the next open, an uncommitted one is simply absent.
+pay for it twice. It is not a table in the DuckDB catalog: DuckDB allows one writing process per
+file, and a teacher run lasts hours while other steps (and a sensor-started run for a new teacher
+release) need to write too. It is a SQLite file (``ledger_sqlite``, the embedded default) or a
+PostgreSQL database shared by workers on several machines (``ledger_postgres``); this module is the
+core both run, with one schema (``ledger_tables``) and one SQL, so they behave the same.
 
-Answers are never overwritten (``INSERT OR IGNORE`` on the key). Failures go to their own table; a
-later successful answer supersedes them (see ``Ledger.failures``).
+Answers are never overwritten (``INSERT ... ON CONFLICT DO NOTHING`` on the key). Failures go to
+their own table; a later successful answer supersedes them (see ``Ledger.failures``).
 
 **Where an answer may be reused** is its ``origin``, the second half of the key (request hash,
 origin): ``simulated`` for the embedded simulator, ``remote`` for real endpoints. A simulated answer
@@ -25,11 +25,10 @@ checked against ``answers`` in the same write transaction). Another worker that 
 the lease and waits for the answer (``distillset.teacher.leases``), or takes the lease over once it
 has expired (its owner died). Committing an answer removes the key's lease in the same transaction.
 
-Schema version 2 (``PRAGMA user_version``) added the origin to the key and ``served_model``; a
-version 1 ledger is migrated in place when opened (its rows get origin ``simulated`` or ``remote``
-from their ``simulated`` flag). Version 3 added ``reasoning`` (a reasoning model's trace, kept
-apart from the answer in ``content``; NULL for older rows and for teachers that send none).
-Version 4 added the ``leases`` table (created, like every table, when the ledger is opened).
+Schema version 2 added the origin to the key and ``served_model``; version 3 ``reasoning`` (a
+reasoning model's trace, kept apart from the answer in ``content``; NULL for older rows and for
+teachers that send none); version 4 the ``leases`` table. Each backend migrates an older ledger
+when it is opened (``ledger_sqlite._migrate``).
 """
 
 from __future__ import annotations

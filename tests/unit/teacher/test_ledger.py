@@ -1,5 +1,5 @@
 """The ledger keeps every paid answer: round trips exactly, never overwrites an answer
-(INSERT OR IGNORE), accepts a second process writing at the same time, survives a writer killed
+(ON CONFLICT DO NOTHING), accepts a second process writing at the same time, survives a writer killed
 with SIGKILL mid-run with every committed answer readable, and lets a later answer supersede a
 recorded failure; answers the database refuses are rescued to a JSONL file, not lost.
 """
