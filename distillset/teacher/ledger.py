@@ -59,6 +59,8 @@ __all__ = [
 
 # SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
 _LOOKUP_CHUNK = 900
+# Keys claimed per statement: 5 parameters each, well under SQLite's limit of bound parameters.
+_CLAIM_CHUNK = 400
 # A PostgreSQL transaction chosen as a deadlock victim runs again, up to this many times.
 _MAX_TX_ATTEMPTS = 8
 
@@ -158,7 +160,6 @@ _INSERT_ANSWER = (
 _INSERT_FAILURE = (
     f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES ({', '.join('?' * len(_FAILURE_COLUMNS))})"
 )
-_SELECT_ANSWER = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash = ? AND origin = ?"
 _DELETE_LEASE = "DELETE FROM leases WHERE request_hash = ? AND origin = ?"
 _DELETE_OWN_LEASE = "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?"
 assert _ANSWER_COLUMNS == ANSWERS.column_names and _FAILURE_COLUMNS == FAILURES.column_names[1:]
@@ -644,45 +645,94 @@ class LedgerWriter:
                     sorted({(f.request_hash, f.origin, self.lease_owner) for f in failures}),
                 )
         # Claims come after the answers: a key answered in this very batch is found answered.
-        results: list[LeaseClaim] = []
-        for request_hash, origin, lease_s, _ in claims:
-            results.extend(_claim_rows(backend, con, [(request_hash, origin)], self.lease_owner, lease_s))
+        by_lease: dict[float, list[int]] = {}
+        for index, (*_, lease_s, _done) in enumerate(claims):
+            by_lease.setdefault(lease_s, []).append(index)
+        results: list[LeaseClaim | None] = [None] * len(claims)
+        for lease_s, indexes in by_lease.items():  # one lease length per run: one group, in practice
+            keys = [(claims[i][0], claims[i][1]) for i in indexes]
+            for i, claim in zip(indexes, _claim_rows(backend, con, keys, self.lease_owner, lease_s), strict=True):
+                results[i] = claim
         return results
 
 
 def _claim_rows(backend, con, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
-    """The claims of ``Ledger.claim_many``, inside the caller's write transaction."""
+    """The claims of ``Ledger.claim_many``, inside the caller's write transaction, in order.
+
+    Set at a time, a few statements per chunk of keys rather than per key: on PostgreSQL every
+    statement is a round trip, and a writer transaction carries every claim asked for since the
+    last one.
+    """
     now = time.time()
-    claims = []
-    for request_hash, origin in keys:
-        row = backend.execute(con, _SELECT_ANSWER, [request_hash, origin]).fetchone()
-        if row is not None:
-            claims.append(LeaseClaim(answer=_answer_from_row(row)))
-            continue
-        backend.execute(
+    unique = list(dict.fromkeys(keys))
+    results: dict[tuple[str, str], LeaseClaim] = {}
+    for start in range(0, len(unique), _CLAIM_CHUNK):
+        results.update(_claim_chunk(backend, con, unique[start : start + _CLAIM_CHUNK], owner, now, lease_s))
+    return [results[key] for key in keys]
+
+
+def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: float, lease_s: float) -> dict:
+    claims: dict[tuple[str, str], LeaseClaim] = {
+        key: LeaseClaim(answer=answer) for key, answer in _answers_of(backend, con, keys).items()
+    }
+    # Key order: two PostgreSQL transactions lock the lease rows they share in the same order.
+    open_keys = sorted(key for key in keys if key not in claims)
+    if not open_keys:
+        return claims
+    backend.execute(
+        con,
+        "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?)"] * len(open_keys))
+        + " ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
+        "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+        "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
+        [value for h, o in open_keys for value in (h, o, owner, now, now + lease_s)],
+    )
+    holders = {
+        (h, o): (holder, expires_at)
+        for h, o, holder, expires_at in backend.execute(
             con,
-            "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
-            "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
-            "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
-            [request_hash, origin, owner, now, now + lease_s],
+            f"SELECT request_hash, origin, owner, expires_at FROM leases WHERE {_key_filter(len(open_keys))}",
+            _key_params(open_keys),
         )
-        holder, expires_at = backend.execute(
-            con, "SELECT owner, expires_at FROM leases WHERE request_hash = ? AND origin = ?", [request_hash, origin]
-        ).fetchone()
-        if holder != owner:
-            claims.append(LeaseClaim(owner=holder, expires_at=expires_at))
-            continue
-        # Look again now that the lease is ours: on PostgreSQL (READ COMMITTED, row locks) an answer
-        # may have been committed since the first look, its lease deleted with it. Under SQLite's
-        # BEGIN IMMEDIATE nothing can, and this costs one primary-key read.
-        row = backend.execute(con, _SELECT_ANSWER, [request_hash, origin]).fetchone()
-        if row is not None:
-            backend.execute(con, _DELETE_OWN_LEASE, [request_hash, origin, owner])
-            claims.append(LeaseClaim(answer=_answer_from_row(row)))
+    }
+    mine = [key for key in open_keys if holders.get(key, (None,))[0] == owner]
+    # Look again now that the leases are ours: on PostgreSQL (READ COMMITTED, row locks) an answer
+    # may have been committed since the first look, its lease deleted with it. Under SQLite's
+    # BEGIN IMMEDIATE nothing can, and this costs one read.
+    late = _answers_of(backend, con, mine)
+    if late:
+        backend.executemany(con, _DELETE_OWN_LEASE, [(h, o, owner) for h, o in sorted(late)])
+    for key in open_keys:
+        if key in late:
+            claims[key] = LeaseClaim(answer=late[key])
+        elif key in holders and holders[key][0] == owner:
+            claims[key] = LeaseClaim(claimed=True)
         else:
-            claims.append(LeaseClaim(claimed=True))
+            # Another owner's live lease (or, should it have vanished meanwhile, "ask again now").
+            holder, expires_at = holders.get(key, ("", now))
+            claims[key] = LeaseClaim(owner=holder, expires_at=expires_at)
     return claims
+
+
+def _key_filter(n: int) -> str:
+    return f"(request_hash, origin) IN (VALUES {', '.join(['(?, ?)'] * n)})"
+
+
+def _key_params(keys: list[tuple[str, str]]) -> list[str]:
+    return [value for key in keys for value in key]
+
+
+def _answers_of(backend, con, keys: list[tuple[str, str]]) -> dict[tuple[str, str], LedgerAnswer]:
+    """The stored answers of (request hash, origin) ``keys``."""
+    if not keys:
+        return {}
+    sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE {_key_filter(len(keys))}"
+    found = {}
+    for row in backend.execute(con, sql, _key_params(keys)):
+        answer = _answer_from_row(row)
+        found[(answer.request_hash, answer.origin)] = answer
+    return found
 
 
 def _failure_key(row: tuple) -> tuple:

@@ -198,3 +198,22 @@ def test_a_run_that_ended_without_releasing_does_not_block_a_later_run_of_the_sa
         Leases(ledger, ended, 1800.0).release_all()
     assert owner_is_gone(ended)  # ended in this live process: its leases are taken over at once
     assert not owner_is_gone(lease_owner("later"))
+
+
+def test_claiming_many_keys_at_once_keeps_their_order_and_each_ones_state(ledger_location):
+    ledger = Ledger(ledger_location)
+    with ledger.writer(run_id="r") as writer:
+        writer.add_answer(_answer("answered"))
+    assert ledger.claim("held", "simulated", "A", 60).claimed
+    # More keys than one statement takes, an answered one, another owner's, and a repeat.
+    keys = [(f"k{i}", "simulated") for i in range(900)]
+    keys += [("answered", "simulated"), ("held", "simulated"), ("k5", "simulated")]
+    claims = Ledger(ledger_location).claim_many(keys, "B", 60)
+    assert len(claims) == len(keys)
+    assert all(claim.claimed for claim in claims[:900]) and claims[-1].claimed
+    assert claims[900].answer is not None and claims[900].answer.content == "answer to answered"
+    assert not claims[901].claimed and claims[901].owner == "A" and claims[901].answer is None
+    owners = {}
+    for key, _origin, owner, _expires in ledger.leases():
+        owners[key] = owner
+    assert len(owners) == 901 and owners["held"] == "A" and owners["k899"] == "B"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -226,3 +227,21 @@ def test_answers_the_database_refuses_are_rescued_and_committed_by_the_next_ledg
     # The next ledger on this path (its schema back) commits them before anything else.
     assert Ledger(path).get(make_answer(7).request_hash) == make_answer(7)
     assert not list(tmp_path.glob("ledger.sqlite.unsaved-*.jsonl"))
+
+
+def test_answers_a_postgresql_server_refuses_are_rescued_and_committed_by_the_next_ledger(postgres_url):
+    import psycopg
+
+    ledger = Ledger(postgres_url)
+    writer = ledger.writer(batch_size=1000, flush_interval_s=60).__enter__()
+    writer.add_answer(make_answer(7))
+    with psycopg.connect(postgres_url, autocommit=True) as con:  # the database breaks under the writer
+        con.execute("DROP TABLE answers")
+    with pytest.raises(RuntimeError, match="cannot commit") as failure:
+        writer.close()
+    rescued = Path(re.search(r"saved to (\S+\.jsonl)", str(failure.value)).group(1))
+    saved = [json.loads(line) for line in rescued.read_text(encoding="utf-8").splitlines()]
+    assert [row["request_hash"] for row in saved] == [make_answer(7).request_hash]
+    # The next ledger on this URL (its schema back) commits them before anything else.
+    assert Ledger(postgres_url).get(make_answer(7).request_hash) == make_answer(7)
+    assert not rescued.exists()

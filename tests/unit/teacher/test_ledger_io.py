@@ -184,3 +184,14 @@ def test_a_postgresql_ledger_that_does_not_answer_is_one_clear_line_without_the_
     with pytest.raises(RuntimeError, match="does not answer") as error:
         Ledger(url)
     assert SECRET not in str(error.value)
+    run = subprocess.run(  # `distillset run` stops before it starts anything (exit 2: a bad setting)
+        [sys.executable, "-m", "orchestration.cli", "run"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+        env=env,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "does not answer" in run.stderr and SECRET not in run.stdout + run.stderr
+    assert not (tmp_path / "dagster").exists()  # no Dagster instance was even prepared
