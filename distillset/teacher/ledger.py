@@ -601,33 +601,44 @@ class LedgerWriter:
             done(result, None)
 
     def _commit(self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list) -> list[LeaseClaim]:
+        """Commit the answers and failures, then the claims, each in a transaction of its own.
+
+        Two, not one: a transaction that deleted the leases of its answers and then claimed other
+        keys would lock lease rows in two runs of key order, and two PostgreSQL writers doing that
+        deadlock (PostgreSQL finds it after ``deadlock_timeout``, a second). Each transaction alone
+        touches its lease rows in key order. Claims still come after the answers: a key answered in
+        this very batch is found answered.
+        """
+        if answers or failures:
+            try:
+                self._in_transaction(lambda: self._commit_rows(answers, failures))
+            except BaseException:
+                with self._lock:
+                    self._failures = failures + self._failures
+                raise
+            with self._lock:
+                # Answers stay visible through pending() until committed, then leave the buffer.
+                for answer in answers:
+                    key = (answer.request_hash, answer.origin)
+                    if self._answers.get(key) is answer:
+                        del self._answers[key]
+            self.answers_written += len(answers)
+            self.failures_written += len(failures)
+        return self._in_transaction(lambda: self._claim(claims)) if claims else []
+
+    def _in_transaction(self, body: Callable):
+        """``body()`` in one transaction on the writer's connection; a deadlock victim runs again."""
         backend = self._backend
         for attempt in range(1, _MAX_TX_ATTEMPTS + 1):
             try:
                 with backend.transaction(self._con):
-                    results = self._commit_rows(answers, failures, claims)
-                break
-            except BaseException as exc:
-                if isinstance(exc, backend.errors) and backend.retryable(exc) and attempt < _MAX_TX_ATTEMPTS:
-                    continue  # a PostgreSQL deadlock victim, rolled back whole: run it again
-                with self._lock:
-                    self._failures = failures + self._failures
-                raise
-        with self._lock:
-            # Answers stay visible through pending() until committed, then leave the buffer.
-            for answer in answers:
-                key = (answer.request_hash, answer.origin)
-                if self._answers.get(key) is answer:
-                    del self._answers[key]
-        self.answers_written += len(answers)
-        self.failures_written += len(failures)
-        return results
+                    return body()
+            except backend.errors as exc:
+                if not (backend.retryable(exc) and attempt < _MAX_TX_ATTEMPTS):
+                    raise
+        raise AssertionError("unreachable")
 
-    def _commit_rows(
-        self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list
-    ) -> list[LeaseClaim]:
-        """The statements of one writer transaction. Leases are touched in key order, so two
-        PostgreSQL writers rarely lock the same rows in opposite orders (a deadlock, retried)."""
+    def _commit_rows(self, answers: list[LedgerAnswer], failures: list[LedgerFailure]) -> None:
         backend, con = self._backend, self._con
         if answers:
             # In arrival order: the ledger's insertion order is the order answers came in.
@@ -644,16 +655,11 @@ class LedgerWriter:
                     _DELETE_OWN_LEASE,
                     sorted({(f.request_hash, f.origin, self.lease_owner) for f in failures}),
                 )
-        # Claims come after the answers: a key answered in this very batch is found answered.
-        by_lease: dict[float, list[int]] = {}
-        for index, (*_, lease_s, _done) in enumerate(claims):
-            by_lease.setdefault(lease_s, []).append(index)
-        results: list[LeaseClaim | None] = [None] * len(claims)
-        for lease_s, indexes in by_lease.items():  # one lease length per run: one group, in practice
-            keys = [(claims[i][0], claims[i][1]) for i in indexes]
-            for i, claim in zip(indexes, _claim_rows(backend, con, keys, self.lease_owner, lease_s), strict=True):
-                results[i] = claim
-        return results
+
+    def _claim(self, claims: list) -> list[LeaseClaim]:
+        keys = [(request_hash, origin) for request_hash, origin, *_ in claims]
+        lease_s = max(lease for *_, lease, _done in claims)  # one run, one lease length
+        return _claim_rows(self._backend, self._con, keys, self.lease_owner, lease_s)
 
 
 def _claim_rows(backend, con, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
@@ -664,7 +670,7 @@ def _claim_rows(backend, con, keys: list[tuple[str, str]], owner: str, lease_s: 
     last one.
     """
     now = time.time()
-    unique = list(dict.fromkeys(keys))
+    unique = sorted(set(keys))  # key order across chunks too: see _claim_chunk
     results: dict[tuple[str, str], LeaseClaim] = {}
     for start in range(0, len(unique), _CLAIM_CHUNK):
         results.update(_claim_chunk(backend, con, unique[start : start + _CLAIM_CHUNK], owner, now, lease_s))
