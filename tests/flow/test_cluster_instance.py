@@ -1,14 +1,15 @@
 """The cluster's Dagster instance (issue 14): docs/cluster/dagster.yaml on PostgreSQL.
 
 Protects: the documented instance file loads with dagster-postgres (run, event-log and schedule
-storage in one PostgreSQL database named by ``DAGSTER_PG_URL``), a run on it succeeds, and a
+storage in one PostgreSQL database named by ``DAGSTER_PG_*`` variables), a run on it succeeds, and a
 second instance opened from the same file (another machine, in a cluster) sees that run and its
-materialization; the database URL is read from the environment, never written into the file.
+materialization; the database and its password are read from the environment, never written into the file.
 """
 
 from __future__ import annotations
 
 import shutil
+from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -24,7 +25,11 @@ def probe() -> int:
 
 def test_the_documented_cluster_instance_keeps_runs_in_postgresql(postgres_url, tmp_path, monkeypatch):
     assert "postgresql://" not in CLUSTER_YAML.read_text(encoding="utf-8")  # from the environment only
-    monkeypatch.setenv("DAGSTER_PG_URL", postgres_url)
+    database = urlsplit(postgres_url)
+    monkeypatch.setenv("DAGSTER_PG_HOST", database.hostname)
+    monkeypatch.setenv("DAGSTER_PG_DB", database.path.lstrip("/"))
+    monkeypatch.setenv("DAGSTER_PG_USERNAME", database.username)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "ignored-by-trust-authentication")
     machines = []
     for name in ("a", "b"):
         home = tmp_path / name
