@@ -12,9 +12,9 @@ taken over at once (the owner id names the host, the pid and the process's start
 
 Ledger calls are blocking database transactions, so they never run on the event loop: a run's claims
 ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which commit the answers
-that arrived and claim the keys asked for since the last one, in one transaction on one connection.
-So a run's own writes never wait for each other's locks, and 64 requests in flight cost a few
-commits, not 64.
+that arrived and then claim the keys asked for since the last round, on one connection (two
+transactions, see ``LedgerWriter._commit``). So a run's own writes never wait for each other's
+locks, and 64 requests in flight cost a few commits, not 64.
 """
 
 from __future__ import annotations

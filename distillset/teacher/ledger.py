@@ -506,8 +506,8 @@ class LedgerWriter:
         """Claim a key for ``lease_owner`` in the writer's next transaction (``Ledger.claim``'s rules).
 
         ``done(claim, error)`` is called from the writer's thread once it is committed (or failed).
-        One transaction then commits the answers that arrived and claims the keys asked for, so a
-        run's writes never wait on each other's locks, and many claims cost one commit.
+        Each round commits the answers that arrived, then claims the keys asked for (set at a time),
+        so a run's writes never wait on each other's locks, and many claims cost one commit.
         """
         if self.lease_owner is None:
             raise ValueError("this writer has no lease_owner: it cannot claim keys")
