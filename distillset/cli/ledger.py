@@ -20,7 +20,8 @@ NAME = "ledger"
 HELP = "export the teacher ledger's answers and failures to JSON Lines, or import such a file into a ledger"
 _LEDGER_HELP = (
     "the ledger: a SQLite file, sqlite:///path or postgresql://user@host:port/database "
-    "(default: DISTILLSET_LEDGER_URL, else $DISTILLSET_HOME/ledger.sqlite)"
+    "(default: DISTILLSET_LEDGER_URL, else $DISTILLSET_HOME/ledger.sqlite); a URL with a password "
+    "belongs in DISTILLSET_LEDGER_URL, not on the command line, where other users' ps can read it"
 )
 
 
