@@ -30,7 +30,7 @@ from distillset.settings import (
     SamplingSettings,
     TeacherSettings,
 )
-from distillset.settings.ledger_url import ledger_path
+from distillset.settings.ledger_url import ledger_location
 from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, SCORECARDS_FILE
 from distillset.simulator.accuracy import parse_model_accuracy
 from distillset.simulator.endpoint import open_endpoint
@@ -56,7 +56,8 @@ class CatalogResource(dg.ConfigurableResource):
 
     home: str
     ledger_url: str | None = None
-    """``DISTILLSET_LEDGER_URL``: a ledger file shared with other homes (default: the home's own)."""
+    """``DISTILLSET_LEDGER_URL``: a ledger file shared with other homes, or a PostgreSQL database
+    (then a ``dg.EnvVar``: the URL, password and all, never enters run config); default: the home's own."""
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
@@ -75,8 +76,9 @@ class CatalogResource(dg.ConfigurableResource):
         return self.home_path / CATALOG_FILE
 
     @property
-    def ledger_path(self) -> Path:
-        return ledger_path(self.ledger_url, self.home_path)
+    def ledger_location(self) -> Path | str:
+        """The SQLite file, or the ``postgresql://`` URL, of the teacher ledger."""
+        return ledger_location(self.ledger_url, self.home_path)
 
     @property
     def cache_dir(self) -> Path:
@@ -84,7 +86,7 @@ class CatalogResource(dg.ConfigurableResource):
 
     def ledger(self) -> Ledger:
         self.home_path.mkdir(parents=True, exist_ok=True)  # the ledger's folder is created by Ledger
-        return Ledger(self.ledger_path)
+        return Ledger(self.ledger_location)
 
     def read(
         self,

@@ -2,7 +2,9 @@
 
 The teacher is the simulator with 200 ms latency per answer (``TeacherSimulator(latency_s=0.2)``),
 in this process; each worker is a process of its own running ``generate`` with its own ``Ledger``
-on one shared SQLite file, as separate runs would. Two ways of sharing the work:
+on one shared ledger, as separate runs (or machines) would: a SQLite file, and a fresh PostgreSQL
+database (``--postgres``, default ``postgresql://postgres@127.0.0.1:5432``; created and dropped
+by the benchmark). Two ways of sharing the work:
 
 - ``shards``: worker k gets the prompts with ``index % workers == k`` (what a teacher x shard
   partition will do): throughput should grow with the workers until the endpoint (or, on this
@@ -15,17 +17,20 @@ worker's ledger-writer transactions; the wait overlaps other requests in flight)
 requests paid, with the number of claims per paid request (more than 1: polls while waiting).
 
 Usage:
-    python bench/bench_ledger.py                 # 1,200 prompts, 32 in flight per worker
-    python bench/bench_ledger.py --prompts 4000 --concurrency 64
+    python bench/bench_ledger.py                 # 1,200 prompts, 32 in flight per worker, both ledgers
+    python bench/bench_ledger.py --prompts 4000 --concurrency 64 --backends postgresql
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -58,13 +63,31 @@ def _worker(base_url: str, ledger_path: str, texts: list[tuple[int, str]], concu
     }
 
 
-def run(mode: str, workers: int, prompts: int, concurrency: int, latency_s: float) -> dict:
+@contextlib.contextmanager
+def _ledger(backend: str, postgres: str) -> Iterator[str]:
+    """A fresh, empty ledger of ``backend``: a SQLite file or a PostgreSQL database (dropped after)."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            yield str(Path(folder) / "ledger.sqlite")
+        return
+    import psycopg
+
+    name = f"distillset_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{postgres}/postgres", autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{postgres}/{name}"
+    finally:
+        with psycopg.connect(f"{postgres}/postgres", autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(mode: str, workers: int, prompts: int, concurrency: int, latency_s: float, ledger_path: str) -> dict:
     from distillset.simulator.server import TeacherSimulator
 
     texts = [(i, f"Explain, for a bench run, topic number {i} about rivers and their deltas.") for i in range(prompts)]
     shares = [texts[k::workers] for k in range(workers)] if mode == "shards" else [texts] * workers
-    with tempfile.TemporaryDirectory() as folder, TeacherSimulator(latency_s=latency_s) as sim:
-        ledger_path = str(Path(folder) / "ledger.sqlite")
+    with TeacherSimulator(latency_s=latency_s) as sim:
         context = mp.get_context("spawn")
         start_at = time.time() + 8.0  # every worker has imported and opened the ledger by then
         with context.Pool(workers) as pool:
@@ -94,24 +117,34 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight per worker")
     parser.add_argument("--latency", type=float, default=0.2, help="simulator latency per answer, seconds")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--postgres", default="postgresql://postgres@127.0.0.1:5432", help="the server (a database is made on it)"
+    )
     args = parser.parse_args()
     print(
-        "| sharing | workers | in flight each | prompts | paid | wall s | answers/s | claim ms per paid request "
-        "| claims per paid request | waits |"
+        "| ledger | sharing | workers | in flight each | prompts | paid | wall s | answers/s "
+        "| claim ms per paid request | claims per paid request | waits |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for mode in ("shards", "overlap"):
-        for workers in args.workers:
-            if mode == "overlap" and workers == 1:
-                continue
-            r = run(mode, workers, args.prompts, args.concurrency, args.latency)
-            assert r["completions"] == r["paid"] == args.prompts, r  # nothing paid twice
-            print(
-                f"| {r['mode']} | {r['workers']} | {args.concurrency} | {r['prompts']:,} | {r['paid']:,} | "
-                f"{r['wall_s']:.1f} | {r['req_s']:.0f} | {r['claim_ms_per_paid']:.2f} | "
-                f"{r['claims_per_paid']:.2f} | {r['waits']} |",
-                flush=True,
-            )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for backend in args.backends:
+        for mode in ("shards", "overlap"):
+            for workers in args.workers:
+                if mode == "overlap" and workers == 1:
+                    continue
+                with _ledger(backend, args.postgres) as ledger:
+                    r = run(mode, workers, args.prompts, args.concurrency, args.latency, ledger)
+                assert r["completions"] == r["paid"] == args.prompts, r  # nothing paid twice
+                _print_row(backend, r, args.concurrency)
+
+
+def _print_row(backend: str, r: dict, concurrency: int) -> None:
+    print(
+        f"| {backend} | {r['mode']} | {r['workers']} | {concurrency} | {r['prompts']:,} | {r['paid']:,} | "
+        f"{r['wall_s']:.1f} | {r['req_s']:.0f} | {r['claim_ms_per_paid']:.2f} | "
+        f"{r['claims_per_paid']:.2f} | {r['waits']} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

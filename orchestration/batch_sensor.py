@@ -15,6 +15,7 @@ only, never into a skip reason or the log.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import dagster as dg
 from openai import OpenAIError
@@ -44,7 +45,8 @@ def poll_batches(
         return dg.SkipReason(
             "no TEACHER_BASE_URL: batches only exist at a real endpoint (the embedded simulator's end with their step)"
         )
-    if not catalog_db.ledger_path.exists():
+    location = catalog_db.ledger_location
+    if isinstance(location, Path) and not location.exists():  # a PostgreSQL ledger is always there
         return dg.SkipReason("no ledger yet: nothing was submitted")
     endpoint = TeacherEndpoint(base_url=teacher.base_url, api_key=teacher.api_key or None, simulated=False)
     store = BatchStore(catalog_db.ledger())

@@ -34,6 +34,10 @@ def _run(args: argparse.Namespace) -> int:
     from orchestration.run_summary import format_summary
 
     settings = settings_or_exit("run")
+    problem = _unreachable_ledger(settings)
+    if problem:
+        print(f"distillset run: error: {problem}", file=sys.stderr, flush=True)
+        return 2
     # Dagster's own machinery (compute logs, the run launcher) reads DAGSTER_HOME from the process
     # environment; this entry point is the one place that sets it.
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home_path)
@@ -46,6 +50,24 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(format_summary(summary), flush=True)
     return summary.final_exit_code()
+
+
+def _unreachable_ledger(settings) -> str | None:
+    """Why a PostgreSQL ledger cannot be used (its server does not answer), before anything starts.
+
+    A SQLite ledger needs no check: its file is created by the run itself, as it always was.
+    """
+    from distillset.settings.ledger_url import is_postgres_url
+
+    if not is_postgres_url(settings.ledger_url):
+        return None
+    from distillset.teacher.ledger import Ledger
+
+    try:
+        Ledger(settings.ledger_location).close()
+    except RuntimeError as exc:  # the message masks the password
+        return str(exc)
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,7 @@ from distillset.settings import (
     Settings,
     TeacherSettings,
 )
+from distillset.settings.ledger_url import is_postgres_url
 
 
 def _secret(name: str, value: str | None):
@@ -56,7 +57,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Every resource, from one settings tree (``distillset.settings.load_settings()``)."""
     teacher, judge, publish = settings.teacher, settings.judge, settings.publish
     return {
-        "catalog_db": _resource(CatalogResource, home=str(settings.home), ledger_url=settings.ledger_url),
+        "catalog_db": _resource(
+            CatalogResource,
+            home=str(settings.home),
+            # A PostgreSQL URL may carry a password: resolved from the environment in the step's process.
+            ledger_url=_secret("DISTILLSET_LEDGER_URL", settings.ledger_url)
+            if is_postgres_url(settings.ledger_url)
+            else settings.ledger_url,
+        ),
         "prompt_source": _resource(
             PromptSourceResource,
             url=settings.prompts.url,

@@ -9,8 +9,9 @@ import pytest
 
 from distillset.settings.paths import DATA_DIR
 
-# moto's S3 server fixtures (moto_endpoint, s3_url) for the tests that need a real S3 endpoint.
-pytest_plugins = ["helpers.s3"]
+# moto's S3 server fixtures (moto_endpoint, s3_url) and PostgreSQL ones (postgres_url,
+# ledger_location) for the tests that need those services.
+pytest_plugins = ["helpers.s3", "helpers.postgres"]
 
 _CONFIGURATION_PREFIXES = ("DISTILLSET_", "TEACHER_")
 

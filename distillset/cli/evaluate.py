@@ -112,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
         models=[args.model],
     )
     settings.home.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(settings.ledger_path)
+    try:
+        ledger = Ledger(settings.ledger_location)
+    except RuntimeError as exc:  # a PostgreSQL ledger that does not answer: nothing paid yet
+        return _fail(str(exc))
 
     def progress(benchmark, report) -> None:
         print(f"evaluate {benchmark}: {report}", file=sys.stderr, flush=True)

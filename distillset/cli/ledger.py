@@ -1,4 +1,9 @@
-"""``distillset ledger export|import``: move a teacher ledger's paid answers as JSON Lines."""
+"""``distillset ledger export|import``: move a teacher ledger's paid answers as JSON Lines.
+
+This is also the migration path from a SQLite ledger to a PostgreSQL one: export the file, import
+into ``--ledger postgresql://...`` (or ``DISTILLSET_LEDGER_URL``), which may already hold answers
+(they are kept; importing twice adds nothing).
+"""
 
 from __future__ import annotations
 
@@ -7,52 +12,72 @@ import sys
 from pathlib import Path
 
 from distillset.cli.common import settings_or_exit
+from distillset.settings.ledger_url import check_ledger_url, describe_location, is_postgres_url, ledger_location
 from distillset.teacher.ledger import Ledger
 from distillset.teacher.ledger_io import export_ledger, import_ledger
 
 NAME = "ledger"
 HELP = "export the teacher ledger's answers and failures to JSON Lines, or import such a file into a ledger"
+_LEDGER_HELP = (
+    "the ledger: a SQLite file, sqlite:///path or postgresql://user@host:port/database "
+    "(default: DISTILLSET_LEDGER_URL, else $DISTILLSET_HOME/ledger.sqlite); a URL with a password "
+    "belongs in DISTILLSET_LEDGER_URL, not on the command line, where other users' ps can read it"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="{export,import}")
     export = actions.add_parser("export", help="write every answer and failure as JSON Lines")
     export.add_argument("--out", default="-", help="the JSONL file to write (default: standard output)")
-    export.add_argument("--ledger", help="the ledger file (default: $DISTILLSET_HOME/ledger.sqlite)")
+    export.add_argument("--ledger", help=_LEDGER_HELP)
     imported = actions.add_parser("import", help="add the answers and failures of a JSONL export to a ledger")
     imported.add_argument("input", help="a file written by `distillset ledger export`")
-    imported.add_argument("--ledger", help="the ledger file (default: $DISTILLSET_HOME/ledger.sqlite)")
+    imported.add_argument("--ledger", help=_LEDGER_HELP)
 
 
-def _ledger_path(args: argparse.Namespace) -> Path:
-    return Path(args.ledger) if args.ledger else settings_or_exit(NAME).ledger_path
+def _location(args: argparse.Namespace) -> Path | str:
+    if not args.ledger:
+        return settings_or_exit(NAME).ledger_location
+    problem = check_ledger_url(args.ledger)
+    if problem:
+        raise ValueError(f"--ledger {problem}")
+    return ledger_location(args.ledger, Path.cwd())
+
+
+def _error(message: str) -> int:
+    print(f"distillset ledger: error: {message}", file=sys.stderr)
+    return 2
 
 
 def run(args: argparse.Namespace) -> int:
-    path = _ledger_path(args)
+    try:
+        location = _location(args)
+    except ValueError as exc:
+        return _error(str(exc))
+    where = describe_location(location)
+    if args.action == "export" and not is_postgres_url(location) and not Path(location).is_file():
+        return _error(f"no ledger at {where}")
+    source = Path(args.input) if args.action == "import" else None
+    if source is not None and not source.is_file():
+        return _error(f"no file {source}")
+    try:
+        ledger = Ledger(location)
+    except RuntimeError as exc:  # a PostgreSQL server that does not answer (the message masks the password)
+        return _error(str(exc))
     if args.action == "export":
-        if not path.is_file():
-            print(f"distillset ledger: error: no ledger at {path}", file=sys.stderr)
-            return 2
-        ledger = Ledger(path)
         if args.out == "-":
             counts = export_ledger(ledger, sys.stdout)
         else:
             with open(args.out, "w", encoding="utf-8") as out:
                 counts = export_ledger(ledger, out)
-        print(f"exported {counts['answers']} answers and {counts['failures']} failures from {path}", file=sys.stderr)
+        print(f"exported {counts['answers']} answers and {counts['failures']} failures from {where}", file=sys.stderr)
         return 0
-    source = Path(args.input)
-    if not source.is_file():
-        print(f"distillset ledger: error: no file {source}", file=sys.stderr)
-        return 2
     try:
-        counts = import_ledger(Ledger(path), source)
+        counts = import_ledger(ledger, source)
     except (ValueError, UnicodeDecodeError) as exc:
-        print(f"distillset ledger: error: {exc} (nothing was imported)", file=sys.stderr)
-        return 2
+        return _error(f"{exc} (nothing was imported)")
     print(
         f"imported {counts['answers_added']} new answers (of {counts['answers']}) and "
-        f"{counts['failures_added']} new failures (of {counts['failures']}) into {path}"
+        f"{counts['failures_added']} new failures (of {counts['failures']}) into {where}"
     )
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from distillset.settings.env import SettingsError
 from distillset.settings.fields import setting, validate
-from distillset.settings.ledger_url import check_ledger_url, ledger_path
+from distillset.settings.ledger_url import check_ledger_url, ledger_location, ledger_path
 from distillset.settings.paths import (
     CACHE_DIR,
     CATALOG_FILE,
@@ -563,7 +563,9 @@ class Settings:
         None,
         env="DISTILLSET_LEDGER_URL",
         check=check_ledger_url,
-        help="the teacher ledger, shared by every run that names it: a path or sqlite:///path",
+        secret=True,
+        help="the teacher ledger, shared by every run that names it: a path, sqlite:///path or "
+        "postgresql://user@host:port/database (workers on several machines)",
     )
     s3_endpoint_url: str | None = setting(
         None, env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), rule="http_url", help="S3-compatible store"
@@ -592,6 +594,11 @@ class Settings:
     def ledger_path(self) -> Path:
         """``DISTILLSET_LEDGER_URL``'s file, or ``$DISTILLSET_HOME/ledger.sqlite``."""
         return ledger_path(self.ledger_url, self.home)
+
+    @property
+    def ledger_location(self) -> Path | str:
+        """What ``Ledger`` opens: the ``postgresql://`` URL, or the SQLite file of ``ledger_path``."""
+        return ledger_location(self.ledger_url, self.home)
 
     @property
     def scorecards_path(self) -> Path:

@@ -10,11 +10,11 @@ over). After a ``kill -9`` only the requests that were in flight are paid again,
 expire (``TEACHER_LEASE_S``); a lease whose owner was a process of this machine that is gone is
 taken over at once (the owner id names the host, the pid and the process's start time).
 
-Ledger calls are blocking SQLite transactions, so they never run on the event loop: a run's claims
+Ledger calls are blocking database transactions, so they never run on the event loop: a run's claims
 ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which commit the answers
-that arrived and claim the keys asked for since the last one, in one transaction on one connection.
-So a run's own writes never wait for each other's locks, and 64 requests in flight cost a few
-commits, not 64.
+that arrived and then claim the keys asked for since the last round, on one connection (two
+transactions, see ``LedgerWriter._commit``). So a run's own writes never wait for each other's
+locks, and 64 requests in flight cost a few commits, not 64.
 """
 
 from __future__ import annotations

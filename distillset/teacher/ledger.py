@@ -1,14 +1,14 @@
 """The append-only ledger of paid teacher answers, keyed by ``ids.request_hash``.
 
 Every answer the teacher returns is money spent; the ledger is what makes a crash or a rerun never
-pay for it twice. It is a SQLite file, not a table in the DuckDB catalog: DuckDB allows one writing
-process per file, and a teacher run lasts hours while other steps (and a sensor-started run for a
-new teacher release) need to write too. SQLite in WAL mode lets several processes append at once
-(writers queue on a short lock, readers never block) and survives ``kill -9``: a committed batch is
-in the WAL and is replayed on the next open, an uncommitted one is simply absent.
+pay for it twice. It is not a table in the DuckDB catalog: DuckDB allows one writing process per
+file, and a teacher run lasts hours while other steps (and a sensor-started run for a new teacher
+release) need to write too. It is a SQLite file (``ledger_sqlite``, the embedded default) or a
+PostgreSQL database shared by workers on several machines (``ledger_postgres``); this module is the
+core both run, with one schema (``ledger_tables``) and one SQL, so they behave the same.
 
-Answers are never overwritten (``INSERT OR IGNORE`` on the key). Failures go to their own table; a
-later successful answer supersedes them (see ``Ledger.failures``).
+Answers are never overwritten (``INSERT ... ON CONFLICT DO NOTHING`` on the key). Failures go to
+their own table; a later successful answer supersedes them (see ``Ledger.failures``).
 
 **Where an answer may be reused** is its ``origin``, the second half of the key (request hash,
 origin): ``simulated`` for the embedded simulator, ``remote`` for real endpoints. A simulated answer
@@ -25,117 +25,50 @@ checked against ``answers`` in the same write transaction). Another worker that 
 the lease and waits for the answer (``distillset.teacher.leases``), or takes the lease over once it
 has expired (its owner died). Committing an answer removes the key's lease in the same transaction.
 
-Schema version 2 (``PRAGMA user_version``) added the origin to the key and ``served_model``; a
-version 1 ledger is migrated in place when opened (its rows get origin ``simulated`` or ``remote``
-from their ``simulated`` flag). Version 3 added ``reasoning`` (a reasoning model's trace, kept
-apart from the answer in ``content``; NULL for older rows and for teachers that send none).
-Version 4 added the ``leases`` table (created, like every table, when the ledger is opened).
-Version 5 added ``batches`` and ``batch_lines``: provider batches (``distillset.teacher.batch``),
-recorded as an intent before their file is uploaded and with the provider's batch id as soon as it
-exists, so a crash never gets a request submitted twice.
+Schema version 2 added the origin to the key and ``served_model``; version 3 ``reasoning`` (a
+reasoning model's trace, kept apart from the answer in ``content``; NULL for older rows and for
+teachers that send none); version 4 the ``leases`` table; version 5 ``batches`` and ``batch_lines``
+(provider batches, ``distillset.teacher.batch``: recorded as an intent before their file is uploaded,
+so a crash never gets a request submitted twice). Each backend migrates an older ledger when it is
+opened (``ledger_sqlite._migrate``, ``ledger_postgres._migrate``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from distillset.disk import describe_write_error
+from distillset.settings.ledger_url import is_postgres_url
+from distillset.teacher.ledger_sqlite import BUSY_TIMEOUT_MS, SQLiteBackend
+from distillset.teacher.ledger_tables import ANSWERS, FAILURES, REMOTE_ORIGIN, SCHEMA_VERSION, SIMULATED_ORIGIN
 from distillset.teacher.spill import read_spilled, spill, spilled_files
 
-# How long a writer waits for another process's write lock before failing; a batch commit takes
-# milliseconds, so minutes means something is wrong, not busy.
-BUSY_TIMEOUT_MS = 120_000
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "REMOTE_ORIGIN",
+    "SCHEMA_VERSION",
+    "SIMULATED_ORIGIN",
+    "LeaseClaim",
+    "Ledger",
+    "LedgerAnswer",
+    "LedgerFailure",
+    "LedgerSession",
+    "LedgerWriter",
+]
+
 # SQLite limits the number of bound parameters per statement (32766 in modern builds, 999 in old).
 _LOOKUP_CHUNK = 900
+# Keys claimed per statement: 5 parameters each, well under SQLite's limit of bound parameters.
+_CLAIM_CHUNK = 400
+# A PostgreSQL transaction chosen as a deadlock victim runs again, up to this many times.
+_MAX_TX_ATTEMPTS = 8
 
-SCHEMA_VERSION = 5
-SIMULATED_ORIGIN = "simulated"
-REMOTE_ORIGIN = "remote"
-
-_ANSWERS_TABLE = """
-CREATE TABLE IF NOT EXISTS {name} (
-    request_hash      TEXT NOT NULL,
-    model             TEXT NOT NULL,
-    messages_json     TEXT NOT NULL,
-    sampling_json     TEXT NOT NULL,
-    content           TEXT NOT NULL,
-    finish_reason     TEXT,
-    prompt_tokens     INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    latency_ms        REAL NOT NULL,
-    attempts          INTEGER NOT NULL,
-    response_id       TEXT,
-    endpoint          TEXT NOT NULL,
-    simulated         INTEGER NOT NULL,
-    created_at        TEXT NOT NULL,
-    run_id            TEXT,
-    origin            TEXT NOT NULL,
-    served_model      TEXT,
-    reasoning         TEXT,
-    PRIMARY KEY (request_hash, origin)
-)"""
-
-_SCHEMA = (
-    _ANSWERS_TABLE.format(name="answers")
-    + """;
-CREATE INDEX IF NOT EXISTS answers_run ON answers (run_id);
-CREATE TABLE IF NOT EXISTS failures (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_hash  TEXT NOT NULL,
-    model         TEXT NOT NULL,
-    error         TEXT NOT NULL,
-    status_code   INTEGER,
-    attempts      INTEGER NOT NULL,
-    failed_at     TEXT NOT NULL,
-    run_id        TEXT,
-    origin        TEXT NOT NULL DEFAULT 'remote'
-);
-CREATE INDEX IF NOT EXISTS failures_hash ON failures (request_hash);
-CREATE TABLE IF NOT EXISTS leases (
-    request_hash  TEXT NOT NULL,
-    origin        TEXT NOT NULL,
-    owner         TEXT NOT NULL,
-    claimed_at    REAL NOT NULL,
-    expires_at    REAL NOT NULL,
-    PRIMARY KEY (request_hash, origin)
-);
-CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
-CREATE TABLE IF NOT EXISTS batches (
-    token          TEXT PRIMARY KEY,
-    model          TEXT NOT NULL,
-    origin         TEXT NOT NULL,
-    endpoint       TEXT NOT NULL,
-    state          TEXT NOT NULL,
-    input_file_id  TEXT,
-    batch_id       TEXT,
-    provider_status TEXT,
-    lines          INTEGER NOT NULL,
-    bytes          INTEGER NOT NULL,
-    run_id         TEXT,
-    created_at     REAL NOT NULL,
-    updated_at     REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS batches_state ON batches (state);
-CREATE TABLE IF NOT EXISTS batch_lines (
-    token          TEXT NOT NULL,
-    request_hash   TEXT NOT NULL,
-    origin         TEXT NOT NULL,
-    messages_json  TEXT NOT NULL,
-    sampling_json  TEXT NOT NULL,
-    state          TEXT NOT NULL,
-    error          TEXT,
-    PRIMARY KEY (token, request_hash)
-);
-CREATE INDEX IF NOT EXISTS batch_lines_key ON batch_lines (request_hash, origin);
-"""
-)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -226,81 +159,82 @@ def _failure_from_row(row: tuple) -> LedgerFailure:
     return LedgerFailure(**values)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-    con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _set_wal(con)
-    # NORMAL in WAL mode is durable against a killed process (the only crash we must survive
-    # cheaply); only a power loss can drop the last commits, and those answers are re-paid.
-    con.execute("PRAGMA synchronous = NORMAL")
-    return con
+_INSERT_ANSWER = (
+    f"INSERT INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES ({', '.join('?' * len(_ANSWER_COLUMNS))}) "
+    "ON CONFLICT (request_hash, origin) DO NOTHING"
+)
+_INSERT_FAILURE = (
+    f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES ({', '.join('?' * len(_FAILURE_COLUMNS))})"
+)
+_DELETE_LEASE = "DELETE FROM leases WHERE request_hash = ? AND origin = ?"
+_DELETE_OWN_LEASE = "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?"
+assert _ANSWER_COLUMNS == ANSWERS.column_names and _FAILURE_COLUMNS == FAILURES.column_names[1:]
 
 
-def _set_wal(con: sqlite3.Connection) -> None:
-    # Switching a new file to WAL needs an exclusive lock and SQLite does not call the busy handler
-    # for it: two runs opening a fresh ledger at once would see "database is locked". Retry briefly.
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    delay = 0.005
-    while True:
-        try:
-            con.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+def open_backend(location: Path | str):
+    """The backend of a ledger location: a ``postgresql://`` URL, or a SQLite file path."""
+    if is_postgres_url(location):
+        from distillset.teacher.ledger_postgres import PostgresBackend  # psycopg loads only when used
+
+        return PostgresBackend(str(location))
+    return SQLiteBackend(location)
+
+
+class LedgerSession:
+    """One write transaction of ``Ledger.transaction``: statements with ``?`` parameters."""
+
+    def __init__(self, backend, con) -> None:
+        self._backend = backend
+        self._con = con
+
+    def execute(self, sql: str, params=()) -> list[tuple]:
+        """Run one statement; its rows (none for a write)."""
+        cursor = self._backend.execute(self._con, sql, params)
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+
+    def executemany(self, sql: str, rows: list) -> int:
+        """Run ``sql`` once per row; returns the rows changed."""
+        return self._backend.executemany(self._con, sql, rows)
 
 
 class Ledger:
-    """The ledger file at ``path`` (created with its schema on first use).
+    """The ledger at ``location``: a SQLite file path (created with its schema on first use) or a
+    ``postgresql://`` URL (the server must answer: checked here, before anything is paid).
 
-    Safe to share across threads: each thread reads through its own connection.
+    Safe to share across threads: SQLite reads through one connection per thread, PostgreSQL
+    through its pool.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        con = _connect(self.path)
-        try:
-            _migrate(con)
-            con.executescript(_SCHEMA)
-        finally:
-            con.close()
+    def __init__(self, location: Path | str) -> None:
+        self._backend = open_backend(location)
+        self.path = getattr(self._backend, "path", None)
+        """The SQLite file (None for a PostgreSQL ledger)."""
+        self.where = self._backend.where
+        """The ledger as messages, logs and metadata name it (a PostgreSQL password masked)."""
+        self._backend.open()
         self._commit_spilled()
 
     def _commit_spilled(self) -> None:
         """Commit the paid answers an earlier writer could not (``distillset.teacher.spill``), first."""
-        for spilled in spilled_files(self.path):
+        backend = self._backend
+        for spilled in spilled_files(backend.spill_path):
             rows = read_spilled(spilled)
-            con = _connect(self.path)
             try:
-                con.execute("BEGIN IMMEDIATE")
-                con.executemany(
-                    f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
-                    [tuple(_spilled_value(row, name) for name in _ANSWER_COLUMNS) for row in rows],
-                )
-                con.execute("COMMIT")
-            except sqlite3.Error as exc:
+                with backend.writing() as con:
+                    backend.executemany(
+                        con,
+                        _INSERT_ANSWER,
+                        [tuple(_spilled_value(row, name) for name in _ANSWER_COLUMNS) for row in rows],
+                    )
+            except backend.errors as exc:
                 raise RuntimeError(
-                    f"{describe_write_error(exc, self.path)}: {len(rows)} paid answers saved in {spilled} "
+                    f"{backend.describe_error(exc)}: {len(rows)} paid answers saved in {spilled} "
                     f"cannot be committed to the ledger yet; free some space and run again"
                 ) from exc
-            finally:
-                con.close()
             spilled.unlink()
 
     def __repr__(self) -> str:
-        return f"Ledger({str(self.path)!r})"
-
-    def _reader(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = _connect(self.path)
-            self._local.con = con
-        return con
+        return f"Ledger({self.where!r})"
 
     def lookup(self, hashes: Iterable[str], *, origin: str | None) -> dict[str, LedgerAnswer]:
         """The stored answers among ``hashes`` that may serve ``origin`` (missing ones are absent).
@@ -312,18 +246,19 @@ class Ledger:
         """
         wanted = list(dict.fromkeys(hashes))
         found: dict[str, LedgerAnswer] = {}
-        con = self._reader()
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start : start + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash IN ({marks})"
-            params = list(chunk)
-            if origin is not None:
-                sql += " AND origin = ?"
-                params.append(origin)
-            for row in con.execute(sql, params):
-                answer = _answer_from_row(row)
-                found.setdefault(answer.request_hash, answer)
+        backend = self._backend
+        with backend.reading() as con:
+            for start in range(0, len(wanted), _LOOKUP_CHUNK):
+                chunk = wanted[start : start + _LOOKUP_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash IN ({marks})"
+                params = list(chunk)
+                if origin is not None:
+                    sql += " AND origin = ?"
+                    params.append(origin)
+                for row in backend.execute(con, sql, params):
+                    answer = _answer_from_row(row)
+                    found.setdefault(answer.request_hash, answer)
         return found
 
     def get(self, request_hash: str, *, origin: str | None = None) -> LedgerAnswer | None:
@@ -337,8 +272,9 @@ class Ledger:
         if run_id is not None:
             sql += " WHERE run_id = ?"
             params.append(run_id)
-        for row in self._reader().execute(sql + " ORDER BY rowid", params):
-            yield _answer_from_row(row)
+        with self._backend.reading() as con:
+            for row in self._backend.execute(con, f"{sql} ORDER BY {self._backend.answers_order}", params):
+                yield _answer_from_row(row)
 
     def failures(self, *, run_id: str | None = None) -> list[LedgerFailure]:
         """Recorded failures not superseded by a later successful answer to the same request."""
@@ -350,7 +286,8 @@ class Ledger:
         if run_id is not None:
             sql += " AND f.run_id = ?"
             params.append(run_id)
-        return [_failure_from_row(row) for row in self._reader().execute(sql + " ORDER BY f.id", params)]
+        with self._backend.reading() as con:
+            return [_failure_from_row(row) for row in self._backend.execute(con, sql + " ORDER BY f.id", params)]
 
     def usage_totals(self, *, model: str | None = None, run_id: str | None = None) -> dict:
         """Answers and tokens paid, optionally for one model and/or one run."""
@@ -362,16 +299,12 @@ class Ledger:
             clauses.append("run_id = ?")
             params.append(run_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        row = (
-            self._reader()
-            .execute(
-                "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) FROM "
-                f"answers{where}",
-                params,
-            )
-            .fetchone()
+        sql = (
+            f"SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) FROM answers{where}"
         )
-        return {"requests": row[0], "prompt_tokens": row[1], "completion_tokens": row[2]}
+        with self._backend.reading() as con:
+            row = self._backend.execute(con, sql, params).fetchone()
+        return {"requests": int(row[0]), "prompt_tokens": int(row[1]), "completion_tokens": int(row[2])}
 
     def claim(self, request_hash: str, origin: str, owner: str, lease_s: float) -> LeaseClaim:
         """Claim the right to pay for one key, for ``lease_s`` seconds, unless it is answered.
@@ -384,29 +317,31 @@ class Ledger:
 
     def claim_many(self, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
         """``claim`` for several (request hash, origin) keys in one write transaction, in order."""
-        with self._write_transaction("record a lease") as con:
-            return _claim_rows(con, keys, owner, lease_s)
+        return self._write_transaction(
+            "record a lease", lambda con: _claim_rows(self._backend, con, keys, owner, lease_s)
+        )
 
     def release(self, owner: str, keys: Iterable[tuple[str, str]] | None = None) -> int:
         """Give up ``owner``'s leases (only those on ``keys``, (request hash, origin) pairs, if given).
 
         Returns how many were released. A released key may be claimed by the next worker at once.
         """
-        with self._write_transaction("release leases") as con:
-            if keys is None:
-                return con.execute("DELETE FROM leases WHERE owner = ?", [owner]).rowcount
-            released = 0
-            for request_hash, origin in keys:
-                released += con.execute(
-                    "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
-                    [request_hash, origin, owner],
-                ).rowcount
-            return released
+        backend = self._backend
+        rows = None if keys is None else [(h, o, owner) for h, o in sorted(keys)]
+
+        def body(con) -> int:
+            if rows is None:
+                return backend.execute(con, "DELETE FROM leases WHERE owner = ?", [owner]).rowcount
+            return backend.executemany(con, _DELETE_OWN_LEASE, rows)
+
+        return self._write_transaction("release leases", body)
 
     def iter_failures(self) -> Iterator[LedgerFailure]:
         """Every recorded failure, superseded or not, in insertion order (for ``distillset ledger export``)."""
-        for row in self._reader().execute(f"SELECT {', '.join(_FAILURE_COLUMNS)} FROM failures ORDER BY id"):
-            yield _failure_from_row(row)
+        with self._backend.reading() as con:
+            sql = f"SELECT {', '.join(_FAILURE_COLUMNS)} FROM failures ORDER BY id"
+            for row in self._backend.execute(con, sql):
+                yield _failure_from_row(row)
 
     def merge(self, answers: Iterable[LedgerAnswer], failures: Iterable[LedgerFailure]) -> tuple[int, int]:
         """Add answers and failures another ledger holds, in one transaction; returns how many were new.
@@ -414,71 +349,81 @@ class Ledger:
         Idempotent: an answer already stored under its key is kept (never overwritten), a failure
         identical to a stored one (same request, origin, time and run) is not added twice.
         """
-        with self._write_transaction("import records") as con:
-            before = con.total_changes
-            con.executemany(
-                f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
-                f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
-                [_to_row(a) for a in answers],
-            )
-            added_answers = con.total_changes - before
-            before = con.total_changes
-            con.executemany(
-                f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) SELECT {', '.join('?' * len(_FAILURE_COLUMNS))} "
-                "WHERE NOT EXISTS (SELECT 1 FROM failures WHERE request_hash = ?1 AND origin = ?8 "
-                "AND failed_at = ?6 AND run_id IS ?7)",
-                [_to_row(f) for f in failures],
-            )
-            added_failures = con.total_changes - before
-        return added_answers, added_failures
+        backend = self._backend
+        answer_rows = [_to_row(a) for a in answers]
+        failure_rows = [_to_row(f) for f in failures]
+
+        def body(con) -> tuple[int, int]:
+            added_answers = backend.executemany(con, _INSERT_ANSWER, answer_rows)
+            seen = _stored_failure_keys(backend, con, sorted({row[0] for row in failure_rows}))
+            new_rows = []
+            for row in failure_rows:
+                key = _failure_key(row)
+                if key not in seen:
+                    seen.add(key)
+                    new_rows.append(row)
+            backend.executemany(con, _INSERT_FAILURE, new_rows)
+            return added_answers, len(new_rows)
+
+        return self._write_transaction("import records", body)
 
     def expire(self, request_hash: str, origin: str, owner: str) -> bool:
         """End ``owner``'s lease on one key now (its owner is known dead); True if it held one."""
-        with self._write_transaction("expire a lease") as con:
-            cursor = con.execute(
-                "UPDATE leases SET expires_at = 0 WHERE request_hash = ? AND origin = ? AND owner = ?",
-                [request_hash, origin, owner],
-            )
-            return cursor.rowcount > 0
+        sql = "UPDATE leases SET expires_at = 0 WHERE request_hash = ? AND origin = ? AND owner = ?"
+        return self._write_transaction(
+            "expire a lease", lambda con: self._backend.execute(con, sql, [request_hash, origin, owner]).rowcount > 0
+        )
 
     def leases(self) -> list[tuple[str, str, str, float]]:
         """Every lease: (request hash, origin, owner, expires at), for inspection and tests."""
-        return [
-            tuple(row)
-            for row in self._reader().execute(
-                "SELECT request_hash, origin, owner, expires_at FROM leases ORDER BY claimed_at"
-            )
-        ]
+        with self._backend.reading() as con:
+            sql = "SELECT request_hash, origin, owner, expires_at FROM leases ORDER BY claimed_at"
+            return [tuple(row) for row in self._backend.execute(con, sql)]
 
-    @contextlib.contextmanager
-    def _write_transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One short write transaction on this thread's connection (autocommit mode between them).
+    def _write_transaction(self, what: str, body: Callable):
+        """``body(connection)`` in one short write transaction; returns what it returns.
 
-        A failed one is rolled back; if even that fails (a full disk), the connection is dropped so
-        it cannot keep the write lock. Errors read ``no space left on device at FOLDER`` when so.
+        A PostgreSQL deadlock victim runs again (so ``body`` must be repeatable). Errors read ``no
+        space left on device at FOLDER`` when so, and never show a password.
         """
-        con = self._reader()
-        try:
-            con.execute("BEGIN IMMEDIATE")
+        backend = self._backend
+        for attempt in range(1, _MAX_TX_ATTEMPTS + 1):
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if con.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    con.execute("ROLLBACK")
-            if con.in_transaction:
-                con.close()
-                self._local.con = None
-            raise RuntimeError(
-                f"{describe_write_error(exc, self.path)}: the ledger {self.path} cannot {what}: {exc}"
-            ) from exc
+                with backend.writing() as con:
+                    return body(con)
+            except backend.errors as exc:
+                if backend.retryable(exc) and attempt < _MAX_TX_ATTEMPTS:
+                    continue
+                problem = f"{backend.describe_error(exc)}: the ledger {backend.where}"
+                raise RuntimeError(f"{problem} cannot {what}: {backend.error_text(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    @property
+    def insertion_order(self) -> str:
+        """The column that orders ``answers`` and ``batch_lines`` rows as inserted (for ``ORDER BY``)."""
+        return self._backend.insertion_order
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """The rows of one read statement written with ``?`` parameters (run on either backend).
+
+        For the modules that keep tables of their own in the ledger (``distillset.teacher.batch``).
+        """
+        with self._backend.reading() as con:
+            return [tuple(row) for row in self._backend.execute(con, sql, params)]
+
+    def transaction(self, what: str, body: Callable[[LedgerSession], T]) -> T:
+        """``body(session)`` in one short write transaction, on either backend; returns what it returns.
+
+        ``session.execute`` / ``session.executemany`` take SQL with ``?`` parameters. ``body`` may run
+        more than once (a PostgreSQL deadlock victim runs again), so it must be repeatable. ``what``
+        names the change in errors ("the ledger X cannot record a batch: ...").
+        """
+        backend = self._backend
+        return self._write_transaction(what, lambda con: body(LedgerSession(backend, con)))
 
     def count_answers(self) -> int:
-        return self._reader().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        with self._backend.reading() as con:
+            return int(self._backend.execute(con, "SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def writer(
         self,
@@ -492,7 +437,7 @@ class Ledger:
         ``flush_interval_s`` seconds, whichever comes first, and on exit. A failure it commits
         releases ``lease_owner``'s lease on that key."""
         return LedgerWriter(
-            self.path,
+            self._backend,
             run_id=run_id,
             batch_size=batch_size,
             flush_interval_s=flush_interval_s,
@@ -501,10 +446,7 @@ class Ledger:
 
     def close(self) -> None:
         """Close this thread's read connection (others close when their thread ends)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        self._backend.close()
 
 
 class LedgerWriter:
@@ -518,7 +460,7 @@ class LedgerWriter:
 
     def __init__(
         self,
-        path: Path,
+        backend,
         *,
         run_id: str | None,
         batch_size: int,
@@ -527,7 +469,8 @@ class LedgerWriter:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.path = path
+        self._backend = backend
+        self.where = backend.where
         self.lease_owner = lease_owner
         self.run_id = run_id
         self.batch_size = batch_size
@@ -542,11 +485,11 @@ class LedgerWriter:
         self._error: BaseException | None = None
         self.answers_written = 0
         self.failures_written = 0
-        self._con: sqlite3.Connection | None = None
+        self._con = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LedgerWriter:
-        self._con = _connect(self.path)
+        self._con = self._backend.connect_writer()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
         return self
@@ -609,8 +552,8 @@ class LedgerWriter:
         """Claim a key for ``lease_owner`` in the writer's next transaction (``Ledger.claim``'s rules).
 
         ``done(claim, error)`` is called from the writer's thread once it is committed (or failed).
-        One transaction then commits the answers that arrived and claims the keys asked for, so a
-        run's writes never wait on each other's locks, and many claims cost one commit.
+        Each round commits the answers that arrived, then claims the keys asked for (set at a time),
+        so a run's writes never wait on each other's locks, and many claims cost one commit.
         """
         if self.lease_owner is None:
             raise ValueError("this writer has no lease_owner: it cannot claim keys")
@@ -618,7 +561,7 @@ class LedgerWriter:
         with self._lock:
             self._claims.append((request_hash, origin, lease_s, done))
         if self._error is not None or self._thread is None:  # nobody will take it: fail it now
-            self._fail_claims(self._error or RuntimeError(f"the ledger writer of {self.path} is closed"))
+            self._fail_claims(self._error or RuntimeError(f"the ledger writer of {self.where} is closed"))
         self._wake.set()
 
     def _fail_claims(self, error: BaseException) -> None:
@@ -652,22 +595,23 @@ class LedgerWriter:
                 rows = [dict(zip(_ANSWER_COLUMNS, _to_row(a), strict=True)) for a in self._answers.values()]
             # Paid answers the database refused go elsewhere, never to nowhere; the next Ledger on
             # this path commits them before anything else.
-            saved = spill(self.path, rows) if rows else None
+            saved = spill(self._backend.spill_path, rows) if rows else None
             where = (
                 f"; {len(rows)} paid answers were saved to {saved} and the next run writes them first" if saved else ""
             )
             raise RuntimeError(
-                f"{describe_write_error(exc, self.path)}: the ledger {self.path} cannot commit{where}"
+                f"{self._backend.describe_error(exc)}: the ledger {self.where} cannot commit{where}"
             ) from exc
         finally:
-            self._fail_claims(RuntimeError(f"the ledger writer of {self.path} is closed"))
-            self._con.close()
+            self._fail_claims(RuntimeError(f"the ledger writer of {self.where} is closed"))
+            self._backend.close_writer(self._con)
         self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise RuntimeError(
-                f"{describe_write_error(self._error, self.path)}: the ledger {self.path} cannot commit: {self._error}"
+                f"{self._backend.describe_error(self._error)}: the ledger {self.where} cannot commit: "
+                f"{self._backend.error_text(self._error)}"
             ) from self._error
 
     def _run(self) -> None:
@@ -703,79 +647,162 @@ class LedgerWriter:
             done(result, None)
 
     def _commit(self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list) -> list[LeaseClaim]:
-        con = self._con
-        results: list[LeaseClaim] = []
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            if answers:
-                con.executemany(
-                    f"INSERT OR IGNORE INTO answers ({', '.join(_ANSWER_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(_ANSWER_COLUMNS))})",
-                    [_to_row(a) for a in answers],
-                )
-                # An answered key needs no lease any more, whoever held it: in the same transaction,
-                # so a waiting worker finds either the lease or the answer, never neither.
-                con.executemany(
-                    "DELETE FROM leases WHERE request_hash = ? AND origin = ?",
-                    [(a.request_hash, a.origin) for a in answers],
-                )
-            if failures:
-                con.executemany(
-                    f"INSERT INTO failures ({', '.join(_FAILURE_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(_FAILURE_COLUMNS))})",
-                    [_to_row(f) for f in failures],
-                )
-                if self.lease_owner is not None:
-                    # A failed request frees its key: a waiting worker may try it itself.
-                    con.executemany(
-                        "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
-                        [(f.request_hash, f.origin, self.lease_owner) for f in failures],
-                    )
-            # Claims come after the answers: a key answered in this very batch is found answered.
-            for request_hash, origin, lease_s, _ in claims:
-                results.extend(_claim_rows(con, [(request_hash, origin)], self.lease_owner, lease_s))
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):  # a disk error may have ended the transaction already
-                con.execute("ROLLBACK")
+        """Commit the answers and failures, then the claims, each in a transaction of its own.
+
+        Two, not one: a transaction that deleted the leases of its answers and then claimed other
+        keys would lock lease rows in two runs of key order, and two PostgreSQL writers doing that
+        deadlock (PostgreSQL finds it after ``deadlock_timeout``, a second). Each transaction alone
+        touches its lease rows in key order. Claims still come after the answers: a key answered in
+        this very batch is found answered.
+        """
+        if answers or failures:
+            try:
+                self._in_transaction(lambda: self._commit_rows(answers, failures))
+            except BaseException:
+                with self._lock:
+                    self._failures = failures + self._failures
+                raise
             with self._lock:
-                self._failures = failures + self._failures
-            raise
-        with self._lock:
-            # Answers stay visible through pending() until committed, then leave the buffer.
-            for answer in answers:
-                key = (answer.request_hash, answer.origin)
-                if self._answers.get(key) is answer:
-                    del self._answers[key]
-        self.answers_written += len(answers)
-        self.failures_written += len(failures)
-        return results
+                # Answers stay visible through pending() until committed, then leave the buffer.
+                for answer in answers:
+                    key = (answer.request_hash, answer.origin)
+                    if self._answers.get(key) is answer:
+                        del self._answers[key]
+            self.answers_written += len(answers)
+            self.failures_written += len(failures)
+        return self._in_transaction(lambda: self._claim(claims)) if claims else []
+
+    def _in_transaction(self, body: Callable):
+        """``body()`` in one transaction on the writer's connection; a deadlock victim runs again."""
+        backend = self._backend
+        for attempt in range(1, _MAX_TX_ATTEMPTS + 1):
+            try:
+                with backend.transaction(self._con):
+                    return body()
+            except backend.errors as exc:
+                if not (backend.retryable(exc) and attempt < _MAX_TX_ATTEMPTS):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _commit_rows(self, answers: list[LedgerAnswer], failures: list[LedgerFailure]) -> None:
+        backend, con = self._backend, self._con
+        if answers:
+            # In arrival order: the ledger's insertion order is the order answers came in.
+            backend.executemany(con, _INSERT_ANSWER, [_to_row(a) for a in answers])
+            # An answered key needs no lease any more, whoever held it: in the same transaction,
+            # so a waiting worker finds either the lease or the answer, never neither.
+            backend.executemany(con, _DELETE_LEASE, sorted({(a.request_hash, a.origin) for a in answers}))
+        if failures:
+            backend.executemany(con, _INSERT_FAILURE, [_to_row(f) for f in failures])
+            if self.lease_owner is not None:
+                # A failed request frees its key: a waiting worker may try it itself.
+                backend.executemany(
+                    con,
+                    _DELETE_OWN_LEASE,
+                    sorted({(f.request_hash, f.origin, self.lease_owner) for f in failures}),
+                )
+
+    def _claim(self, claims: list) -> list[LeaseClaim]:
+        keys = [(request_hash, origin) for request_hash, origin, *_ in claims]
+        lease_s = max(lease for *_, lease, _done in claims)  # one run, one lease length
+        return _claim_rows(self._backend, self._con, keys, self.lease_owner, lease_s)
 
 
-def _claim_rows(con: sqlite3.Connection, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
-    """The claims of ``Ledger.claim_many``, inside the caller's write transaction."""
+def _claim_rows(backend, con, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
+    """The claims of ``Ledger.claim_many``, inside the caller's write transaction, in order.
+
+    Set at a time, a few statements per chunk of keys rather than per key: on PostgreSQL every
+    statement is a round trip, and a writer transaction carries every claim asked for since the
+    last one.
+    """
     now = time.time()
-    claims = []
-    for request_hash, origin in keys:
-        row = con.execute(
-            f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE request_hash = ? AND origin = ?",
-            [request_hash, origin],
-        ).fetchone()
-        if row is not None:
-            claims.append(LeaseClaim(answer=_answer_from_row(row)))
-            continue
-        con.execute(
-            "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
-            "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
-            "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
-            [request_hash, origin, owner, now, now + lease_s],
+    unique = sorted(set(keys))  # key order across chunks too: see _claim_chunk
+    results: dict[tuple[str, str], LeaseClaim] = {}
+    for start in range(0, len(unique), _CLAIM_CHUNK):
+        results.update(_claim_chunk(backend, con, unique[start : start + _CLAIM_CHUNK], owner, now, lease_s))
+    return [results[key] for key in keys]
+
+
+def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: float, lease_s: float) -> dict:
+    claims: dict[tuple[str, str], LeaseClaim] = {
+        key: LeaseClaim(answer=answer) for key, answer in _answers_of(backend, con, keys).items()
+    }
+    # Key order: two PostgreSQL transactions lock the lease rows they share in the same order.
+    open_keys = sorted(key for key in keys if key not in claims)
+    if not open_keys:
+        return claims
+    backend.execute(
+        con,
+        "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES "
+        + ", ".join(["(?, ?, ?, ?, ?)"] * len(open_keys))
+        + " ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
+        "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+        "WHERE leases.expires_at <= excluded.claimed_at OR leases.owner = excluded.owner",
+        [value for h, o in open_keys for value in (h, o, owner, now, now + lease_s)],
+    )
+    holders = {
+        (h, o): (holder, expires_at)
+        for h, o, holder, expires_at in backend.execute(
+            con,
+            f"SELECT request_hash, origin, owner, expires_at FROM leases WHERE {_key_filter(len(open_keys))}",
+            _key_params(open_keys),
         )
-        holder, expires_at = con.execute(
-            "SELECT owner, expires_at FROM leases WHERE request_hash = ? AND origin = ?", [request_hash, origin]
-        ).fetchone()
-        claims.append(LeaseClaim(claimed=True) if holder == owner else LeaseClaim(owner=holder, expires_at=expires_at))
+    }
+    mine = [key for key in open_keys if holders.get(key, (None,))[0] == owner]
+    # Look again now that the leases are ours: on PostgreSQL (READ COMMITTED, row locks) an answer
+    # may have been committed since the first look, its lease deleted with it. Under SQLite's
+    # BEGIN IMMEDIATE nothing can, and this costs one read.
+    late = _answers_of(backend, con, mine)
+    if late:
+        backend.executemany(con, _DELETE_OWN_LEASE, [(h, o, owner) for h, o in sorted(late)])
+    for key in open_keys:
+        if key in late:
+            claims[key] = LeaseClaim(answer=late[key])
+        elif key in holders and holders[key][0] == owner:
+            claims[key] = LeaseClaim(claimed=True)
+        else:
+            # Another owner's live lease (or, should it have vanished meanwhile, "ask again now").
+            holder, expires_at = holders.get(key, ("", now))
+            claims[key] = LeaseClaim(owner=holder, expires_at=expires_at)
     return claims
+
+
+def _key_filter(n: int) -> str:
+    return f"(request_hash, origin) IN (VALUES {', '.join(['(?, ?)'] * n)})"
+
+
+def _key_params(keys: list[tuple[str, str]]) -> list[str]:
+    return [value for key in keys for value in key]
+
+
+def _answers_of(backend, con, keys: list[tuple[str, str]]) -> dict[tuple[str, str], LedgerAnswer]:
+    """The stored answers of (request hash, origin) ``keys``."""
+    if not keys:
+        return {}
+    sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE {_key_filter(len(keys))}"
+    found = {}
+    for row in backend.execute(con, sql, _key_params(keys)):
+        answer = _answer_from_row(row)
+        found[(answer.request_hash, answer.origin)] = answer
+    return found
+
+
+def _failure_key(row: tuple) -> tuple:
+    values = dict(zip(_FAILURE_COLUMNS, row, strict=True))
+    return values["request_hash"], values["origin"], values["failed_at"], values["run_id"]
+
+
+def _stored_failure_keys(backend, con, hashes: list[str]) -> set[tuple]:
+    """(request hash, origin, failed at, run id) of the stored failures of ``hashes``."""
+    found: set[tuple] = set()
+    for start in range(0, len(hashes), _LOOKUP_CHUNK):
+        chunk = hashes[start : start + _LOOKUP_CHUNK]
+        sql = (
+            "SELECT request_hash, origin, failed_at, run_id FROM failures "
+            f"WHERE request_hash IN ({','.join('?' * len(chunk))})"
+        )
+        found.update(tuple(row) for row in backend.execute(con, sql, chunk))
+    return found
 
 
 def _spilled_value(row: dict, name: str):
@@ -783,36 +810,6 @@ def _spilled_value(row: dict, name: str):
     if name == "origin" and not row.get("origin"):
         return SIMULATED_ORIGIN if row.get("simulated") else REMOTE_ORIGIN
     return row.get(name)
-
-
-def _migrate(con: sqlite3.Connection) -> None:
-    """Bring a ledger of an older schema to ``SCHEMA_VERSION``, in one transaction, once."""
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if version < 2 and "answers" in tables:
-            old = [row[1] for row in con.execute("PRAGMA table_info(answers)")]
-            con.execute(_ANSWERS_TABLE.format(name="answers_v2"))
-            columns = ", ".join(c for c in _ANSWER_COLUMNS if c in old)
-            con.execute(
-                f"INSERT INTO answers_v2 ({columns}, origin) SELECT {columns}, "
-                f"CASE WHEN simulated THEN '{SIMULATED_ORIGIN}' ELSE '{REMOTE_ORIGIN}' END FROM answers"
-            )
-            con.execute("DROP TABLE answers")
-            con.execute("ALTER TABLE answers_v2 RENAME TO answers")
-        if version < 2 and "failures" in tables:
-            if "origin" not in {row[1] for row in con.execute("PRAGMA table_info(failures)")}:
-                con.execute(f"ALTER TABLE failures ADD COLUMN origin TEXT NOT NULL DEFAULT '{REMOTE_ORIGIN}'")
-        if version < 3 and "answers" in tables:
-            if "reasoning" not in {row[1] for row in con.execute("PRAGMA table_info(answers)")}:
-                con.execute("ALTER TABLE answers ADD COLUMN reasoning TEXT")
-        if version < SCHEMA_VERSION:
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _replace_run_id(answer: LedgerAnswer, run_id: str) -> LedgerAnswer:

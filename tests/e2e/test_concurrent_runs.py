@@ -1,7 +1,9 @@
 """Two `distillset run` started together (issue 14): nothing paid twice, one version.
 
-On one home, and as two "machines": separate homes sharing one ledger (``DISTILLSET_LEDGER_URL``)
-and one S3 bucket (moto's server) for the prompts and the training sets.
+On one home, and as two "machines": separate homes sharing one ledger (``DISTILLSET_LEDGER_URL``:
+a SQLite file, then a PostgreSQL database) and one S3 bucket (moto's server) for the prompts and
+the training sets. The PostgreSQL URL carries a password, which no output and no file of either
+home may contain.
 
 Before request leases, both runs looked every key up in the ledger before the other had paid for
 it, and paid for nearly every request twice; two publishers of the same rows could both publish.
@@ -56,7 +58,16 @@ def test_two_runs_started_together_pay_nothing_twice_and_publish_one_version(tmp
         assert not instance.event_log_storage.get_concurrency_info("distillset_catalog").claimed_slots
 
 
-def test_two_homes_sharing_a_ledger_and_a_bucket_pay_nothing_twice_and_publish_one_version(tmp_path, s3_url):
+SECRET = "pg-password-never-written-7731"
+
+
+def _files_holding(root: Path, secret: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def test_two_homes_sharing_a_ledger_and_a_bucket_pay_nothing_twice_and_publish_one_version(
+    tmp_path, s3_url, ledger_location
+):
     # MT-Bench prompts too: a teacher that does not know GSM8K's references (this simulator) gets
     # its GSM8K answers dropped by verification, and an empty set would fail the gates.
     folder = small_prompt_folder(tmp_path, gsm8k_rows=40, mt_bench_rows=5)
@@ -64,7 +75,10 @@ def test_two_homes_sharing_a_ledger_and_a_bucket_pay_nothing_twice_and_publish_o
     client = boto3.client("s3")
     for path in folder.iterdir():
         client.put_object(Bucket=bucket, Key=f"prompts/{path.name}", Body=path.read_bytes())
-    shared_ledger = tmp_path / "shared" / "ledger.sqlite"
+    if isinstance(ledger_location, Path):
+        ledger_url = f"sqlite:///{ledger_location}"
+    else:  # trust authentication ignores the password: it is there to be looked for
+        ledger_url = ledger_location.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@")
     with TeacherSimulator(latency_s=0.25) as sim:
         envs = []
         for machine in ("a", "b"):
@@ -73,7 +87,7 @@ def test_two_homes_sharing_a_ledger_and_a_bucket_pay_nothing_twice_and_publish_o
                 folder,
                 TEACHER_BASE_URL=sim.base_url,
                 TEACHER_MAX_CONCURRENCY="8",
-                DISTILLSET_LEDGER_URL=f"sqlite:///{shared_ledger}",
+                DISTILLSET_LEDGER_URL=ledger_url,
                 DISTILLSET_STORAGE_URL=s3_url,
                 **RELAXED_GATES,
             )
@@ -84,10 +98,13 @@ def test_two_homes_sharing_a_ledger_and_a_bucket_pay_nothing_twice_and_publish_o
         for run, output in zip(runs, outputs, strict=True):
             assert run.returncode == 0, output
         completions = sim.stats()["completions_by_hash"]
-    ledger = Ledger(shared_ledger)
+    ledger = Ledger(ledger_location)
     assert 35 <= ledger.count_answers() == sum(completions.values())  # the pool drops a duplicate or two
     assert set(completions.values()) == {1}, "a request was paid twice"
     for machine in ("a", "b"):
         assert not (tmp_path / machine / "home" / "ledger.sqlite").exists(), "each home used the shared ledger"
+        assert _files_holding(tmp_path / machine, SECRET) == []
+    assert ledger.leases() == []
+    assert not any(SECRET in output for output in outputs)
     assert [v.version for v in list_versions(s3_url, NAME)] == ["v0001"], outputs
     assert verify_version(s3_url, NAME, "v0001") == []

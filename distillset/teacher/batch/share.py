@@ -18,15 +18,14 @@ def batch_share(ledger: Ledger, hashes: Iterable[str], settings: TeacherSettings
     """
     wanted = list(dict.fromkeys(h for h in hashes if h))
     answers = prompt_tokens = completion_tokens = 0
-    con = ledger._reader()
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        row = con.execute(
+        row = ledger.query(
             "SELECT COUNT(*), COALESCE(SUM(a.prompt_tokens), 0), COALESCE(SUM(a.completion_tokens), 0) FROM answers a "
             f"WHERE a.request_hash IN ({', '.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM batch_lines l "
             "WHERE l.request_hash = a.request_hash AND l.origin = a.origin AND l.state = 'answered')",
             chunk,
-        ).fetchone()
+        )[0]
         answers, prompt_tokens, completion_tokens = answers + row[0], prompt_tokens + row[1], completion_tokens + row[2]
     online = (prompt_tokens * settings.price_input_per_mtok + completion_tokens * settings.price_output_per_mtok) / 1e6
     return {

@@ -7,8 +7,9 @@ then, and ``answered``, ``failed`` or ``expired`` after. That order is what make
 a request in a line of an unfinished batch is never planned again, and a batch the provider has
 but the ledger does not know the id of is found by its token in the batch metadata.
 
-The tables live in the ledger file (``distillset.teacher.ledger`` creates them) so that answers
-and the batches that will bring them are in one place, shared by every run that shares the ledger.
+The tables live in the ledger (declared in ``distillset.teacher.ledger_tables``; both backends
+create them) so that answers and the batches that will bring them are in one place, shared by every
+run that shares the ledger, on SQLite or PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from distillset.teacher.batch.lines import BatchLine
-from distillset.teacher.ledger import Ledger
+from distillset.teacher.ledger import Ledger, LedgerSession
 
 OPEN_STATES = ("intent", "uploaded", "submitted")
 _CHUNK = 900
@@ -75,7 +76,8 @@ class BatchStore:
         once never both submit a request. Returns the lines recorded (none: no batch recorded).
         """
         now = time.time()
-        with self.ledger._write_transaction("record a batch") as con:
+
+        def record(session: LedgerSession) -> list[BatchLine]:
             taken = set()
             keys = [line.key for line in lines]
             for start in range(0, len(keys), _CHUNK):
@@ -83,7 +85,7 @@ class BatchStore:
                 marks = ", ".join("?" * len(chunk))
                 taken.update(
                     row[0]
-                    for row in con.execute(
+                    for row in session.execute(
                         f"SELECT request_hash FROM answers WHERE origin = ? AND request_hash IN ({marks}) "
                         "UNION SELECT l.request_hash FROM batch_lines l JOIN batches b ON b.token = l.token "
                         f"WHERE l.origin = ? AND l.state = 'pending' AND b.state IN ({_OPEN_MARKS}) "
@@ -91,21 +93,23 @@ class BatchStore:
                         [origin, *chunk, origin, *OPEN_STATES, *chunk],
                     )
                 )
-            lines = [line for line in lines if line.key not in taken]
-            if not lines:
+            kept = [line for line in lines if line.key not in taken]
+            if not kept:
                 return []
-            size = sum(len(line.encode()) for line in lines)
-            con.execute(
+            size = sum(len(line.encode()) for line in kept)
+            session.execute(
                 f"INSERT INTO batches ({', '.join(_BATCH_COLUMNS)}, updated_at) VALUES "
                 f"({', '.join('?' * (len(_BATCH_COLUMNS) + 1))})",
-                [token, model, origin, endpoint, "intent", None, None, None, len(lines), size, run_id, now, now],
+                [token, model, origin, endpoint, "intent", None, None, None, len(kept), size, run_id, now, now],
             )
-            con.executemany(
+            session.executemany(
                 "INSERT INTO batch_lines (token, request_hash, origin, messages_json, sampling_json, state) "
                 "VALUES (?, ?, ?, ?, ?, 'pending')",
-                [(token, line.key, origin, line.messages_json, line.sampling_json) for line in lines],
+                [(token, line.key, origin, line.messages_json, line.sampling_json) for line in kept],
             )
-        return lines
+            return kept
+
+        return self.ledger.transaction("record a batch", record)
 
     def set_uploaded(self, token: str, input_file_id: str) -> None:
         self._update(token, state="uploaded", input_file_id=input_file_id)
@@ -118,32 +122,28 @@ class BatchStore:
 
     def finish(self, token: str, outcomes: dict[str, tuple[str, str | None]], provider_status: str) -> None:
         """Close a batch: every line's outcome (state, error) and the batch ``finished``, in one transaction."""
-        with self.ledger._write_transaction("finish a batch") as con:
-            con.executemany(
-                "UPDATE batch_lines SET state = ?, error = ? WHERE token = ? AND request_hash = ?",
-                [(state, error, token, key) for key, (state, error) in outcomes.items()],
-            )
-            con.execute(
+        rows = [(state, error, token, key) for key, (state, error) in outcomes.items()]
+
+        def close(session: LedgerSession) -> None:
+            sql = "UPDATE batch_lines SET state = ?, error = ? WHERE token = ? AND request_hash = ?"
+            session.executemany(sql, rows)
+            session.execute(
                 "UPDATE batches SET state = 'finished', provider_status = ?, updated_at = ? WHERE token = ?",
                 [provider_status, time.time(), token],
             )
 
+        self.ledger.transaction("finish a batch", close)
+
     def _update(self, token: str, **values) -> None:
         assignments = ", ".join(f"{name} = ?" for name in values)
-        with self.ledger._write_transaction("update a batch") as con:
-            con.execute(
-                f"UPDATE batches SET {assignments}, updated_at = ? WHERE token = ?",
-                [*values.values(), time.time(), token],
-            )
+        sql = f"UPDATE batches SET {assignments}, updated_at = ? WHERE token = ?"
+        params = [*values.values(), time.time(), token]
+        self.ledger.transaction("update a batch", lambda session: session.execute(sql, params))
 
     # ----- reading -----
     def get(self, token: str) -> BatchRecord | None:
-        row = (
-            self.ledger._reader()
-            .execute(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE token = ?", [token])
-            .fetchone()
-        )
-        return BatchRecord(*row) if row else None
+        rows = self.ledger.query(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches WHERE token = ?", [token])
+        return BatchRecord(*rows[0]) if rows else None
 
     def open_batches(self, *, model: str | None = None, origin: str | None = None) -> list[BatchRecord]:
         """Batches not yet ingested (oldest first), of one model and origin if given."""
@@ -155,19 +155,19 @@ class BatchStore:
         if origin is not None:
             sql += " AND origin = ?"
             params.append(origin)
-        return [BatchRecord(*row) for row in self.ledger._reader().execute(sql + " ORDER BY created_at", params)]
+        return [BatchRecord(*row) for row in self.ledger.query(sql + " ORDER BY created_at", params)]
 
     def all_batches(self) -> list[BatchRecord]:
-        rows = self.ledger._reader().execute(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches ORDER BY created_at")
+        rows = self.ledger.query(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches ORDER BY created_at")
         return [BatchRecord(*row) for row in rows]
 
     def lines_of(self, token: str) -> list[tuple[str, str, str, str]]:
         """(request hash, messages json, sampling json, state) of a batch's lines, in upload order."""
         return [
             tuple(row)
-            for row in self.ledger._reader().execute(
+            for row in self.ledger.query(
                 "SELECT request_hash, messages_json, sampling_json, state FROM batch_lines "
-                "WHERE token = ? ORDER BY rowid",
+                f"WHERE token = ? ORDER BY {self.ledger.insertion_order}",
                 [token],
             )
         ]
@@ -178,7 +178,7 @@ class BatchStore:
         wanted = list(tokens)
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            for state, count in self.ledger._reader().execute(
+            for state, count in self.ledger.query(
                 f"SELECT state, COUNT(*) FROM batch_lines WHERE token IN ({', '.join('?' * len(chunk))}) "
                 "GROUP BY state",
                 chunk,
@@ -190,13 +190,13 @@ class BatchStore:
         """What the batches did with each of ``keys`` (keys no batch has seen are absent)."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, KeyHistory] = {}
-        con = self.ledger._reader()
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            rows = con.execute(
+            rows = self.ledger.query(
                 "SELECT l.request_hash, l.state, l.error, b.state "
                 "FROM batch_lines l JOIN batches b ON b.token = l.token "
-                f"WHERE l.origin = ? AND l.request_hash IN ({', '.join('?' * len(chunk))}) ORDER BY l.rowid",
+                f"WHERE l.origin = ? AND l.request_hash IN ({', '.join('?' * len(chunk))}) "
+                f"ORDER BY l.{self.ledger.insertion_order}",
                 [origin, *chunk],
             )
             for key, line_state, error, batch_state in rows:

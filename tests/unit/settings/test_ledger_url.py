@@ -1,10 +1,12 @@
-"""DISTILLSET_LEDGER_URL (issue 14): a ledger file several homes share; PostgreSQL refused with the reason."""
+"""DISTILLSET_LEDGER_URL (issue 14): a ledger file several homes share, or a PostgreSQL database whose
+password is never shown."""
 
 from __future__ import annotations
 
 import pytest
 
 from distillset.settings import SettingsError, load_settings
+from distillset.settings.ledger_url import mask_url
 
 
 def test_the_default_ledger_is_the_homes(tmp_path):
@@ -26,8 +28,9 @@ def test_a_shared_ledger_file(tmp_path, form):
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        ("postgresql://postgres@127.0.0.1:5432/ledger", "needs psycopg 3 and psycopg-pool"),
-        ("mysql://x/y", "a file path or sqlite:///absolute/path"),
+        ("postgresql://postgres@127.0.0.1:5432", "must name its database"),
+        ("postgresql://postgres@127.0.0.1:5432/ledger?nosuchoption=1", "is not a PostgreSQL URL libpq can read"),
+        ("mysql://x/y", "a file path, sqlite:///absolute/path or postgresql://"),
         ("sqlite:///", "needs a file path"),
     ],
 )
@@ -41,3 +44,19 @@ def test_lease_s_takes_a_duration():
     assert load_settings({"TEACHER_LEASE_S": "45m"}).teacher.lease_s == 2700.0
     with pytest.raises(SettingsError, match="TEACHER_LEASE_S"):
         load_settings({"TEACHER_LEASE_S": "0"})
+
+
+def test_a_postgresql_ledger_url_is_taken_and_its_password_never_shown(tmp_path):
+    url = "postgresql://distill:hunter2-secret@db.internal:5433/ledger?sslmode=require"
+    settings = load_settings({"DISTILLSET_HOME": str(tmp_path), "DISTILLSET_LEDGER_URL": url})
+    assert settings.ledger_location == url
+    assert "hunter2" not in repr(settings)
+    with pytest.raises(ValueError, match="not a file"):
+        settings.ledger_path  # noqa: B018 - the property raises
+    assert mask_url(url) == "postgresql://distill:***@db.internal:5433/ledger?sslmode=require"
+    assert mask_url("postgresql://u@h/db?password=hunter2&sslmode=require") == (
+        "postgresql://u@h/db?password=***&sslmode=require"
+    )
+    with pytest.raises(SettingsError) as error:  # a bad one is refused without echoing it
+        load_settings({"DISTILLSET_LEDGER_URL": "postgresql://u:hunter2@h/db?nosuchoption=1"})
+    assert "hunter2" not in str(error.value)

@@ -62,8 +62,9 @@ def sim():
 
 
 @pytest.fixture()
-def ledger(tmp_path):
-    return Ledger(tmp_path / "ledger.sqlite")
+def ledger(ledger_location):
+    """Each test once on a SQLite ledger and once on a fresh PostgreSQL database (tests/helpers/postgres.py)."""
+    return Ledger(ledger_location)
 
 
 def test_every_prompt_is_answered_through_batches_and_none_online(sim, ledger):
@@ -320,7 +321,7 @@ def test_an_endpoint_without_a_batch_api_fails_clearly(ledger):
         assert plain.stats()["completions"] == 0
 
 
-def test_two_runs_planning_at_once_submit_each_request_once(tmp_path):
+def test_two_runs_planning_at_once_submit_each_request_once(tmp_path, ledger_location):
     import threading
 
     path = tmp_path / "ledger.sqlite"
@@ -337,7 +338,7 @@ def test_two_runs_planning_at_once_submit_each_request_once(tmp_path):
 
         def run() -> None:
             try:
-                _batch_run(conversations(6), BATCH, sim, Ledger(tmp_path / "shared.sqlite"))
+                _batch_run(conversations(6), BATCH, sim, Ledger(ledger_location))
             except Exception as exc:  # reported below
                 errors.append(exc)
 

@@ -48,8 +48,8 @@ def _answer(key: str, origin: str = "simulated") -> LedgerAnswer:
     )
 
 
-def test_a_live_lease_is_held_an_answer_ends_it(tmp_path):
-    first, second = Ledger(tmp_path / "l.sqlite"), Ledger(tmp_path / "l.sqlite")
+def test_a_live_lease_is_held_an_answer_ends_it(ledger_location, tmp_path):
+    first, second = Ledger(ledger_location), Ledger(ledger_location)
     assert first.claim("k", "simulated", "A", 60).claimed
     assert first.claim("k", "simulated", "A", 60).claimed  # its owner renews it
     held = second.claim("k", "simulated", "B", 60)
@@ -62,10 +62,10 @@ def test_a_live_lease_is_held_an_answer_ends_it(tmp_path):
     assert [lease[:3] for lease in second.leases()] == [("k", "remote", "B")]
 
 
-def test_an_expired_lease_is_taken_over_a_released_one_at_once(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite")
+def test_an_expired_lease_is_taken_over_a_released_one_at_once(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     assert ledger.claim("k", "simulated", "dead", 0.3).claimed
-    leases = Leases(Ledger(tmp_path / "l.sqlite"), "B", 60)
+    leases = Leases(Ledger(ledger_location), "B", 60)
     started = time.monotonic()
     assert asyncio.run(leases.acquire("k", "simulated")) is None  # claimed after the expiry
     assert 0.25 <= time.monotonic() - started < 5
@@ -79,10 +79,10 @@ def test_an_expired_lease_is_taken_over_a_released_one_at_once(tmp_path):
     assert ledger.leases() == []
 
 
-def test_a_waiting_worker_reuses_the_answer_of_the_lease_holder(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite")
+def test_a_waiting_worker_reuses_the_answer_of_the_lease_holder(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     assert ledger.claim("k", "simulated", "A", 60).claimed
-    leases = Leases(Ledger(tmp_path / "l.sqlite"), "B", 60)
+    leases = Leases(Ledger(ledger_location), "B", 60)
 
     def answer_later():
         time.sleep(0.3)
@@ -102,8 +102,8 @@ def _conversations(n: int) -> list[Conversation]:
 
 
 @pytest.mark.parametrize("concurrency", [4, 16])
-def test_two_runs_started_together_pay_each_request_once(tmp_path, concurrency):
-    path = tmp_path / "ledger.sqlite"
+def test_two_runs_started_together_pay_each_request_once(ledger_location, tmp_path, concurrency):
+    path = ledger_location
     Ledger(path)  # created once: two first opens at the same instant may race on switching to WAL
     convs = _conversations(60)
     settings = TeacherSettings(max_concurrency=concurrency)
@@ -135,7 +135,7 @@ def test_two_runs_started_together_pay_each_request_once(tmp_path, concurrency):
     assert waited > 0  # they really did meet on keys
 
 
-def test_a_lease_of_a_dead_local_process_is_taken_over_at_once(tmp_path):
+def test_a_lease_of_a_dead_local_process_is_taken_over_at_once(ledger_location, tmp_path):
     import subprocess
     import sys
 
@@ -150,9 +150,9 @@ def test_a_lease_of_a_dead_local_process_is_taken_over_at_once(tmp_path):
     alive = lease_owner("other")
     assert owner_is_gone(dead) and not owner_is_gone(alive)
     assert not owner_is_gone(f"another-host|{child.pid}|{start}|run|abcd"), "other machines wait for expiry"
-    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger = Ledger(ledger_location)
     assert ledger.claim("k", "simulated", dead, 3600).claimed
-    leases = Leases(Ledger(tmp_path / "l.sqlite"), "B", 60)
+    leases = Leases(Ledger(ledger_location), "B", 60)
     started = time.monotonic()
     assert asyncio.run(leases.acquire("k", "simulated")) is None
     assert time.monotonic() - started < 2 and leases.stats.takeovers == 1
@@ -181,7 +181,7 @@ def test_runs_opening_a_new_ledger_at_the_same_instant_all_succeed(tmp_path):
     assert errors == []
 
 
-def test_a_run_that_ended_without_releasing_does_not_block_a_later_run_of_the_same_process(tmp_path):
+def test_a_run_that_ended_without_releasing_does_not_block_a_later_run_of_the_same_process(ledger_location, tmp_path):
     """A full disk can stop a run before it releases its leases; the process lives on (a test, a
     Dagster worker running the next step), and a later run must take those keys at once, not wait
     the whole lease out."""
@@ -190,7 +190,7 @@ def test_a_run_that_ended_without_releasing_does_not_block_a_later_run_of_the_sa
         def release(self, owner, keys=None):  # the release cannot be written: the disk is full
             raise RuntimeError("no space left on device")
 
-    ledger = FullDiskLedger(tmp_path / "ledger.sqlite")
+    ledger = FullDiskLedger(ledger_location)
     ended = lease_owner("ended")
     assert ledger.claim("k", "simulated", ended, 1800.0).claimed
     assert not owner_is_gone(ended)  # its run is still going: others wait for it
@@ -198,3 +198,22 @@ def test_a_run_that_ended_without_releasing_does_not_block_a_later_run_of_the_sa
         Leases(ledger, ended, 1800.0).release_all()
     assert owner_is_gone(ended)  # ended in this live process: its leases are taken over at once
     assert not owner_is_gone(lease_owner("later"))
+
+
+def test_claiming_many_keys_at_once_keeps_their_order_and_each_ones_state(ledger_location):
+    ledger = Ledger(ledger_location)
+    with ledger.writer(run_id="r") as writer:
+        writer.add_answer(_answer("answered"))
+    assert ledger.claim("held", "simulated", "A", 60).claimed
+    # More keys than one statement takes, an answered one, another owner's, and a repeat.
+    keys = [(f"k{i}", "simulated") for i in range(900)]
+    keys += [("answered", "simulated"), ("held", "simulated"), ("k5", "simulated")]
+    claims = Ledger(ledger_location).claim_many(keys, "B", 60)
+    assert len(claims) == len(keys)
+    assert all(claim.claimed for claim in claims[:900]) and claims[-1].claimed
+    assert claims[900].answer is not None and claims[900].answer.content == "answer to answered"
+    assert not claims[901].claimed and claims[901].owner == "A" and claims[901].answer is None
+    owners = {}
+    for key, _origin, owner, _expires in ledger.leases():
+        owners[key] = owner
+    assert len(owners) == 901 and owners["held"] == "A" and owners["k899"] == "B"

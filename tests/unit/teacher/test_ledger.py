@@ -1,5 +1,5 @@
 """The ledger keeps every paid answer: round trips exactly, never overwrites an answer
-(INSERT OR IGNORE), accepts a second process writing at the same time, survives a writer killed
+(ON CONFLICT DO NOTHING), accepts a second process writing at the same time, survives a writer killed
 with SIGKILL mid-run with every committed answer readable, and lets a later answer supersede a
 recorded failure; answers the database refuses are rescued to a JSONL file, not lost.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -46,8 +47,8 @@ def make_answer(n: int, *, content: str | None = None, run_id: str | None = "run
     )
 
 
-def test_round_trip_and_totals(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_round_trip_and_totals(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     answers = [make_answer(n) for n in range(5)]
     with ledger.writer(run_id="run-a") as writer:
         for answer in answers:
@@ -64,15 +65,13 @@ def test_round_trip_and_totals(tmp_path):
     assert ledger.usage_totals(run_id="run-a")["requests"] == 5
     # A reader opened later (another process in real life) sees the same.
     assert (
-        Ledger(tmp_path / "ledger.sqlite").lookup([answers[3].request_hash], origin="simulated")[
-            answers[3].request_hash
-        ]
+        Ledger(ledger_location).lookup([answers[3].request_hash], origin="simulated")[answers[3].request_hash]
         == answers[3]
     )
 
 
-def test_an_answer_is_never_overwritten(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_an_answer_is_never_overwritten(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     with ledger.writer() as writer:
         writer.add_answer(make_answer(1, content="the first, paid answer"))
     with ledger.writer() as writer:
@@ -81,8 +80,8 @@ def test_an_answer_is_never_overwritten(tmp_path):
     assert ledger.get(make_answer(1).request_hash).content == "the first, paid answer"
 
 
-def test_lookup_many_hashes_beyond_sqlite_parameter_limit(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_lookup_many_hashes_beyond_sqlite_parameter_limit(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     answers = [make_answer(n) for n in range(2500)]
     with ledger.writer(batch_size=500) as writer:
         for answer in answers:
@@ -97,8 +96,8 @@ def _wait_for_count(ledger: Ledger, count: int) -> int:
     return ledger.count_answers()
 
 
-def test_buffered_answers_are_visible_as_pending_until_committed(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_buffered_answers_are_visible_as_pending_until_committed(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     with ledger.writer(batch_size=1000, flush_interval_s=60) as writer:
         writer.add_answer(make_answer(0))
         assert writer.pending(make_answer(0).request_hash, "simulated") == make_answer(0)
@@ -106,8 +105,8 @@ def test_buffered_answers_are_visible_as_pending_until_committed(tmp_path):
     assert ledger.count_answers() == 1  # committed on exit
 
 
-def test_full_batches_and_the_interval_both_commit(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_full_batches_and_the_interval_both_commit(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     with ledger.writer(batch_size=4, flush_interval_s=0.05) as writer:
         for n in range(4):
             writer.add_answer(make_answer(n))
@@ -117,8 +116,8 @@ def test_full_batches_and_the_interval_both_commit(tmp_path):
         assert writer.pending(make_answer(99).request_hash, "simulated") is None
 
 
-def test_failure_is_superseded_by_a_later_answer(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_failure_is_superseded_by_a_later_answer(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     failed, still_failed = make_answer(1), make_answer(2)
     with ledger.writer(run_id="r1") as writer:
         writer.add_failure(
@@ -155,7 +154,7 @@ _WRITER_SCRIPT = textwrap.dedent(
 )
 
 
-def _spawn_writer(path: Path, start: int, stop: int) -> subprocess.Popen:
+def _spawn_writer(path: Path | str, start: int, stop: int) -> subprocess.Popen:
     script = _WRITER_SCRIPT.format(
         project=str(PROJECT),
         tests=str(PROJECT / "tests"),
@@ -167,8 +166,8 @@ def _spawn_writer(path: Path, start: int, stop: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
 
 
-def test_second_process_writes_concurrently(tmp_path):
-    path = tmp_path / "ledger.sqlite"
+def test_second_process_writes_concurrently(ledger_location, tmp_path):
+    path = ledger_location
     ledger = Ledger(path)
     child = _spawn_writer(path, 10_000, 10_600)
     with ledger.writer(run_id="parent", batch_size=10, flush_interval_s=0.01) as writer:
@@ -183,8 +182,8 @@ def test_second_process_writes_concurrently(tmp_path):
     assert ledger.usage_totals(run_id="run-a")["requests"] == 600
 
 
-def test_killed_writer_leaves_committed_answers_readable(tmp_path):
-    path = tmp_path / "ledger.sqlite"
+def test_killed_writer_leaves_committed_answers_readable(ledger_location, tmp_path):
+    path = ledger_location
     child = _spawn_writer(path, 0, 1_000_000)
     committed = 0
     while committed < 200:
@@ -198,8 +197,9 @@ def test_killed_writer_leaves_committed_answers_readable(tmp_path):
 
     ledger = Ledger(path)
     assert ledger.count_answers() >= committed
-    with sqlite3.connect(path) as con:
-        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if isinstance(path, Path):  # SQLite: the file itself is intact (PostgreSQL's server guards its own)
+        with sqlite3.connect(path) as con:
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = list(ledger.iter_answers(run_id="child"))
     # Every committed answer is intact, in order, exactly as written.
     for n, answer in enumerate(stored[:committed]):
@@ -227,3 +227,21 @@ def test_answers_the_database_refuses_are_rescued_and_committed_by_the_next_ledg
     # The next ledger on this path (its schema back) commits them before anything else.
     assert Ledger(path).get(make_answer(7).request_hash) == make_answer(7)
     assert not list(tmp_path.glob("ledger.sqlite.unsaved-*.jsonl"))
+
+
+def test_answers_a_postgresql_server_refuses_are_rescued_and_committed_by_the_next_ledger(postgres_url):
+    import psycopg
+
+    ledger = Ledger(postgres_url)
+    writer = ledger.writer(batch_size=1000, flush_interval_s=60).__enter__()
+    writer.add_answer(make_answer(7))
+    with psycopg.connect(postgres_url, autocommit=True) as con:  # the database breaks under the writer
+        con.execute("DROP TABLE answers")
+    with pytest.raises(RuntimeError, match="cannot commit") as failure:
+        writer.close()
+    rescued = Path(re.search(r"saved to (\S+\.jsonl)", str(failure.value)).group(1))
+    saved = [json.loads(line) for line in rescued.read_text(encoding="utf-8").splitlines()]
+    assert [row["request_hash"] for row in saved] == [make_answer(7).request_hash]
+    # The next ledger on this URL (its schema back) commits them before anything else.
+    assert Ledger(postgres_url).get(make_answer(7).request_hash) == make_answer(7)
+    assert not rescued.exists()

@@ -2,12 +2,16 @@
 
 Every answer and failure survives the round trip unchanged, importing twice adds nothing, an answer
 the target already has is kept, and a bad line is a one-line error that names it and imports nothing.
+The import target is a SQLite file and a PostgreSQL database in turn; the command line migrates a
+SQLite ledger into PostgreSQL without ever showing the URL's password.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -58,10 +62,10 @@ def _export(ledger: Ledger) -> str:
     return out.getvalue()
 
 
-def test_round_trip_keeps_every_answer_and_failure(source, tmp_path):
+def test_round_trip_keeps_every_answer_and_failure(ledger_location, source, tmp_path):
     path = tmp_path / "ledger.jsonl"
     path.write_text(_export(source), encoding="utf-8")
-    target = Ledger(tmp_path / "target.sqlite")
+    target = Ledger(ledger_location)
     with target.writer() as writer:
         writer.add_answer(_answer("k1", content="the target's own answer"))
     counts = import_ledger(target, path)
@@ -77,14 +81,14 @@ def test_round_trip_keeps_every_answer_and_failure(source, tmp_path):
     assert target.count_answers() == 6
 
 
-def test_a_bad_line_imports_nothing(source, tmp_path):
+def test_a_bad_line_imports_nothing(ledger_location, source, tmp_path):
     lines = _export(source).splitlines()
     bad = json.loads(lines[2])
     del bad["content"]
     lines[2] = json.dumps(bad)
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    target = Ledger(tmp_path / "target.sqlite")
+    target = Ledger(ledger_location)
     with pytest.raises(ValueError, match=r"bad.jsonl:3: an answer row lacks content"):
         import_ledger(target, path)
     assert target.count_answers() == 0
@@ -123,3 +127,71 @@ def test_the_command_line_moves_a_ledger(source, tmp_path):
     )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().count("\n") == 0 and "junk.jsonl:1" in refused.stderr
+
+
+SECRET = "pg-secret-never-shown-0451"
+
+
+def _with_password(url: str) -> str:
+    # Trust authentication ignores the password, so the test can carry one and look for it.
+    return url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@")
+
+
+def test_the_command_line_migrates_a_sqlite_ledger_to_postgresql(source, tmp_path, postgres_url):
+    command = [sys.executable, "-m", "orchestration.cli", "ledger"]
+    out = tmp_path / "export.jsonl"
+    exported = subprocess.run(
+        [*command, "export", "--ledger", str(source.path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+    )
+    assert exported.returncode == 0, exported.stderr
+    env = {**os.environ, "DISTILLSET_LEDGER_URL": _with_password(postgres_url), "DISTILLSET_HOME": str(tmp_path)}
+    for expected in ("imported 6 new answers (of 6) and 1 new failures (of 1)", "imported 0 new answers (of 6)"):
+        imported = subprocess.run(
+            [*command, "import", str(out)], capture_output=True, text=True, cwd=PROJECT, timeout=120, env=env
+        )
+        assert imported.returncode == 0, imported.stderr
+        assert expected in imported.stdout and "postgres:***@127.0.0.1" in imported.stdout
+        assert SECRET not in imported.stdout + imported.stderr
+    target = Ledger(postgres_url)
+    assert {(a.request_hash, a.origin): a for a in target.iter_answers()} == {
+        (a.request_hash, a.origin): a for a in source.iter_answers()
+    }
+    assert list(target.iter_failures()) == list(source.iter_failures())
+
+
+def test_a_postgresql_ledger_that_does_not_answer_is_one_clear_line_without_the_password(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/ledger"
+    env = {**os.environ, "DISTILLSET_LEDGER_URL": url, "DISTILLSET_HOME": str(tmp_path)}
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    refused = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "ledger", "import", str(tmp_path / "empty.jsonl")],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+        env=env,
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "does not answer" in refused.stderr and f"postgres:***@127.0.0.1:{port}/ledger" in refused.stderr
+    assert SECRET not in refused.stdout + refused.stderr
+    with pytest.raises(RuntimeError, match="does not answer") as error:
+        Ledger(url)
+    assert SECRET not in str(error.value)
+    run = subprocess.run(  # `distillset run` stops before it starts anything (exit 2: a bad setting)
+        [sys.executable, "-m", "orchestration.cli", "run"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+        env=env,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "does not answer" in run.stderr and SECRET not in run.stdout + run.stderr
+    assert not (tmp_path / "dagster").exists()  # no Dagster instance was even prepared

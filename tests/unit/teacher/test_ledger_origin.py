@@ -40,8 +40,8 @@ def _answer(content: str, *, simulated: bool, origin: str | None = None) -> Ledg
     )  # fmt: skip
 
 
-def test_simulated_and_real_answers_are_kept_apart(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_simulated_and_real_answers_are_kept_apart(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     with ledger.writer() as writer:
         writer.add_answer(_answer("from the simulator", simulated=True))
     assert ledger.lookup([KEY], origin="remote") == {}
@@ -64,8 +64,8 @@ def _conversations(n: int) -> list[Conversation]:
     return [Conversation(f"p{i}", None, [f"Describe mountain range number {i} in detail."]) for i in range(n)]
 
 
-def test_a_real_endpoint_never_reuses_simulated_answers(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.sqlite")
+def test_a_real_endpoint_never_reuses_simulated_answers(ledger_location, tmp_path):
+    ledger = Ledger(ledger_location)
     settings = TeacherSettings(max_concurrency=4, max_retries=0)
     with TeacherSimulator() as sim:
         simulated = TeacherEndpoint(sim.base_url, None, simulated=True)
