@@ -22,6 +22,18 @@ from distillset.teacher.batch.lines import BatchLine
 from distillset.teacher.ledger import Ledger, LedgerSession
 
 OPEN_STATES = ("intent", "uploaded", "submitted")
+# A batch leases its lines' keys (``distillset.teacher.leases``) for its 24-hour completion window
+# plus an hour to ingest, so an online run of the same teacher waits for the batch's answer instead
+# of paying for it again. The lease's owner names the batch, not a process: a killed run leaves its
+# batch running at the provider, and the next run ingests it, so the lease must outlive the process.
+BATCH_LEASE_S = 25 * 3600
+_LEASE_OWNER_PREFIX = "batch|"
+
+
+def batch_lease_owner(token: str) -> str:
+    """The lease owner of a batch's lines (never judged gone by ``leases.owner_is_gone``)."""
+    return f"{_LEASE_OWNER_PREFIX}{token}"
+
 _CHUNK = 900
 _OPEN_MARKS = ", ".join("?" * len(OPEN_STATES))
 
@@ -71,9 +83,10 @@ class BatchStore:
     ) -> list[BatchLine]:
         """Record a batch and its lines before anything is uploaded (state ``intent``).
 
-        In the same write transaction, lines whose key is answered already or pending in another
-        open batch are left out (another run planned them a moment before): two runs planning at
-        once never both submit a request. Returns the lines recorded (none: no batch recorded).
+        In the same write transaction, lines whose key is answered already, pending in another
+        open batch, or leased by a live online worker are left out (another run planned or is paying
+        for them): two runs never both pay for a request. The lines kept are leased to the batch
+        (``BATCH_LEASE_S``) until it is finished. Returns the lines recorded (none: no batch recorded).
         """
         now = time.time()
 
@@ -89,8 +102,10 @@ class BatchStore:
                         f"SELECT request_hash FROM answers WHERE origin = ? AND request_hash IN ({marks}) "
                         "UNION SELECT l.request_hash FROM batch_lines l JOIN batches b ON b.token = l.token "
                         f"WHERE l.origin = ? AND l.state = 'pending' AND b.state IN ({_OPEN_MARKS}) "
-                        f"AND l.request_hash IN ({marks})",
-                        [origin, *chunk, origin, *OPEN_STATES, *chunk],
+                        f"AND l.request_hash IN ({marks}) "
+                        "UNION SELECT request_hash FROM leases WHERE origin = ? AND expires_at > ? "
+                        f"AND request_hash IN ({marks})",
+                        [origin, *chunk, origin, *OPEN_STATES, *chunk, origin, now, *chunk],
                     )
                 )
             kept = [line for line in lines if line.key not in taken]
@@ -107,6 +122,13 @@ class BatchStore:
                 "VALUES (?, ?, ?, ?, ?, 'pending')",
                 [(token, line.key, origin, line.messages_json, line.sampling_json) for line in kept],
             )
+            owner = batch_lease_owner(token)
+            session.executemany(
+                "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
+                "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at",
+                sorted((line.key, origin, owner, now, now + BATCH_LEASE_S) for line in kept),
+            )
             return kept
 
         return self.ledger.transaction("record a batch", record)
@@ -121,7 +143,8 @@ class BatchStore:
         self._update(token, provider_status=status)
 
     def finish(self, token: str, outcomes: dict[str, tuple[str, str | None]], provider_status: str) -> None:
-        """Close a batch: every line's outcome (state, error) and the batch ``finished``, in one transaction."""
+        """Close a batch: every line's outcome (state, error), the batch ``finished`` and its leases
+        released (a failed line's key may be paid again at once), in one transaction."""
         rows = [(state, error, token, key) for key, (state, error) in outcomes.items()]
 
         def close(session: LedgerSession) -> None:
@@ -131,6 +154,7 @@ class BatchStore:
                 "UPDATE batches SET state = 'finished', provider_status = ?, updated_at = ? WHERE token = ?",
                 [provider_status, time.time(), token],
             )
+            session.execute("DELETE FROM leases WHERE owner = ?", [batch_lease_owner(token)])
 
         self.ledger.transaction("finish a batch", close)
 

@@ -357,3 +357,40 @@ def test_a_batch_failing_validation_is_resubmitted_once_then_its_rows_fail_with_
         assert [b["status"] for b in sim.batches.created()] == ["failed", "failed"]
     errors = out.result.generations["error"].to_list()
     assert all("batch failed without answering this line: the input file could not be validated" in e for e in errors)
+
+
+def test_an_online_run_waits_for_an_open_batch_instead_of_paying_its_lines_again(ledger_location):
+    """Issue 14: batch lines are leased like online requests, so an online run of the same teacher
+    beside a pending batch pays nothing for the batch's keys: it waits and takes the batch's answers."""
+    import threading
+
+    convs = conversations(4)
+    with TeacherSimulator(batch_faults=BatchFaults(delay_s=3600)) as sim:
+        first = _batch_run(convs, BATCH, sim, Ledger(ledger_location), wait=False)
+        assert first.pending
+        (batch,) = BatchStore(Ledger(ledger_location)).open_batches()
+        leases = Ledger(ledger_location).leases()
+        assert len(leases) == 4 and {owner for _key, _origin, owner, _exp in leases} == {f"batch|{batch.token}"}
+        results = {}
+
+        def online() -> None:
+            ledger = Ledger(ledger_location)
+            results["online"] = generate(
+                convs, TeacherSettings(), _endpoint(sim), ledger, run_id="online", retry_policy=FAST_RETRIES
+            )
+
+        thread = threading.Thread(target=online)
+        thread.start()
+        thread.join(timeout=1.5)
+        assert thread.is_alive(), "the online run did not wait for the batch's leased keys"
+        assert sim.stats()["completions"] == 0
+        sim.batches.faults.delay_s = 0
+        ingested = _batch_run(convs, BATCH, sim, Ledger(ledger_location), wait=True)
+        assert not ingested.pending
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+    online_result = results["online"]
+    assert online_result.generations["status"].to_list() == ["ok"] * 4
+    assert online_result.stats.requests_paid == 0 and sim.stats()["completions"] == 0
+    assert online_result.leases.answers_from_others == 4
+    assert Ledger(ledger_location).leases() == []  # the finished batch released what it held
