@@ -17,7 +17,10 @@ from distillset.teacher.ledger import Ledger
 from distillset.teacher.ledger_io import export_ledger, import_ledger
 
 NAME = "ledger"
-HELP = "export the teacher ledger's answers and failures to JSON Lines, or import such a file into a ledger"
+HELP = (
+    "export the teacher ledger's answers, failures and provider batches to JSON Lines, "
+    "or import such a file into a ledger"
+)
 _LEDGER_HELP = (
     "the ledger: a SQLite file, sqlite:///path or postgresql://user@host:port/database "
     "(default: DISTILLSET_LEDGER_URL, else $DISTILLSET_HOME/ledger.sqlite); a URL with a password "
@@ -27,10 +30,12 @@ _LEDGER_HELP = (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="{export,import}")
-    export = actions.add_parser("export", help="write every answer and failure as JSON Lines")
+    export = actions.add_parser("export", help="write every answer, failure and provider batch as JSON Lines")
     export.add_argument("--out", default="-", help="the JSONL file to write (default: standard output)")
     export.add_argument("--ledger", help=_LEDGER_HELP)
-    imported = actions.add_parser("import", help="add the answers and failures of a JSONL export to a ledger")
+    imported = actions.add_parser(
+        "import", help="add the answers, failures and provider batches of a JSONL export to a ledger"
+    )
     imported.add_argument("input", help="a file written by `distillset ledger export`")
     imported.add_argument("--ledger", help=_LEDGER_HELP)
 
@@ -70,14 +75,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             with open(args.out, "w", encoding="utf-8") as out:
                 counts = export_ledger(ledger, out)
-        print(f"exported {counts['answers']} answers and {counts['failures']} failures from {where}", file=sys.stderr)
+        print(
+            f"exported {counts['answers']} answers, {counts['failures']} failures and "
+            f"{counts['batches']} provider batches from {where}",
+            file=sys.stderr,
+        )
         return 0
     try:
         counts = import_ledger(ledger, source)
     except (ValueError, UnicodeDecodeError) as exc:
         return _error(f"{exc} (nothing was imported)")
     print(
-        f"imported {counts['answers_added']} new answers (of {counts['answers']}) and "
-        f"{counts['failures_added']} new failures (of {counts['failures']}) into {where}"
+        f"imported {counts['answers_added']} new answers (of {counts['answers']}), "
+        f"{counts['failures_added']} new failures (of {counts['failures']}) and "
+        f"{counts['batches_added']} new provider batches (of {counts['batches']}) into {where}"
     )
     return 0

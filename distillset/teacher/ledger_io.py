@@ -1,9 +1,13 @@
 """A ledger as JSON Lines: the migration path between ledgers (``distillset ledger export|import``).
 
-One line per record: ``{"table": "answers", ...columns}`` or ``{"table": "failures", ...columns}``,
-with the columns of ``docs/engine.md`` ("The teacher ledger"); times are ISO 8601 in UTC. Leases are
-not exported: they belong to the workers running now, not to the ledger's history. Importing is
-idempotent (``Ledger.merge``): an answer already in the target under its key is kept.
+One line per record: ``{"table": "answers", ...columns}``, ``"failures"``, ``"batches"`` or
+``"batch_lines"``, with the columns of ``docs/engine.md`` ("The teacher ledger"); answer and failure
+times are ISO 8601 in UTC. The provider batches of batch mode travel too: a ledger migrated while
+batches are open at the provider still knows them, so the next run ingests them instead of paying
+for their lines again. Online leases are not exported: they belong to the workers running now, not
+to the ledger's history (a batch's leases are, and are re-taken by the batch's lines on import).
+Importing is idempotent (``Ledger.merge``, ``ON CONFLICT DO NOTHING``): a record already in the
+target under its key is kept.
 """
 
 from __future__ import annotations
@@ -16,11 +20,18 @@ from pathlib import Path
 from typing import IO
 
 from distillset.jsonl import iter_json_objects
-from distillset.teacher.ledger import Ledger, LedgerAnswer, LedgerFailure
+from distillset.teacher.ledger import Ledger, LedgerAnswer, LedgerFailure, LedgerSession
+from distillset.teacher.ledger_tables import BATCH_LINES, BATCHES, Table
 
 _IMPORT_BATCH = 5000
 _KINDS = {"answers": LedgerAnswer, "failures": LedgerFailure}
-_ROW_OF = {"answers": "an answer row", "failures": "a failure row"}
+_ROW_OF = {
+    "answers": "an answer row",
+    "failures": "a failure row",
+    "batches": "a batch row",
+    "batch_lines": "a batch line row",
+}
+_PLAIN_TABLES: dict[str, Table] = {"batches": BATCHES, "batch_lines": BATCH_LINES}
 
 
 def _line(table: str, record) -> str:
@@ -40,14 +51,32 @@ def export_ledger(ledger: Ledger, out: IO[str]) -> dict[str, int]:
     for failure in ledger.iter_failures():
         out.write(_line("failures", failure))
         counts["failures"] += 1
+    for name, table in _PLAIN_TABLES.items():
+        columns = table.column_names
+        order = ledger.insertion_order if name == "batch_lines" else "created_at"
+        counts[name] = 0
+        for row in ledger.query(f"SELECT {', '.join(columns)} FROM {name} ORDER BY {order}"):
+            out.write(json.dumps({"table": name, **dict(zip(columns, row, strict=True))}, ensure_ascii=False) + "\n")
+            counts[name] += 1
     return counts
+
+
+def _plain_record(path: Path, line_number: int, row: dict, table: Table) -> tuple:
+    missing = sorted(c.name for c in table.columns if c.not_null and row.get(c.name) is None)
+    if missing:
+        raise ValueError(f"{path}:{line_number}: {_ROW_OF[table.name]} lacks {', '.join(missing)}")
+    return tuple(row.get(name) for name in table.column_names)
 
 
 def _record(path: Path, line_number: int, row: dict):
     table = row.get("table")
+    if table in _PLAIN_TABLES:
+        return table, _plain_record(path, line_number, row, _PLAIN_TABLES[table])
     kind = _KINDS.get(table)
     if kind is None:
-        raise ValueError(f"{path}:{line_number}: 'table' must be 'answers' or 'failures', got {table!r}")
+        raise ValueError(
+            f"{path}:{line_number}: 'table' must be one of answers, failures, batches, batch_lines; got {table!r}"
+        )
     names = {f.name for f in dataclasses.fields(kind)}
     required = {f.name for f in dataclasses.fields(kind) if f.default is dataclasses.MISSING}
     missing = sorted(required - row.keys())
@@ -87,9 +116,30 @@ def import_ledger(ledger: Ledger, path: Path) -> dict[str, int]:
         )
         added_answers += new_answers
         added_failures += new_failures
-    return {
+    counts = {
         "answers": len(answers),
         "failures": len(failures),
         "answers_added": added_answers,
         "failures_added": added_failures,
     }
+    for name in _PLAIN_TABLES:
+        rows = [r for table, r in records if table == name]
+        counts[name] = len(rows)
+        counts[f"{name}_added"] = ledger.transaction(
+            f"import {name}", lambda session, n=name, r=rows: _insert(session, n, r)
+        )
+    _lease_open_batches(ledger)
+    return counts
+
+
+def _insert(session: LedgerSession, name: str, rows: list[tuple]) -> int:
+    columns = _PLAIN_TABLES[name].column_names
+    sql = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
+    return session.executemany(sql, rows)
+
+
+def _lease_open_batches(ledger: Ledger) -> None:
+    """Lease the pending lines of open imported batches to their batch, as ``record_intent`` did at the source."""
+    from distillset.teacher.batch.store import BatchStore  # the batch package imports this module's ledger
+
+    BatchStore(ledger).lease_open_lines()

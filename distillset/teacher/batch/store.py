@@ -34,6 +34,7 @@ def batch_lease_owner(token: str) -> str:
     """The lease owner of a batch's lines (never judged gone by ``leases.owner_is_gone``)."""
     return f"{_LEASE_OWNER_PREFIX}{token}"
 
+
 _CHUNK = 900
 _OPEN_MARKS = ", ".join("?" * len(OPEN_STATES))
 
@@ -132,6 +133,31 @@ class BatchStore:
             return kept
 
         return self.ledger.transaction("record a batch", record)
+
+    def lease_open_lines(self) -> int:
+        """Lease every pending line of an open batch to its batch (after ``distillset ledger import``).
+
+        A key someone already holds keeps its lease. Returns how many leases were taken.
+        """
+        now = time.time()
+
+        def lease(session: LedgerSession) -> int:
+            rows = session.execute(
+                "SELECT l.request_hash, l.origin, l.token, b.created_at FROM batch_lines l "
+                f"JOIN batches b ON b.token = l.token WHERE l.state = 'pending' AND b.state IN ({_OPEN_MARKS})",
+                list(OPEN_STATES),
+            )
+            return session.executemany(
+                "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (request_hash, origin) DO NOTHING",
+                sorted(
+                    (key, origin, batch_lease_owner(token), now, created + BATCH_LEASE_S)
+                    for key, origin, token, created in rows
+                    if created + BATCH_LEASE_S > now
+                ),
+            )
+
+        return self.ledger.transaction("lease the open batches' lines", lease)
 
     def set_uploaded(self, token: str, input_file_id: str) -> None:
         self._update(token, state="uploaded", input_file_id=input_file_id)

@@ -69,7 +69,16 @@ def test_round_trip_keeps_every_answer_and_failure(ledger_location, source, tmp_
     with target.writer() as writer:
         writer.add_answer(_answer("k1", content="the target's own answer"))
     counts = import_ledger(target, path)
-    assert counts == {"answers": 6, "failures": 1, "answers_added": 5, "failures_added": 1}
+    assert counts == {
+        "answers": 6,
+        "failures": 1,
+        "answers_added": 5,
+        "failures_added": 1,
+        "batches": 0,
+        "batches_added": 0,
+        "batch_lines": 0,
+        "batch_lines_added": 0,
+    }
     assert target.get("k1", origin="remote").content == "the target's own answer"  # never overwritten
     originals = {(a.request_hash, a.origin): a for a in source.iter_answers()}
     for answer in target.iter_answers():
@@ -105,7 +114,7 @@ def test_the_command_line_moves_a_ledger(source, tmp_path):
         timeout=120,
     )
     assert exported.returncode == 0, exported.stderr
-    assert "exported 6 answers and 1 failures" in exported.stderr
+    assert "exported 6 answers, 1 failures and 0 provider batches" in exported.stderr
     target = tmp_path / "home" / "ledger.sqlite"
     imported = subprocess.run(
         [*command, "import", str(out), "--ledger", str(target)],
@@ -115,7 +124,7 @@ def test_the_command_line_moves_a_ledger(source, tmp_path):
         timeout=120,
     )
     assert imported.returncode == 0, imported.stderr
-    assert "imported 6 new answers (of 6) and 1 new failures (of 1)" in imported.stdout
+    assert "imported 6 new answers (of 6), 1 new failures (of 1)" in imported.stdout
     assert Ledger(target).count_answers() == 6
     (tmp_path / "junk.jsonl").write_text('{"table": "answers"}\nnot json\n', encoding="utf-8")
     refused = subprocess.run(
@@ -149,7 +158,7 @@ def test_the_command_line_migrates_a_sqlite_ledger_to_postgresql(source, tmp_pat
     )
     assert exported.returncode == 0, exported.stderr
     env = {**os.environ, "DISTILLSET_LEDGER_URL": _with_password(postgres_url), "DISTILLSET_HOME": str(tmp_path)}
-    for expected in ("imported 6 new answers (of 6) and 1 new failures (of 1)", "imported 0 new answers (of 6)"):
+    for expected in ("imported 6 new answers (of 6), 1 new failures (of 1)", "imported 0 new answers (of 6)"):
         imported = subprocess.run(
             [*command, "import", str(out)], capture_output=True, text=True, cwd=PROJECT, timeout=120, env=env
         )
@@ -195,3 +204,29 @@ def test_a_postgresql_ledger_that_does_not_answer_is_one_clear_line_without_the_
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert "does not answer" in run.stderr and SECRET not in run.stdout + run.stderr
     assert not (tmp_path / "dagster").exists()  # no Dagster instance was even prepared
+
+
+def test_open_provider_batches_travel_with_the_ledger_and_keep_their_lines_leased(ledger_location, tmp_path):
+    """A ledger migrated while a batch is open at the provider must still know it (the next run ingests
+    it instead of paying for its lines again), and an online run must still wait for its lines."""
+    from distillset.teacher.batch.lines import BatchLine
+    from distillset.teacher.batch.store import BatchStore, batch_lease_owner
+
+    source = Ledger(tmp_path / "source.sqlite")
+    store = BatchStore(source)
+    lines = [BatchLine(f"k{i}", "m", [{"role": "user", "content": f"q{i}"}], {}) for i in range(3)]
+    store.record_intent("tok1", lines, model="m", origin="remote", endpoint="https://x", run_id="r")
+    store.set_submitted("tok1", "batch_abc", "in_progress")
+    path = tmp_path / "ledger.jsonl"
+    path.write_text(_export(source), encoding="utf-8")
+    target = Ledger(ledger_location)
+    counts = import_ledger(target, path)
+    assert (counts["batches_added"], counts["batch_lines_added"]) == (1, 3)
+    (batch,) = BatchStore(target).open_batches()
+    assert (batch.token, batch.batch_id, batch.state) == ("tok1", "batch_abc", "submitted")
+    assert [line[0] for line in BatchStore(target).lines_of("tok1")] == ["k0", "k1", "k2"]
+    assert sorted((key, owner) for key, _origin, owner, _exp in target.leases()) == [
+        (f"k{i}", batch_lease_owner("tok1")) for i in range(3)
+    ]
+    again = import_ledger(target, path)
+    assert (again["batches_added"], again["batch_lines_added"]) == (0, 0)
