@@ -56,7 +56,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Every resource, from one settings tree (``distillset.settings.load_settings()``)."""
     teacher, judge, publish = settings.teacher, settings.judge, settings.publish
     return {
-        "catalog_db": _resource(CatalogResource, home=str(settings.home), ledger_url=settings.ledger_url),
+        "catalog_db": _resource(
+            CatalogResource, home=str(settings.home), ledger_url=settings.ledger_url, chunk_rows=settings.chunk_rows
+        ),
         "prompt_source": _resource(
             PromptSourceResource,
             url=settings.prompts.url,
