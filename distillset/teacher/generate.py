@@ -88,6 +88,7 @@ def generate(
     on_progress: Callable[[GenerationProgress], None] | None = None,
     progress_interval_s: float = 5.0,
     retry_policy: RetryPolicy | None = None,
+    on_rows: Callable[[pl.DataFrame], None] | None = None,
 ) -> GenerationResult:
     """Answer every conversation with the teacher, paying only for answers not in the ledger.
 
@@ -100,6 +101,10 @@ def generate(
         on_progress: called every ``progress_interval_s`` seconds and once at the end.
         progress_interval_s: see ``on_progress``.
         retry_policy: backoff shape (default: 0.5 s base, 30 s cap, full jitter).
+        on_rows: takes the rows as they finish, a frame at a time in input order (every sample
+            of a conversation in one frame), so they need not be held (``RowCollector``); the
+            result's ``generations`` is then empty. Called on the event loop's thread: it should
+            be quick (buffer, or write a file).
 
     Returns:
         One ``teacher_generations`` row per input conversation, in input order, and the stats.
@@ -117,6 +122,7 @@ def generate(
             retry_policy=retry_policy or RetryPolicy(),
             total=len(conversations) if hasattr(conversations, "__len__") else None,
             verify_pool=verify_pool,
+            on_rows=on_rows,
         )
         return _run_sync(run.main(conversations))
 
@@ -162,6 +168,7 @@ class _Run:
         retry_policy: RetryPolicy,
         total: int | None,
         verify_pool: ThreadPoolExecutor,
+        on_rows: Callable[[pl.DataFrame], None] | None = None,
     ) -> None:
         self.settings = settings
         self.endpoint = endpoint
@@ -182,7 +189,7 @@ class _Run:
         self.verify_pool = verify_pool
         self.slots = asyncio.Semaphore(settings.max_concurrency)
         self.stats = GenerationStats()
-        self.rows = RowCollector()
+        self.rows = RowCollector(on_rows)
         self.inflight: dict[str, asyncio.Future] = {}
         self.leases = Leases(ledger, lease_owner(run_id), settings.lease_s)
         self.sender: RequestSender | None = None
