@@ -40,6 +40,8 @@ SCHEMAS = {
     "prompt_pass_rates": PASS_RATES_SCHEMA,
 }
 PREVIEW_ROWS = 20
+SELECT_ROWS = 10_000
+"""Rows selected at once inside a chunk (each becomes a Python dict while it is selected)."""
 _SUMMARY_SAMPLE_COLUMNS = (
     "sample_index",
     "verifier",
@@ -122,27 +124,33 @@ class SelectionSpool:
     def _submit(self) -> None:
         if not self._buffer:
             return
-        chunk = pl.concat(self._buffer)
+        frames = self._buffer
         self._buffer, self._buffered = [], 0
         if self._pending is not None:
             self._pending.result()  # one chunk in the selector at a time; raises its error here
-        self._pending = self._worker.submit(self._select_and_write, chunk, len(self.parts["teacher_samples"]))
+        self._pending = self._worker.submit(self._select_and_write, frames, len(self.parts["teacher_samples"]))
 
-    def _select_and_write(self, chunk: pl.DataFrame, number: int) -> None:
-        prompts = self.prompts_of(chunk["prompt_id"].unique(maintain_order=True).to_list())
-        selection = select_samples(
-            chunk, prompts, self.policy, thresholds=self.thresholds, extra_patterns=self.extra_patterns
-        )
-        for table, frame in (
-            ("teacher_generations", selection.generations),
-            ("teacher_samples", selection.samples),
-            ("prompt_pass_rates", selection.pass_rates),
-        ):
+    def _select_and_write(self, frames: list[pl.DataFrame], number: int) -> None:
+        # Selection turns rows into Python dicts: it runs on slices of about SELECT_ROWS rows
+        # (whole frames, so whole prompts), and only the compact results make up the part.
+        results: dict[str, list[pl.DataFrame]] = {table: [] for table in TABLES}
+        for slice_frames in _slices(frames, SELECT_ROWS):
+            chunk = pl.concat(slice_frames)
+            prompts = self.prompts_of(chunk["prompt_id"].unique(maintain_order=True).to_list())
+            selection = select_samples(
+                chunk, prompts, self.policy, thresholds=self.thresholds, extra_patterns=self.extra_patterns
+            )
+            results["teacher_generations"].append(selection.generations)
+            results["teacher_samples"].append(selection.samples)
+            results["prompt_pass_rates"].append(selection.pass_rates)
+        for table, parts in results.items():
             path = self.folder / f"{table}-{number:06d}.parquet"
+            frame = pl.concat(parts)
             frame.write_parquet(path)
             self.parts[table].append(path)
-        with self._lock:
-            self.counts.add(selection.generations)
+            if table == "teacher_generations":
+                with self._lock:
+                    self.counts.add(frame)
 
     def close(self) -> dict:
         """Select and write what is left; the best-of-N summary over every chunk.
@@ -171,3 +179,16 @@ class SelectionSpool:
             frame = pl.DataFrame(schema=schema)
             return frame.select(columns) if columns else frame
         return pl.read_parquet(self.parts[table], columns=list(columns) if columns else None)
+
+
+def _slices(frames: list[pl.DataFrame], rows: int) -> list[list[pl.DataFrame]]:
+    """Consecutive runs of whole frames holding about ``rows`` rows each (at least one frame)."""
+    slices: list[list[pl.DataFrame]] = [[]]
+    size = 0
+    for frame in frames:
+        if size >= rows:
+            slices.append([])
+            size = 0
+        slices[-1].append(frame)
+        size += frame.height
+    return slices

@@ -15,6 +15,7 @@ from test_best_of_n import _endpoint, _number, _settings, answer_key, gsm8k, gsm
 from distillset.curation.best_of_n import SelectionPolicy, select_samples
 from distillset.simulator.server import TeacherSimulator
 from distillset.teacher import rows as rows_module
+from distillset.teacher import spool as spool_module
 from distillset.teacher.generate import generate
 from distillset.teacher.ledger import Ledger
 from distillset.teacher.spool import SelectionSpool
@@ -30,9 +31,10 @@ def _prompts(rows: list[dict]) -> pl.DataFrame:
     )
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 13])
-def test_chunked_selection_equals_selecting_the_whole_table(tmp_path, monkeypatch, chunk_rows):
+@pytest.mark.parametrize(("chunk_rows", "select_rows"), [(1, 10_000), (13, 4), (1000, 7)])
+def test_chunked_selection_equals_selecting_the_whole_table(tmp_path, monkeypatch, chunk_rows, select_rows):
     monkeypatch.setattr(rows_module, "FRAME_CHUNK", 5)  # frames of ~5 rows: many chunk boundaries
+    monkeypatch.setattr(spool_module, "SELECT_ROWS", select_rows)  # slices inside a chunk
     rows = gsm8k(40)
     prompts = _prompts(rows)
     policy = SelectionPolicy(samples_per_prompt=4, max_answers_per_prompt=1)
@@ -64,7 +66,8 @@ def test_chunked_selection_equals_selecting_the_whole_table(tmp_path, monkeypatc
         assert not ids & seen
         seen |= ids
     expected = select_samples(whole, prompts, policy)
-    assert len(spool.parts["teacher_samples"]) > 1
+    if chunk_rows < 1000:
+        assert len(spool.parts["teacher_samples"]) > 1
     for table, frame in (
         ("teacher_generations", expected.generations),
         ("teacher_samples", expected.samples),
