@@ -132,7 +132,7 @@ def prompt_pool(
     # DuckDB writes the pool itself from raw_prompts.
     with catalog_db.write_chunks() as writer:
         counts = build_prompt_pool_in_catalog(
-            writer.con, benchmarks=index, near_dup=NearDupParams(), chunk_rows=catalog_db.chunk_rows
+            writer, benchmarks=index, near_dup=NearDupParams(), chunk_rows=catalog_db.chunk_rows
         )
     drops = counts.drops
     preview = catalog_db.read("prompt_pool", limit=20)

@@ -108,7 +108,7 @@ def build_prompt_pool(
 
 
 def build_prompt_pool_in_catalog(
-    con: duckdb.DuckDBPyConnection,
+    writer: catalog.ChunkWriter,
     *,
     benchmarks: BenchmarkIndex,
     near_dup: NearDupParams,
@@ -122,13 +122,14 @@ def build_prompt_pool_in_catalog(
     Memory holds the ids and text hashes of every prompt, one chunk of ``chunk_rows`` texts at a
     time, and the near-duplicate index (signatures and shingle sets, ``near_duplicate_clusters_chunks``),
     never every document: exact duplicates are found from ``(prompt_id, text_hash)``, texts are
-    streamed once for decontamination and sketching, and ``pool_table`` is written by DuckDB from
-    ``source`` (in its order) without the dropped ids. ``con`` must be a write connection; the
-    caller commits.
+    streamed once for decontamination and sketching, then ``source`` once more, chunk by chunk,
+    without the dropped ids into ``pool_table`` (in its order). ``writer`` is the chunked write
+    (``catalog.write_chunks``) that commits it.
 
     Returns:
         The number of rows read and kept, and the drops frame (ids and reasons, as written).
     """
+    con = writer.con
     keys = con.execute(f'SELECT prompt_id, text_hash FROM "{source}"').pl()
     exact = exact_duplicate_drops(keys, id_column="prompt_id", key_column="text_hash")
     total = keys.height
@@ -162,15 +163,13 @@ def build_prompt_pool_in_catalog(
     )
     del clusters
     drops = pl.concat([exact, contaminated, near])
-    con.register("_drops", drops.select("prompt_id").to_arrow())
-    try:
-        # ORDER BY rowid: the pool keeps the raw table's order (an anti join alone need not).
-        con.execute(
-            f'CREATE OR REPLACE TABLE "{pool_table}" AS SELECT r.* FROM "{source}" r '
-            "ANTI JOIN _drops d USING (prompt_id) ORDER BY r.rowid"
-        )
-    finally:
-        con.unregister("_drops")
+    # The pool is raw_prompts without the dropped ids, in its order: streamed through the writer
+    # (an anti join would need an ORDER BY to keep the order, a sort DuckDB ran out of memory on
+    # under the chunked write's limit at 300k prompts).
+    dropped = drops["prompt_id"].implode()
+    writer.replace_table(pool_table, _schema_of(con, source))
+    for chunk in catalog.iter_chunks(con, f'SELECT * FROM "{source}"', chunk_rows=chunk_rows):
+        writer.append(pool_table, chunk.filter(~pl.col("prompt_id").is_in(dropped)))
     con.register("_frame", drops.to_arrow())
     try:
         con.execute(f'CREATE OR REPLACE TABLE "{drops_table}" AS SELECT * FROM _frame')
@@ -196,3 +195,8 @@ def cluster_size_histogram(kept: int, drops: pl.DataFrame) -> dict[str, int]:
     for size in sorted(n + 1 for n in sizes):
         histogram[str(size)] = histogram.get(str(size), 0) + 1
     return histogram
+
+
+def _schema_of(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, pl.DataType]:
+    """``table``'s columns as a polars schema (from an empty read)."""
+    return dict(con.execute(f'SELECT * FROM "{table}" LIMIT 0').pl().schema)

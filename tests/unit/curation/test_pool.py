@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from distillset import catalog
 from distillset.curation.decontam import Benchmark, BenchmarkIndex
 from distillset.curation.near_dedup import NearDupParams
 from distillset.curation.pool import (
@@ -70,13 +71,15 @@ def test_build_prompt_pool_drops_with_reasons(tmp_path):
 
 
 def _catalog_with(tmp_path, prompts: pl.DataFrame):
-    import duckdb
+    path = tmp_path / "catalog.duckdb"
+    catalog.replace_table(path, "raw_prompts", prompts)
+    return path
 
-    con = duckdb.connect(str(tmp_path / "catalog.duckdb"))
-    con.register("_frame", prompts.to_arrow())
-    con.execute("CREATE TABLE raw_prompts AS SELECT * FROM _frame")
-    con.unregister("_frame")
-    return con
+
+def _pool_in_catalog(path, **kwargs):
+    with catalog.write_chunks(path) as writer:
+        counts = build_prompt_pool_in_catalog(writer, **kwargs)
+    return counts, catalog.read_table(path, "prompt_pool"), catalog.read_table(path, "prompt_drops")
 
 
 def _edited_corpus(n: int, seed: int = 3) -> pl.DataFrame:
@@ -130,17 +133,17 @@ def test_the_pool_built_in_the_catalog_in_chunks_equals_the_in_memory_pool(tmp_p
     pool, drops = build_prompt_pool(prompts, benchmarks=index, near_dup=params)
     reasons = set(drops["reason"].to_list())
     assert reasons == {"exact_duplicate", "near_duplicate", "contaminated"}, reasons
-    con = _catalog_with(tmp_path, prompts)
+    path = _catalog_with(tmp_path, prompts)
     for chunk_rows in (1, 37, 10_000):
-        counts = build_prompt_pool_in_catalog(con, benchmarks=index, near_dup=params, chunk_rows=chunk_rows)
-        assert con.execute("SELECT * FROM prompt_pool").pl().equals(pool), chunk_rows
-        assert con.execute("SELECT * FROM prompt_drops").pl().equals(drops), chunk_rows
+        counts, got_pool, got_drops = _pool_in_catalog(path, benchmarks=index, near_dup=params, chunk_rows=chunk_rows)
+        assert got_pool.equals(pool), chunk_rows
+        assert got_drops.equals(drops), chunk_rows
         assert (counts.input_rows, counts.kept) == (prompts.height, pool.height)
 
 
 def test_an_empty_raw_table_gives_an_empty_pool(tmp_path):
     index = BenchmarkIndex.build([])
-    con = _catalog_with(tmp_path, _edited_corpus(3).head(0))
-    counts = build_prompt_pool_in_catalog(con, benchmarks=index, near_dup=NearDupParams(), chunk_rows=5)
+    path = _catalog_with(tmp_path, _edited_corpus(3).head(0))
+    counts, got_pool, _ = _pool_in_catalog(path, benchmarks=index, near_dup=NearDupParams(), chunk_rows=5)
     assert (counts.input_rows, counts.kept, counts.drops.height) == (0, 0, 0)
-    assert con.execute("SELECT count(*) FROM prompt_pool").fetchone()[0] == 0
+    assert got_pool.is_empty() and got_pool.columns == ["prompt_id", "text_hash", "prompt_text", "source_line"]
