@@ -9,8 +9,8 @@ from assets.metadata import counts_markdown, preview_table, table_metadata, valu
 from assets.resources import CatalogResource, PromptSourceResource
 from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.curation.near_dedup import NearDupParams
-from distillset.curation.pool import build_prompt_pool, cluster_size_histogram
-from distillset.prompts.files import RAW_PROMPTS_SCHEMA, read_prompts
+from distillset.curation.pool import build_prompt_pool_in_catalog, cluster_size_histogram
+from distillset.prompts.files import RAW_PROMPTS_SCHEMA, REJECTS_SCHEMA, read_prompt_chunks
 
 MAX_REJECTS_RATIO = 0.10
 
@@ -29,38 +29,47 @@ MAX_REJECTS_RATIO = 0.10
 def raw_prompts(
     context: dg.AssetExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
 ) -> dg.MaterializeResult:
-    result = read_prompts(
-        prompt_source.url,
-        default_license=prompt_source.default_license,
-        max_chars=prompt_source.max_prompt_chars,
-        follow_symlinks=prompt_source.follow_symlinks,
-        storage_options=prompt_source.storage_options(),
-    )
-    catalog_db.write("raw_prompts", result.prompts)
-    catalog_db.write_partition("rejects", result.rejects, "raw_prompts", column="stage")
-    rows_seen = result.prompts.height + result.rejects.height
+    # Streamed: each chunk of rows is appended as it is read, in one transaction (the old table
+    # stays until the whole read is committed), so memory holds one chunk however large the input.
+    with catalog_db.write_chunks() as writer:
+        writer.replace_table("raw_prompts", RAW_PROMPTS_SCHEMA)
+        writer.replace_partition("rejects", REJECTS_SCHEMA, column="stage", value="raw_prompts")
+
+        def append(prompts: pl.DataFrame, rejects: pl.DataFrame) -> None:
+            writer.append("raw_prompts", prompts)
+            writer.append("rejects", rejects)
+
+        result = read_prompt_chunks(
+            prompt_source.url,
+            append,
+            default_license=prompt_source.default_license,
+            max_chars=prompt_source.max_prompt_chars,
+            follow_symlinks=prompt_source.follow_symlinks,
+            storage_options=prompt_source.storage_options(),
+            chunk_rows=catalog_db.chunk_rows,
+        )
+    rows_seen = result.prompts + result.rejects
     context.log.info(
-        f"raw_prompts: {result.prompts.height} prompts from {result.files.height} files, {result.rejects.height} "
-        "rows rejected"
+        f"raw_prompts: {result.prompts} prompts from {result.files.height} files, {result.rejects} rows rejected "
+        f"({result.chunks} chunks of at most {catalog_db.chunk_rows} rows)"
     )
     return dg.MaterializeResult(
         metadata={
             **table_metadata(
-                result.prompts,
+                result.prompt_head,
                 preview_columns=["prompt_id", "source_format", "turns", "license", "source_file", "source_line"],
                 table="raw_prompts",
             ),
-            "rejected_rows": dg.MetadataValue.int(result.rejects.height),
-            "rejects_ratio": dg.MetadataValue.float(result.rejects.height / rows_seen if rows_seen else 0.0),
-            "rejects_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(result.rejects, "reason"))),
+            "dagster/row_count": dg.MetadataValue.int(result.prompts),
+            "rejected_rows": dg.MetadataValue.int(result.rejects),
+            "rejects_ratio": dg.MetadataValue.float(result.rejects / rows_seen if rows_seen else 0.0),
+            "rejects_by_reason": dg.MetadataValue.md(counts_markdown(dict(result.rejects_by_reason))),
             "rejects_preview": preview_table(
-                result.rejects, ["reason", "source_file", "source_line", "detail", "raw_excerpt"], table="rejects"
+                result.reject_head, ["reason", "source_file", "source_line", "detail", "raw_excerpt"], table="rejects"
             ),
             "files": preview_table(result.files, rows=50),
-            "rows_by_format": dg.MetadataValue.md(
-                counts_markdown(value_counts(result.prompts, "source_format"), "format")
-            ),
-            "rows_by_license": dg.MetadataValue.md(counts_markdown(value_counts(result.prompts, "license"), "license")),
+            "rows_by_format": dg.MetadataValue.md(counts_markdown(dict(result.by_format), "format")),
+            "rows_by_license": dg.MetadataValue.md(counts_markdown(dict(result.by_license), "license")),
             "prompts_url": dg.MetadataValue.text(prompt_source.url),
         }
     )
@@ -68,23 +77,23 @@ def raw_prompts(
 
 @dg.asset_check(asset=raw_prompts, blocking=True, description="The table has exactly the documented columns and types.")
 def raw_prompts_schema(catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    frame = catalog_db.read("raw_prompts")
+    columns = catalog_db.columns("raw_prompts")
     expected = list(RAW_PROMPTS_SCHEMA)
     return dg.AssetCheckResult(
-        passed=frame.columns == expected,
-        metadata={"columns": ", ".join(frame.columns), "expected": ", ".join(expected)},
+        passed=columns == expected,
+        metadata={"columns": ", ".join(columns), "expected": ", ".join(expected)},
     )
 
 
 @dg.asset_check(asset=raw_prompts, blocking=True, description="At least one prompt was read.")
 def raw_prompts_not_empty(catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    rows = catalog_db.read("raw_prompts").height
+    rows = catalog_db.count("raw_prompts")
     return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": rows})
 
 
 def _rejects(catalog_db: CatalogResource, _partition: str | None) -> tuple[int, int]:
-    rejects = catalog_db.read("rejects", where="stage = 'raw_prompts'").height
-    return rejects, catalog_db.read("raw_prompts").height + rejects
+    rejects = catalog_db.count("rejects", where="stage = 'raw_prompts'")
+    return rejects, catalog_db.count("raw_prompts") + rejects
 
 
 raw_prompts_rejects_ratio = ratio_check(
@@ -117,28 +126,33 @@ raw_prompts_rejects_ratio = ratio_check(
 def prompt_pool(
     context: dg.AssetExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
 ) -> dg.MaterializeResult:
-    prompts = catalog_db.read("raw_prompts")
     benchmarks = default_benchmarks(prompt_source.extra_benchmarks)
     index = BenchmarkIndex.build(benchmarks, cache_dir=catalog_db.cache_dir / "decontam")
-    pool, drops = build_prompt_pool(prompts, benchmarks=index, near_dup=NearDupParams())
-    catalog_db.write("prompt_pool", pool)
-    catalog_db.write("prompt_drops", drops)
+    # Built inside the catalog: ids and hashes, one chunk of texts at a time, the MinHash index;
+    # DuckDB writes the pool itself from raw_prompts.
+    with catalog_db.write_chunks() as writer:
+        counts = build_prompt_pool_in_catalog(
+            writer, benchmarks=index, near_dup=NearDupParams(), chunk_rows=catalog_db.chunk_rows
+        )
+    drops = counts.drops
+    preview = catalog_db.read("prompt_pool", limit=20)
     contaminated = drops.filter(pl.col("reason") == "contaminated")
     context.log.info(
-        f"prompt_pool: {pool.height} prompts for the teacher, {drops.height} dropped {value_counts(drops, 'reason')}"
+        f"prompt_pool: {counts.kept} prompts for the teacher, {drops.height} dropped {value_counts(drops, 'reason')}"
     )
     return dg.MaterializeResult(
         metadata={
             **table_metadata(
-                pool, preview_columns=["prompt_id", "category", "turns", "reference"], table="prompt_pool"
+                preview, preview_columns=["prompt_id", "category", "turns", "reference"], table="prompt_pool"
             ),
-            "input_rows": dg.MetadataValue.int(prompts.height),
+            "dagster/row_count": dg.MetadataValue.int(counts.kept),
+            "input_rows": dg.MetadataValue.int(counts.input_rows),
             "dropped_rows": dg.MetadataValue.int(drops.height),
             "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
             "drops_preview": preview_table(drops, rows=20, table="prompt_drops"),
             "contamination_report": preview_table(contaminated, ["prompt_id", "detail"], rows=20, table="prompt_drops"),
             "cluster_sizes": dg.MetadataValue.md(
-                counts_markdown(cluster_size_histogram(pool.height, drops), "cluster size")
+                counts_markdown(cluster_size_histogram(counts.kept, drops), "cluster size")
             ),
             "benchmarks": dg.MetadataValue.text(", ".join(b.name for b in benchmarks)),
         }
@@ -149,12 +163,14 @@ def prompt_pool(
     asset=prompt_pool, blocking=True, description="The pool is not empty and has no duplicate prompt ids or texts."
 )
 def prompt_pool_unique(catalog_db: CatalogResource) -> dg.AssetCheckResult:
-    pool = catalog_db.read("prompt_pool")
-    dup_ids = pool.height - pool["prompt_id"].n_unique() if pool.height else 0
-    dup_texts = pool.height - pool["text_hash"].n_unique() if pool.height else 0
+    rows = catalog_db.count("prompt_pool")
+    dup_ids = dup_texts = 0
+    if rows:
+        ids, texts = catalog_db.query("SELECT count(DISTINCT prompt_id), count(DISTINCT text_hash) FROM prompt_pool")[0]
+        dup_ids, dup_texts = rows - ids, rows - texts
     return dg.AssetCheckResult(
-        passed=pool.height > 0 and dup_ids == 0 and dup_texts == 0,
-        metadata={"rows": pool.height, "duplicate_ids": dup_ids, "duplicate_texts": dup_texts},
+        passed=rows > 0 and dup_ids == 0 and dup_texts == 0,
+        metadata={"rows": rows, "duplicate_ids": dup_ids, "duplicate_texts": dup_texts},
     )
 
 

@@ -9,6 +9,7 @@ here because the assets that declare them must not import the orchestration laye
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import dagster as dg
@@ -58,6 +59,8 @@ class CatalogResource(dg.ConfigurableResource):
     ledger_url: str | None = None
     """``DISTILLSET_LEDGER_URL``: a ledger file shared with other homes, or a PostgreSQL database
     (then a ``dg.EnvVar``: the URL, password and all, never enters run config); default: the home's own."""
+    chunk_rows: int = 50_000
+    """``DISTILLSET_CHUNK_ROWS``: rows held at once by the stages that stream to the catalog."""
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
@@ -120,6 +123,22 @@ class CatalogResource(dg.ConfigurableResource):
     ) -> None:
         """Replace the rows of one partition of ``table`` (``column = partition``) with ``frame``."""
         catalog.replace_partition(self.catalog_path, table, frame, column=column, value=partition)
+
+    def write_chunks(self) -> AbstractContextManager[catalog.ChunkWriter]:
+        """One write transaction for tables written chunk by chunk (``catalog.write_chunks``)."""
+        return catalog.write_chunks(self.catalog_path)
+
+    def count(self, table: str, *, where: str = "", params: list | None = None) -> int:
+        """``count(*)`` of ``table`` (``where`` is a condition without the keyword); 0 when it does not exist."""
+        return catalog.count_rows(self.catalog_path, table, f"WHERE {where}" if where else "", params)
+
+    def columns(self, table: str) -> list[str]:
+        """``table``'s column names, in order (empty when it does not exist)."""
+        return catalog.table_columns(self.catalog_path, table)
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        """The rows of a read-only query (counts, aggregates, a few rows)."""
+        return catalog.query(self.catalog_path, sql, params)
 
 
 class PromptSourceResource(dg.ConfigurableResource):

@@ -1,32 +1,83 @@
 """The teacher stage: every prompt in the pool answered by one teacher release (one partition)."""
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pyarrow.parquet as pq
 
 from assets.checks import ratio_check
 from assets.constants import OWNERS
-from assets.metadata import best_of_n_metadata, counts_markdown, table_metadata, value_counts
+from assets.metadata import best_of_n_metadata, counts_markdown, table_metadata
 from assets.partitions import teacher_partitions
 from assets.prompts import prompt_pool
-from assets.resources import CatalogResource, QualityResource, TeacherResource, TrainingSetStorageResource
+from assets.resources import (
+    PARTITION_COLUMN,
+    CatalogResource,
+    QualityResource,
+    TeacherResource,
+    TrainingSetStorageResource,
+)
 from assets.run_tags import CALLS_PAID_TAG, COST_TAG, LAUNCHED_BY_TAG, TEACHER_TAG, tag_run
 from assets.served import require_model_served
-from distillset.curation.best_of_n import policy_of, select_samples
+from distillset.curation.best_of_n import policy_of
 from distillset.publish.preflight import NotPublishableError, check_before_paying
 from distillset.teacher.batch.run import generate_with_batches
 from distillset.teacher.generate import generate
 from distillset.teacher.retry import EndpointRefusedKeyError
-from distillset.teacher.rows import conversations_from_frame
+from distillset.teacher.rows import Conversation, conversations_from_frame
+from distillset.teacher.spool import SCHEMAS, TABLES, SelectionSpool
 
 MAX_FAILURE_RATIO = 0.05
 
 
-def _reference_answers(pool: pl.DataFrame) -> dict[str, str]:
+def _reference_answers(catalog_db: CatalogResource) -> dict[str, str]:
     """Single-turn questions with a reference answer: what the simulator may know (never sent to a real endpoint)."""
-    rows = pool.filter(pl.col("reference").is_not_null() & (pl.col("turns").list.len() == 1))
-    return {row["turns"][0]: row["reference"] for row in rows.select("turns", "reference").iter_rows(named=True)}
+    rows = catalog_db.query(
+        "SELECT turns[1], reference FROM prompt_pool WHERE reference IS NOT NULL AND len(turns) = 1"
+    )
+    return dict(rows)
+
+
+_POOL_COLUMNS = ("prompt_id", "system", "turns", "reference", "prompt_text", "metadata_json")
+
+
+def _export_pool(catalog_db: CatalogResource, folder: Path) -> Path:
+    """The pool's columns the teacher needs, copied to a Parquet file in one short read: the
+    conversations are then streamed from it without holding the catalog through the teacher run."""
+    present = set(catalog_db.columns("prompt_pool"))
+    columns = ", ".join(f'"{c}"' for c in _POOL_COLUMNS if c in present)
+    path = folder / "prompt_pool.parquet"
+    target = str(path).replace("'", "''")
+    catalog_db.query(f"COPY (SELECT {columns} FROM prompt_pool) TO '{target}' (FORMAT parquet)")
+    return path
+
+
+def _stream_conversations(
+    path: Path, chunk_rows: int, ranking: dict[str, tuple[str | None, str | None]]
+) -> Iterator[Conversation]:
+    """The pool's conversations, ``chunk_rows`` rows at a time; each prompt's text and reference
+    wait in ``ranking`` until its samples are selected (the prompts in flight, not the pool)."""
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        frame = pl.from_arrow(batch)
+        texts = frame["prompt_text"].to_list()
+        references = frame["reference"].to_list()
+        for conversation, text, reference in zip(conversations_from_frame(frame), texts, references, strict=True):
+            ranking[conversation.prompt_id] = (text, reference)
+            yield conversation
+
+
+def _prompts_of(ranking: dict[str, tuple[str | None, str | None]]):
+    def prompts_of(prompt_ids: list[str]) -> pl.DataFrame:
+        found = [(pid, *ranking.pop(pid, (None, None))) for pid in prompt_ids]
+        return pl.DataFrame(
+            found, schema={"prompt_id": pl.String, "prompt_text": pl.String, "reference": pl.String}, orient="row"
+        )
+
+    return prompts_of
 
 
 @dg.asset(
@@ -69,15 +120,29 @@ def teacher_generations(
                 "supported by the flow yet (its later stages keep one answer per prompt); set it to 1"
             )
         )
-    pool = catalog_db.read("prompt_pool")
-    _check_before_paying(pool, model, training_storage)
-    with teacher.endpoint(settings, answer_key=_reference_answers(pool)) as endpoint:
-        context.log.info(f"teacher {model}: {pool.height} conversations, endpoint {endpoint.description}")
+    _check_before_paying(catalog_db, model, training_storage)
+    conversations = catalog_db.count("prompt_pool")
+    with (
+        tempfile.TemporaryDirectory(prefix="teacher-", dir=_spool_root(catalog_db)) as spool_dir,
+        teacher.endpoint(settings, answer_key=_reference_answers(catalog_db)) as endpoint,
+    ):
+        context.log.info(f"teacher {model}: {conversations} conversations, endpoint {endpoint.description}")
         require_model_served(context, endpoint, settings)
+        pool_file = _export_pool(catalog_db, Path(spool_dir))
+        ranking: dict[str, tuple[str | None, str | None]] = {}
+        spool = SelectionSpool(
+            Path(spool_dir),
+            _prompts_of(ranking),
+            policy_of(settings),
+            chunk_rows=catalog_db.chunk_rows,
+            thresholds=quality.threshold_settings(),
+            extra_patterns=quality.extra_patterns(),
+        )
         try:
+            stream = _stream_conversations(pool_file, catalog_db.chunk_rows, ranking)
             if settings.batch:
                 batched = generate_with_batches(
-                    conversations_from_frame(pool),
+                    stream,
                     settings,
                     endpoint,
                     catalog_db.ledger(),
@@ -87,6 +152,7 @@ def teacher_generations(
                     wait=context.run.tags.get(LAUNCHED_BY_TAG) == "cli" or endpoint.simulated,
                     on_progress=lambda progress: context.log.info(str(progress)),
                     on_batch_progress=lambda progress: context.log.info(str(progress)),
+                    on_rows=spool.add,
                 )
                 if batched.pending:
                     _observe_pending(context, model, batched.batches)
@@ -94,27 +160,25 @@ def teacher_generations(
                 result = batched.result
             else:
                 result = generate(
-                    conversations_from_frame(pool),
+                    stream,
                     settings,
                     endpoint,
                     catalog_db.ledger(),
                     run_id=context.run_id,
                     on_progress=lambda progress: context.log.info(str(progress)),
+                    on_rows=spool.add,
                 )
+            summary = spool.close()
         except EndpointRefusedKeyError as exc:
             raise dg.Failure(description=str(exc)) from None
-    selection = select_samples(
-        result.generations,
-        pool,
-        policy_of(settings),
-        thresholds=quality.threshold_settings(),
-        extra_patterns=quality.extra_patterns(),
-    )
-    generations = selection.generations
-    catalog_db.write_partition("teacher_samples", selection.samples, model)
-    catalog_db.write_partition("prompt_pass_rates", selection.pass_rates, model)
-    catalog_db.write_partition("teacher_generations", generations, model)
-    failures = generations.filter(pl.col("status") == "failed")
+        finally:
+            spool.shutdown()
+        # One short write: DuckDB reads the spooled parts itself, in order.
+        with catalog_db.write_chunks() as writer:
+            for table in TABLES:
+                writer.replace_partition(table, SCHEMAS[table], column=PARTITION_COLUMN, value=model)
+                writer.append_parquet(table, spool.parts[table])
+    counts = spool.counts
     if result.stats.budget_exhausted:
         context.log.warning(result.stats.budget_message or "budget exhausted")
     tag_run(
@@ -128,21 +192,20 @@ def teacher_generations(
     yield dg.MaterializeResult(
         metadata={
             **table_metadata(
-                generations,
+                counts.head,
                 preview_columns=["prompt_id", "status", "finish_reason", "response", "completion_tokens"],
                 table="teacher_generations",
             ),
+            "dagster/row_count": dg.MetadataValue.int(counts.rows),
             **{f"teacher/{k}": v for k, v in result.stats.as_metadata().items()},
             "simulated": dg.MetadataValue.bool(endpoint.simulated),
-            "simulated_rows": dg.MetadataValue.int(int(generations["simulated"].sum()) if generations.height else 0),
+            "simulated_rows": dg.MetadataValue.int(counts.simulated),
             "teacher_model": dg.MetadataValue.text(model),
             "sampling": dg.MetadataValue.json(settings.sampling_params()),
-            "failed_rows": dg.MetadataValue.int(failures.height),
-            "failures_by_error": dg.MetadataValue.md(counts_markdown(value_counts(failures, "error"), "error")),
-            "finish_reasons": dg.MetadataValue.md(
-                counts_markdown(value_counts(generations, "finish_reason"), "finish_reason")
-            ),
-            **best_of_n_metadata(selection.summary),
+            "failed_rows": dg.MetadataValue.int(counts.failed),
+            "failures_by_error": dg.MetadataValue.md(counts_markdown(dict(counts.errors), "error")),
+            "finish_reasons": dg.MetadataValue.md(counts_markdown(dict(counts.finish_reasons), "finish_reason")),
+            **best_of_n_metadata(summary),
         }
     )
 
@@ -167,9 +230,9 @@ def _observe_pending(context: dg.AssetExecutionContext, model: str, batches) -> 
     )
 
 
-def _check_before_paying(pool: pl.DataFrame, model: str, training_storage: TrainingSetStorageResource) -> None:
+def _check_before_paying(catalog_db: CatalogResource, model: str, training_storage: TrainingSetStorageResource) -> None:
     """The version could be published at all (storage writable, license policy): checked before paying."""
-    licenses = dict(pool.select("source_file", "license").unique().iter_rows()) if pool.height else {}
+    licenses = dict(catalog_db.query("SELECT DISTINCT source_file, license FROM prompt_pool"))
     try:
         check_before_paying(
             training_storage.url,
@@ -183,9 +246,18 @@ def _check_before_paying(pool: pl.DataFrame, model: str, training_storage: Train
         raise dg.Failure(description=f"nothing was paid: {exc}") from None
 
 
+def _spool_root(catalog_db: CatalogResource) -> Path:
+    # Beside the catalog (the same disk the rows end up on), not a small /tmp.
+    root = catalog_db.cache_dir / "spool"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def _failed_calls(catalog_db: CatalogResource, model: str | None) -> tuple[int, int]:
-    rows = catalog_db.read("teacher_generations", partition=model)
-    return (rows.filter(pl.col("status") == "failed").height if rows.height else 0), rows.height
+    where, params = (f'"{PARTITION_COLUMN}" = ?', [model]) if model is not None else ("", [])
+    rows = catalog_db.count("teacher_generations", where=where, params=params)
+    failed_where = f"{where} AND status = 'failed'" if where else "status = 'failed'"
+    return catalog_db.count("teacher_generations", where=failed_where, params=params), rows
 
 
 teacher_generations_failure_ratio = ratio_check(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,30 +94,128 @@ def replace_partition(path: Path, table: str, frame: pl.DataFrame, *, column: st
     The table is created from ``frame``'s schema the first time; a frame whose schema grew
     (a new column in a later release) recreates the table with the union of columns.
     """
-    with connect(path) as con:
-        con.register("_frame", frame.to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if not table_exists(con, table):
+    with connect(path) as con, _transaction(con):
+        _replace_partition_on(con, table, frame, column=column, value=value)
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # a disk error may have ended the transaction already
+            con.execute("ROLLBACK")
+        raise
+
+
+def _replace_partition_on(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, *, column: str, value: str
+) -> None:
+    con.register("_frame", frame.to_arrow())
+    try:
+        if not table_exists(con, table):
+            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _frame')
+        else:
+            existing = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
+            if existing != frame.columns:
+                con.execute(f'CREATE TEMP TABLE _others AS SELECT * FROM "{table}" WHERE "{column}" <> ?', [value])
+                con.execute(f'DROP TABLE "{table}"')
                 con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _frame')
+                con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _others')
+                con.execute("DROP TABLE _others")
             else:
-                existing = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
-                if existing != frame.columns:
-                    con.execute(f'CREATE TEMP TABLE _others AS SELECT * FROM "{table}" WHERE "{column}" <> ?', [value])
-                    con.execute(f'DROP TABLE "{table}"')
-                    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _frame')
-                    con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _others')
-                    con.execute("DROP TABLE _others")
-                else:
-                    con.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', [value])
-                    con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _frame')
-            con.execute("COMMIT")
-        except Exception:
-            with contextlib.suppress(duckdb.Error):  # a disk error may have ended the transaction already
-                con.execute("ROLLBACK")
-            raise
+                con.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', [value])
+                con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _frame')
+    finally:
+        con.unregister("_frame")
+
+
+CHUNKED_WRITE_MEMORY = "256MB"
+"""DuckDB's memory limit on a chunked write's connection. Its default (80% of RAM) lets its buffer
+pool grow with the table being written; under the limit it spills to disk instead, and memory
+stays flat as the input grows (measured: 557 MB peak at 100k prompts, 570 MB at 300k)."""
+
+
+class ChunkWriter:
+    """Tables written chunk by chunk inside one transaction (``write_chunks``): memory holds one
+    chunk, and readers see the old tables until everything is committed.
+
+    Appended chunks go to Parquet parts in a spool folder beside the catalog, and DuckDB reads the
+    parts into the tables when the transaction commits: appending Arrow chunks one by one kept
+    every appended chunk in DuckDB's memory until the commit (peak RSS grew with the input).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, spool: Path):
+        self.con = con
+        self._spool = spool
+        self._parts: dict[str, list[Path]] = {}
+
+    def replace_table(self, table: str, schema: dict[str, pl.DataType]) -> None:
+        """Start ``table`` over, empty, with ``schema`` (then ``append`` its rows)."""
+        self.con.register("_frame", pl.DataFrame(schema=schema).to_arrow())
+        try:
+            self.con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _frame')
         finally:
-            con.unregister("_frame")
+            self.con.unregister("_frame")
+
+    def replace_partition(self, table: str, schema: dict[str, pl.DataType], *, column: str, value: str) -> None:
+        """Empty the rows of ``table`` where ``column = value`` (creating or widening the table to
+        ``schema`` like ``replace_partition``), then ``append`` the new ones."""
+        _replace_partition_on(self.con, table, pl.DataFrame(schema=schema), column=column, value=value)
+
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        """Add ``frame``'s rows to ``table`` (columns matched by name) after the rows appended before;
+        they are in the table when the transaction commits."""
+        if frame.is_empty():
+            return
+        parts = self._parts.setdefault(table, [])
+        path = self._spool / f"{len(self._parts)}-{len(parts):06d}.parquet"
+        frame.write_parquet(path)
+        parts.append(path)
+
+    def append_parquet(self, table: str, files: list[Path]) -> None:
+        """Add the rows of Parquet files (in file order) to ``table``, DuckDB reading them directly."""
+        for file in files:
+            self.con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM read_parquet(?)', [str(file)])
+
+    def _flush(self) -> None:
+        for table, parts in self._parts.items():
+            self.append_parquet(table, parts)
+        self._parts = {}
+
+
+@contextlib.contextmanager
+def write_chunks(path: Path) -> Iterator[ChunkWriter]:
+    """One write connection and transaction for tables written chunk by chunk (see ``ChunkWriter``).
+
+    Everything written through it commits at the end, or nothing does (an error rolls back).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix=f".{path.name}.chunks-", dir=path.parent) as spool,
+        connect(path) as con,
+    ):
+        con.execute(f"SET memory_limit = '{CHUNKED_WRITE_MEMORY}'")
+        with _transaction(con):
+            writer = ChunkWriter(con, Path(spool))
+            yield writer
+            writer._flush()
+
+
+def iter_chunks(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None, *, chunk_rows: int
+) -> Iterator[pl.DataFrame]:
+    """The result of ``sql`` as polars frames of at most ``chunk_rows`` rows, streamed from DuckDB.
+
+    A plain scan keeps the table's insertion order (DuckDB's ``preserve_insertion_order``).
+    """
+    reader = con.execute(sql, params or []).fetch_record_batch(chunk_rows)
+    for batch in reader:
+        if batch.num_rows:
+            yield pl.from_arrow(batch)
 
 
 def read_table(path: Path, table: str, where: str = "", params: list | None = None) -> pl.DataFrame:
@@ -127,3 +226,29 @@ def read_table(path: Path, table: str, where: str = "", params: list | None = No
         if not table_exists(con, table):
             return pl.DataFrame()
         return con.execute(f'SELECT * FROM "{table}" {where}', params or []).pl()
+
+
+def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """The rows of a read-only ``sql`` (aggregates, counts, a few rows), without a frame."""
+    with connect(path, read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def count_rows(path: Path, table: str, where: str = "", params: list | None = None) -> int:
+    """``count(*)`` of ``table`` (optionally filtered); 0 if the catalog or the table does not exist."""
+    if not Path(path).exists():
+        return 0
+    with connect(path, read_only=True) as con:
+        if not table_exists(con, table):
+            return 0
+        return int(con.execute(f'SELECT count(*) FROM "{table}" {where}', params or []).fetchone()[0])
+
+
+def table_columns(path: Path, table: str) -> list[str]:
+    """The column names of ``table``, in order; empty if it does not exist."""
+    if not Path(path).exists():
+        return []
+    with connect(path, read_only=True) as con:
+        if not table_exists(con, table):
+            return []
+        return [row[0] for row in con.execute(f'DESCRIBE "{table}"').fetchall()]

@@ -64,6 +64,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             ledger_url=_secret("DISTILLSET_LEDGER_URL", settings.ledger_url)
             if is_postgres_url(settings.ledger_url)
             else settings.ledger_url,
+            chunk_rows=settings.chunk_rows,
         ),
         "prompt_source": _resource(
             PromptSourceResource,

@@ -70,8 +70,10 @@ are slightly negatively correlated, which makes the real curve a bit steeper). R
 from __future__ import annotations
 
 import array
+import collections
+import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -645,45 +647,133 @@ def _normalize_and_sketch(
 ) -> tuple[np.ndarray, np.ndarray, pl.Series, np.ndarray, ShingleSets]:
     """Exact groups, signatures and sets of the unique texts, normalizing and sketching at once.
 
-    Normalization is Python (it holds the GIL) and sketching mostly is not, so the main thread
-    normalizes chunk ``k + 1`` while the worker threads sketch chunk ``k``. Every row is sketched
-    (rows that turn out to be exact duplicates too, a few percent of the work), then signatures
-    are compacted to the unique texts in place and the sets indexed through ``slot_of``.
+    ``_sketch_chunks`` over ``texts`` in ``chunk_size`` slices, keeping the normalized texts
+    (exact groups by text equality).
 
     Returns:
         ``(first_rows, unique_of_row, normalized, signatures, sets)``: ``normalized`` has every
         row (``normalized.gather(first_rows)`` are the unique texts), signatures and sets are
         indexed by unique text.
     """
-    n = len(texts)
-    signatures = np.zeros((n, params.num_perm), dtype=np.uint32)
-    counts = np.zeros(n, dtype=np.int64)
+    chunks = (texts[start : start + params.chunk_size] for start in range(0, len(texts), params.chunk_size))
+    sketched = _sketch_chunks(chunks, params, keep_normalized=True, capacity=len(texts))
+    return sketched.first_rows, sketched.unique_of_row, sketched.normalized, sketched.signatures, sketched.sets
+
+
+@dataclass
+class _Sketched:
+    first_rows: np.ndarray
+    unique_of_row: np.ndarray
+    normalized: pl.Series | None
+    signatures: np.ndarray
+    sets: ShingleSets
+
+
+def _text_keys(normalized: list[str]) -> np.ndarray:
+    """A 128-bit BLAKE2b digest per normalized text, as ``(n, 2)`` ``uint64``: the exact-duplicate
+    key of the streamed path, where the texts themselves are not kept (a collision is ~2^-128)."""
+    digests = b"".join(
+        hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest() for text in normalized
+    )
+    return np.frombuffer(digests, dtype=np.uint64).reshape(len(normalized), 2)
+
+
+def _group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_group_normalized`` over ``_text_keys`` instead of the texts."""
+    frame = pl.DataFrame({"a": keys[:, 0], "b": keys[:, 1]}).with_row_index("row")
+    first = frame.select(pl.col("row").first().over("a", "b"))["row"].to_numpy().astype(np.int64)
+    first_rows = np.flatnonzero(first == np.arange(len(first)))
+    return first_rows, np.searchsorted(first_rows, first)
+
+
+def _sketch_chunks(
+    chunks: Iterable[Sequence[str | None]], params: NearDupParams, *, keep_normalized: bool, capacity: int | None
+) -> _Sketched:
+    """Exact groups, signatures and sets of the unique texts of a stream of text chunks.
+
+    Normalization is Python (it holds the GIL) and sketching mostly is not, so the main thread
+    normalizes chunk ``k + 1`` while the worker threads sketch chunk ``k`` (at most two chunks
+    ahead, so a fast producer cannot pile texts up). Every row is sketched (rows that turn out to
+    be exact duplicates too, a few percent of the work), then signatures are compacted to the
+    unique texts in place and the sets indexed through ``slot_of``.
+
+    With ``keep_normalized`` the normalized texts are kept and grouped by equality (the in-memory
+    path); without, only a 128-bit digest of each is (``_text_keys``), so memory holds the
+    signatures, the sets and 16 bytes per row, never the documents. ``capacity`` (the number of
+    rows, when known) lets the signatures be allocated once.
+    """
+    signature_parts: list[np.ndarray] = []
+    count_parts: list[np.ndarray] = []
+    normalized_parts: list[pl.Series] = []
+    key_parts: list[np.ndarray] = []
+    signatures = np.zeros((capacity, params.num_perm), dtype=np.uint32) if capacity is not None else None
     step = max(1, params.chunk_size // _WORKERS)
 
-    def work(chunk: pl.Series, start: int) -> np.ndarray:
+    def work(chunk: pl.Series, start: int) -> tuple[np.ndarray, np.ndarray]:
         values, local_counts = _set_values(_shingles(chunk, params), len(chunk))
-        counts[start : start + len(chunk)] = local_counts
         offsets = np.zeros(len(chunk) + 1, dtype=np.uint64)
         np.cumsum(local_counts, out=offsets[1:])
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
             values.astype(np.uint64), offsets, params.num_perm, params.seed
         )
-        signatures[start : start + len(chunk)] = _matrix_array(matrix, len(chunk), params.num_perm)
-        return values
+        rows = _matrix_array(matrix, len(chunk), params.num_perm)
+        if signatures is not None:
+            signatures[start : start + len(chunk)] = rows
+            rows = None
+        return values, local_counts, rows
 
-    parts, futures = [], []
+    value_parts: list[np.ndarray] = []
+    pending: collections.deque = collections.deque()
+
+    def collect(future) -> None:
+        values, local_counts, rows = future.result()
+        value_parts.append(values)
+        count_parts.append(local_counts)
+        if rows is not None:
+            signature_parts.append(rows)
+
+    n = 0
     with ThreadPoolExecutor(max(_WORKERS, 1)) as pool:
-        for start in range(0, n, params.chunk_size):
-            normalized = pl.Series(
-                "normalized", normalize_many(texts[start : start + params.chunk_size]), dtype=pl.String
-            )
-            parts.append(normalized)
-            for offset in range(0, len(normalized), step):
-                futures.append(pool.submit(work, normalized[offset : offset + step], start + offset))
-        value_parts = [future.result() for future in futures]
-    normalized = pl.concat(parts, rechunk=False) if parts else pl.Series("normalized", [], dtype=pl.String)
-    del parts
-    first_rows, unique_of_row = _group_normalized(normalized)
+        for chunk in chunks:
+            for piece_start in range(0, len(chunk), params.chunk_size):
+                texts = normalize_many(chunk[piece_start : piece_start + params.chunk_size])
+                if not keep_normalized:
+                    key_parts.append(_text_keys(texts))
+                normalized = pl.Series("normalized", texts, dtype=pl.String)
+                del texts
+                if keep_normalized:
+                    normalized_parts.append(normalized)
+                if capacity is not None and n + len(normalized) > capacity:
+                    raise ValueError(f"more than the announced {capacity} texts")
+                for offset in range(0, len(normalized), step):
+                    pending.append(pool.submit(work, normalized[offset : offset + step], n + offset))
+                n += len(normalized)
+                while len(pending) > 2 * max(_WORKERS, 1):
+                    collect(pending.popleft())
+        while pending:
+            collect(pending.popleft())
+    if signatures is None:
+        signatures = (
+            np.concatenate(signature_parts) if signature_parts else np.zeros((0, params.num_perm), dtype=np.uint32)
+        )
+        del signature_parts
+    else:
+        signatures = signatures[:n]
+    counts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
+    if keep_normalized:
+        normalized = (
+            pl.concat(normalized_parts, rechunk=False)
+            if normalized_parts
+            else pl.Series("normalized", [], dtype=pl.String)
+        )
+        del normalized_parts
+        first_rows, unique_of_row = _group_normalized(normalized)
+    else:
+        normalized = None
+        keys = np.concatenate(key_parts) if key_parts else np.zeros((0, 2), dtype=np.uint64)
+        del key_parts
+        first_rows, unique_of_row = _group_keys(keys)
+        del keys
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     values = np.empty(int(offsets[-1]), dtype=np.uint32)
@@ -701,7 +791,7 @@ def _normalize_and_sketch(
             block = slice(start, min(start + 65_536, unique))
             signatures[block] = signatures[first_rows[block]]
         signatures = signatures[:unique]
-    return first_rows, unique_of_row, normalized, signatures, ShingleSets(values, offsets, first_rows)
+    return _Sketched(first_rows, unique_of_row, normalized, signatures, ShingleSets(values, offsets, first_rows))
 
 
 def near_duplicate_clusters(
@@ -737,29 +827,103 @@ def near_duplicate_clusters(
     if priority is not None and len(priority) != n:
         raise ValueError(f"{len(priority)} priorities for {n} texts")
     id_series = pl.Series("id", [str(value) for value in ids], dtype=pl.String)
-    if id_series.n_unique() != n:
+    _check_ids_and_verification(id_series, verification)
+    if n == 0:
+        return _empty_clusters()
+    first_rows, unique_of_row, normalized, signatures, sets = _normalize_and_sketch(texts, params)
+    del normalized  # the sets and signatures are all that verification needs
+    return _clusters(id_series, first_rows, unique_of_row, signatures, sets, params, priority, verification)
+
+
+def near_duplicate_clusters_chunks(
+    chunks: Iterable[tuple[Sequence[str], Sequence[str | None]]],
+    *,
+    params: NearDupParams = NearDupParams(),
+    verification: str = "union-find",
+    capacity: int | None = None,
+) -> pl.DataFrame:
+    """``near_duplicate_clusters`` over a stream of ``(ids, texts)`` chunks, without keeping the texts.
+
+    Each chunk is normalized and sketched as it comes and dropped; what stays is the ids, the
+    signatures, the shingle sets and a 128-bit digest per normalized text (the exact-duplicate
+    key), so memory does not hold the documents (e.g. texts streamed from the catalog). The
+    result is the one ``near_duplicate_clusters`` gives for the concatenated chunks (no
+    ``priority``: the earliest row of a cluster is kept).
+
+    Args:
+        chunks: ``(ids, texts)`` pairs of equal length, in input order; any chunk sizes.
+        params, verification: as ``near_duplicate_clusters``.
+        capacity: the number of rows, when known (signatures are allocated once).
+
+    Raises:
+        ValueError: a chunk's lengths differ, ids repeat, or more rows come than ``capacity``.
+    """
+    if verification not in VERIFICATIONS:
+        raise ValueError(f"verification must be one of {VERIFICATIONS}, got {verification!r}")
+    id_parts: list[pl.Series] = []
+
+    def texts_of() -> Iterator[Sequence[str | None]]:
+        for chunk_ids, chunk_texts in chunks:
+            if len(chunk_ids) != len(chunk_texts):
+                raise ValueError(f"{len(chunk_ids)} ids for {len(chunk_texts)} texts in a chunk")
+            id_parts.append(pl.Series("id", [str(value) for value in chunk_ids], dtype=pl.String))
+            yield chunk_texts
+
+    sketched = _sketch_chunks(texts_of(), params, keep_normalized=False, capacity=capacity)
+    id_series = pl.concat(id_parts) if id_parts else pl.Series("id", [], dtype=pl.String)
+    id_parts.clear()
+    _check_ids_and_verification(id_series, verification)
+    if id_series.is_empty():
+        return _empty_clusters()
+    return _clusters(
+        id_series,
+        sketched.first_rows,
+        sketched.unique_of_row,
+        sketched.signatures,
+        sketched.sets,
+        params,
+        None,
+        verification,
+    )
+
+
+def _check_ids_and_verification(id_series: pl.Series, verification: str) -> None:
+    if id_series.n_unique() != len(id_series):
         raise ValueError("ids must be unique")
     if verification not in VERIFICATIONS:
         raise ValueError(f"verification must be one of {VERIFICATIONS}, got {verification!r}")
-    if n == 0:
-        return pl.DataFrame(
-            schema={
-                "id": pl.String,
-                "cluster_id": pl.String,
-                "kept": pl.Boolean,
-                "duplicate_of": pl.String,
-                "similarity": pl.Float64,
-            }
-        )
-    first_rows, unique_of_row, normalized, signatures, sets = _normalize_and_sketch(texts, params)
+
+
+def _empty_clusters() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "id": pl.String,
+            "cluster_id": pl.String,
+            "kept": pl.Boolean,
+            "duplicate_of": pl.String,
+            "similarity": pl.Float64,
+        }
+    )
+
+
+def _clusters(
+    id_series: pl.Series,
+    first_rows: np.ndarray,
+    unique_of_row: np.ndarray,
+    signatures: np.ndarray,
+    sets: ShingleSets,
+    params: NearDupParams,
+    priority: Sequence[float] | None,
+    verification: str,
+) -> pl.DataFrame:
+    """Clusters and representatives from the exact groups, signatures and sets of the unique texts."""
+    n = len(id_series)
     n_unique = len(first_rows)
     if verification == "exhaustive":
-        unique_texts = normalized.gather(first_rows)
-        del normalized
-        pairs, _ = verified_pairs(signatures, sets.sizes() > 0, unique_texts, params, sets)
+        # Given the sets, verified_pairs never shingles again: it needs no texts.
+        pairs, _ = verified_pairs(signatures, sets.sizes() > 0, pl.Series([], dtype=pl.String), params, sets)
         component_of_unique = connected_components(n_unique, pairs["left"].to_numpy(), pairs["right"].to_numpy())
     else:
-        del normalized  # the sets and signatures are all that verification needs
         component_of_unique = union_find_components(signatures, sets, params)
     del signatures
     component = component_of_unique[unique_of_row]

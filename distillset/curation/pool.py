@@ -8,10 +8,15 @@ near-duplicates on what is left.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
 import polars as pl
 
+from distillset import catalog
 from distillset.curation.decontam import BenchmarkIndex
-from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
+from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters, near_duplicate_clusters_chunks
 
 DROPS_SCHEMA: dict[str, pl.DataType] = {
     "prompt_id": pl.String,
@@ -102,6 +107,86 @@ def build_prompt_pool(
     return pool, pl.concat([exact, contaminated, near])
 
 
+def build_prompt_pool_in_catalog(
+    writer: catalog.ChunkWriter,
+    *,
+    benchmarks: BenchmarkIndex,
+    near_dup: NearDupParams,
+    chunk_rows: int,
+    source: str = "raw_prompts",
+    pool_table: str = "prompt_pool",
+    drops_table: str = "prompt_drops",
+) -> PoolCounts:
+    """``build_prompt_pool`` over the catalog's ``source`` table, streamed: the same pool and drops.
+
+    Memory holds the ids and text hashes of every prompt, one chunk of ``chunk_rows`` texts at a
+    time, and the near-duplicate index (signatures and shingle sets, ``near_duplicate_clusters_chunks``),
+    never every document: exact duplicates are found from ``(prompt_id, text_hash)``, texts are
+    streamed once for decontamination and sketching, then ``source`` once more, chunk by chunk,
+    without the dropped ids into ``pool_table`` (in its order). ``writer`` is the chunked write
+    (``catalog.write_chunks``) that commits it.
+
+    Returns:
+        The number of rows read and kept, and the drops frame (ids and reasons, as written).
+    """
+    con = writer.con
+    keys = con.execute(f'SELECT prompt_id, text_hash FROM "{source}"').pl()
+    exact = exact_duplicate_drops(keys, id_column="prompt_id", key_column="text_hash")
+    total = keys.height
+    del keys
+    exact_ids = exact["prompt_id"].implode()
+    contaminated_parts: list[pl.DataFrame] = []
+
+    def clean_chunks() -> Iterator[tuple[list[str], list[str]]]:
+        sql = f'SELECT prompt_id, prompt_text FROM "{source}"'
+        for chunk in catalog.iter_chunks(con, sql, chunk_rows=chunk_rows):
+            if exact.height:
+                chunk = chunk.filter(~pl.col("prompt_id").is_in(exact_ids))
+            hits = contamination_drops(chunk, benchmarks, id_column="prompt_id", text_column="prompt_text")
+            if hits.height:
+                contaminated_parts.append(hits)
+                chunk = chunk.filter(~pl.col("prompt_id").is_in(hits["prompt_id"].implode()))
+            yield chunk["prompt_id"].to_list(), chunk["prompt_text"].to_list()
+
+    clusters = near_duplicate_clusters_chunks(clean_chunks(), params=near_dup, capacity=total - exact.height)
+    contaminated = pl.concat(contaminated_parts) if contaminated_parts else _empty_drops()
+    near = (
+        clusters.filter(~pl.col("kept"))
+        .select(
+            pl.col("id").alias("prompt_id"),
+            pl.lit("near_duplicate").alias("reason"),
+            pl.col("duplicate_of"),
+            pl.col("similarity").cast(pl.Float64),
+            pl.lit(None, dtype=pl.String).alias("detail"),
+        )
+        .cast(DROPS_SCHEMA)
+    )
+    del clusters
+    drops = pl.concat([exact, contaminated, near])
+    # The pool is raw_prompts without the dropped ids, in its order: streamed through the writer
+    # (an anti join would need an ORDER BY to keep the order, a sort DuckDB ran out of memory on
+    # under the chunked write's limit at 300k prompts).
+    dropped = drops["prompt_id"].implode()
+    writer.replace_table(pool_table, _schema_of(con, source))
+    for chunk in catalog.iter_chunks(con, f'SELECT * FROM "{source}"', chunk_rows=chunk_rows):
+        writer.append(pool_table, chunk.filter(~pl.col("prompt_id").is_in(dropped)))
+    con.register("_frame", drops.to_arrow())
+    try:
+        con.execute(f'CREATE OR REPLACE TABLE "{drops_table}" AS SELECT * FROM _frame')
+    finally:
+        con.unregister("_frame")
+    return PoolCounts(input_rows=total, kept=total - drops.height, drops=drops)
+
+
+@dataclass
+class PoolCounts:
+    """What ``build_prompt_pool_in_catalog`` wrote: rows read, rows kept, the drop rows."""
+
+    input_rows: int
+    kept: int
+    drops: pl.DataFrame
+
+
 def cluster_size_histogram(kept: int, drops: pl.DataFrame) -> dict[str, int]:
     """How many kept rows represent a cluster of each size (1 = no duplicate), from the drop rows."""
     duplicates = drops.filter(pl.col("duplicate_of").is_not_null())
@@ -110,3 +195,8 @@ def cluster_size_histogram(kept: int, drops: pl.DataFrame) -> dict[str, int]:
     for size in sorted(n + 1 for n in sizes):
         histogram[str(size)] = histogram.get(str(size), 0) + 1
     return histogram
+
+
+def _schema_of(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, pl.DataType]:
+    """``table``'s columns as a polars schema (from an empty read)."""
+    return dict(con.execute(f'SELECT * FROM "{table}" LIMIT 0').pl().schema)

@@ -1,4 +1,8 @@
-"""Rows out of one prompt file's bytes, per file type: JSON Lines, JSON, Parquet, CSV.
+"""Rows out of one prompt file, per file type: JSON Lines (also gzipped), JSON, Parquet, CSV.
+
+Files are streamed: JSON Lines and CSV a block of bytes at a time, Parquet a row group at a
+time, so memory holds one block or row group whatever the file's size (a ``.json`` file, one
+JSON value, and a ``.jsonl`` file that is really one JSON array are read whole).
 
 A row that cannot even be parsed (bad JSON, bad UTF-8, a broken CSV record) comes out as a
 ``SourceRow`` carrying a reject reason, so one bad line is one reject rather than a lost file.
@@ -7,13 +11,17 @@ A row that cannot even be parsed (bad JSON, bad UTF-8, a broken CSV record) come
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import itertools
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from distillset import ids
 
@@ -29,13 +37,49 @@ class SourceRow:
     parse_error: tuple[str, str] | None = None
 
 
-def _read_jsonl(data: bytes) -> Iterator[SourceRow]:
+BLOCK_BYTES = 1 << 20
+"""Bytes read from a prompt file at a time: lines (and CSV records) are put together across blocks."""
+
+PARQUET_BATCH_ROWS = 10_000
+"""Rows taken from a Parquet file at a time (never more than one row group)."""
+
+
+def _lines(handle: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """The file's lines (split on ``\\n``, the ``\\n`` removed), read ``block_bytes`` at a time.
+
+    A line that spans blocks comes out whole; only the current line and one block are in memory.
+    """
+    tail = b""
+    while True:
+        block = handle.read(block_bytes)
+        if not block:
+            break
+        parts = (tail + block).split(b"\n")
+        tail = parts.pop()
+        yield from parts
+    if tail:
+        yield tail
+
+
+def _read_jsonl(handle: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[SourceRow]:
     # Decoded line by line, so one line of bad bytes is one reject rather than a lost file.
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if data.lstrip().startswith(b"["):
+    lines = _lines(handle, block_bytes)
+    first = next(lines, None)
+    if first is None:
+        return
+    if first.startswith(b"\xef\xbb\xbf"):
+        first = first[3:]
+    leading = [first]
+    while not first.strip():
+        first = next(lines, None)
+        if first is None:
+            return
+        leading.append(first)
+    if first.lstrip().startswith(b"["):
         # A JSON array saved as .jsonl (a common export mistake) would be one invalid_json reject
-        # per physical line; it is read as the array it is, or refused once.
+        # per physical line; it is read whole as the array it is, or refused once (such a file
+        # is not streamed: an array is one JSON value).
+        data = b"\n".join([*leading, *lines])
         array = _json_array(data)
         if array is not None:
             yield from array
@@ -43,7 +87,8 @@ def _read_jsonl(data: bytes) -> Iterator[SourceRow]:
         if not _first_line_parses(data):
             yield _broken_array(data)
             return
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+        lines = iter(data.split(b"\n")[len(leading) :])
+    for number, raw in enumerate(itertools.chain(leading, lines), start=1):
         raw = raw.removesuffix(b"\r")
         if not raw.strip():
             continue
@@ -61,6 +106,24 @@ def _read_jsonl(data: bytes) -> Iterator[SourceRow]:
             )
             continue
         yield SourceRow(number, value, excerpt)
+
+
+def _read_jsonl_gz(handle: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[SourceRow]:
+    """Gzip-compressed JSON Lines, decompressed as a stream; a corrupt stream ends the file with a reject."""
+    rows = _read_jsonl(gzip.GzipFile(fileobj=handle, mode="rb"), block_bytes)
+    last_line = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error) as exc:
+            yield SourceRow(
+                None, None, None, ("unreadable_file", f"not a readable gzip file after line {last_line}: {exc}")
+            )
+            return
+        last_line = row.line or last_line
+        yield row
 
 
 def _json_array(data: bytes) -> list[SourceRow] | None:
@@ -95,9 +158,11 @@ def _broken_array(data: bytes) -> SourceRow:
     return SourceRow(None, None, excerpt_of(text), ("invalid_json", detail))
 
 
-def _read_json(data: bytes) -> Iterator[SourceRow]:
+def _read_json(handle: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[SourceRow]:
     # A .json file is usually JSON Lines; a whole-file array (or one object) is accepted too,
-    # its rows numbered by position since lines mean nothing in a pretty-printed array.
+    # its rows numbered by position since lines mean nothing in a pretty-printed array. It is
+    # read whole (one JSON value cannot be streamed row by row): large sets belong in .jsonl.
+    data = handle.read()
     array = _json_array(data)
     if array is not None:
         yield from array
@@ -105,28 +170,54 @@ def _read_json(data: bytes) -> Iterator[SourceRow]:
     try:
         whole = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        yield from _read_jsonl(data)
+        yield from _read_jsonl(io.BytesIO(data), block_bytes)
         return
     yield SourceRow(1, whole, excerpt_of(ids.canonical_json(whole)))
 
 
-def _read_parquet(data: bytes) -> Iterator[SourceRow]:
+def _read_parquet(handle: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[SourceRow]:
+    # Row group by row group (at most PARQUET_BATCH_ROWS rows at once), never the whole table.
     try:
-        frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # noqa: BLE001 - polars raises several types for a corrupt file
-        yield SourceRow(
-            None, None, None, ("unreadable_file", f"not a readable Parquet file: {type(exc).__name__}: {exc}")
-        )
+        parquet = pq.ParquetFile(handle)
+        batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
+        detail = f"not a readable Parquet file: {type(exc).__name__}: {exc}"
+        yield SourceRow(None, None, None, ("unreadable_file", detail))
         return
-    for number, value in enumerate(frame.iter_rows(named=True), start=1):
-        yield SourceRow(number, value, excerpt_of(json.dumps(value, ensure_ascii=False, default=str)))
+    number = 0
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - a corrupt row group ends the file
+            yield SourceRow(
+                None,
+                None,
+                None,
+                ("unreadable_file", f"Parquet reading stopped after row {number}: {type(exc).__name__}: {exc}"),
+            )
+            return
+        for value in pl.from_arrow(batch).iter_rows(named=True):
+            number += 1
+            yield SourceRow(number, value, excerpt_of(json.dumps(value, ensure_ascii=False, default=str)))
 
 
-def _read_csv(data: bytes) -> Iterator[SourceRow]:
+def _read_csv(handle: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[SourceRow]:
     # The stdlib csv reader rather than polars: with surrogateescape decoding, a row holding bad
     # UTF-8 bytes can be rejected alone, where polars refuses (or silently replaces) the whole file.
-    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # It reads the text stream record by record (a quoted field may span lines and blocks).
+    text = io.TextIOWrapper(
+        io.BufferedReader(_Blocks(handle, block_bytes), buffer_size=block_bytes),
+        encoding="utf-8",
+        errors="surrogateescape",
+        newline="",
+    )
+    lines = iter(text)
+    first = next(lines, None)
+    if first is None:
+        return
+    reader = csv.reader(itertools.chain([first.removeprefix("\ufeff")], lines))
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -161,7 +252,30 @@ def _read_csv(data: bytes) -> Iterator[SourceRow]:
             yield SourceRow(number, dict(zip(header, fields, strict=True)), excerpt)
 
 
-ROW_READERS = {"jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet, "csv": _read_csv}
+class _Blocks(io.RawIOBase):
+    """A raw stream over ``handle`` that never returns more than ``block_bytes`` per read."""
+
+    def __init__(self, handle: BinaryIO, block_bytes: int):
+        self._handle = handle
+        self._block_bytes = block_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._handle.read(min(len(buffer), self._block_bytes))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+ROW_READERS = {
+    "jsonl": _read_jsonl,
+    "jsonl.gz": _read_jsonl_gz,
+    "json": _read_json,
+    "parquet": _read_parquet,
+    "csv": _read_csv,
+}
+"""Per file type: ``reader(binary handle, block_bytes)`` -> the file's rows, streamed."""
 
 
 def _has_bad_bytes(text: str) -> bool:

@@ -570,6 +570,12 @@ class Settings:
     s3_endpoint_url: str | None = setting(
         None, env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), rule="http_url", help="S3-compatible store"
     )
+    chunk_rows: int = setting(
+        50_000,
+        env="DISTILLSET_CHUNK_ROWS",
+        ge=1,
+        help="rows a stage holds at once while it streams prompts, the pool and teacher rows to the catalog",
+    )
     teacher: TeacherSettings = dataclasses.field(default_factory=TeacherSettings)
     prompts: PromptSettings = dataclasses.field(default_factory=PromptSettings)
     curation: CurationSettings = dataclasses.field(default_factory=CurationSettings)

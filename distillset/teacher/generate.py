@@ -89,6 +89,7 @@ def generate(
     progress_interval_s: float = 5.0,
     retry_policy: RetryPolicy | None = None,
     unanswered: Callable[[str], str] | None = None,
+    on_rows: Callable[[pl.DataFrame], None] | None = None,
 ) -> GenerationResult:
     """Answer every conversation with the teacher, paying only for answers not in the ledger.
 
@@ -103,6 +104,10 @@ def generate(
         retry_policy: backoff shape (default: 0.5 s base, 30 s cap, full jitter).
         unanswered: when given, nothing is sent: a request not in the ledger fails its row with
             ``unanswered(key)`` as the error (batch mode, ``distillset.teacher.batch.run``).
+        on_rows: takes the rows as they finish, a frame at a time in input order (every sample
+            of a conversation in one frame), so they need not be held (``RowCollector``); the
+            result's ``generations`` is then empty. Called on the event loop's thread: it should
+            be quick (buffer, or write a file).
 
     Returns:
         One ``teacher_generations`` row per input conversation, in input order, and the stats.
@@ -121,6 +126,7 @@ def generate(
             total=len(conversations) if hasattr(conversations, "__len__") else None,
             verify_pool=verify_pool,
             unanswered=unanswered,
+            on_rows=on_rows,
         )
         return _run_sync(run.main(conversations))
 
@@ -167,6 +173,7 @@ class _Run:
         total: int | None,
         verify_pool: ThreadPoolExecutor,
         unanswered: Callable[[str], str] | None = None,
+        on_rows: Callable[[pl.DataFrame], None] | None = None,
     ) -> None:
         self.settings = settings
         self.unanswered = unanswered
@@ -188,7 +195,7 @@ class _Run:
         self.verify_pool = verify_pool
         self.slots = asyncio.Semaphore(settings.max_concurrency)
         self.stats = GenerationStats()
-        self.rows = RowCollector()
+        self.rows = RowCollector(on_rows)
         self.inflight: dict[str, asyncio.Future] = {}
         self.leases = Leases(ledger, lease_owner(run_id), settings.lease_s)
         self.sender: RequestSender | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import polars as pl
@@ -156,14 +156,17 @@ class RowCollector:
     """Puts rows that finish out of order back in input order, and packs them into frames.
 
     The reorder buffer holds about as many rows as there are workers; finished rows become a
-    frame every ``FRAME_CHUNK`` rows.
+    frame every ``FRAME_CHUNK`` rows. With a ``sink``, each frame is handed to it as soon as it is
+    packed (in input order, every sample of a prompt in the same frame) and not kept, so memory
+    stays flat however many conversations are answered; without, ``frame`` returns them all.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sink: Callable[[pl.DataFrame], None] | None = None) -> None:
         self._pending: dict[int, tuple] = {}
         self._next = 0
         self._buffer: list[tuple] = []
         self._frames: list[pl.DataFrame] = []
+        self._sink = sink
 
     def add(self, index: int, row: tuple | list[tuple]) -> None:
         """Place the row (or the rows, one per sample) of input ``index``."""
@@ -176,11 +179,16 @@ class RowCollector:
 
     def _flush(self) -> None:
         if self._buffer:
-            self._frames.append(pl.DataFrame(self._buffer, schema=GENERATIONS_SCHEMA, orient="row"))
+            frame = pl.DataFrame(self._buffer, schema=GENERATIONS_SCHEMA, orient="row")
             self._buffer = []
+            if self._sink is not None:
+                self._sink(frame)
+            else:
+                self._frames.append(frame)
 
     def frame(self) -> pl.DataFrame:
-        """Every row added, in input order (all indexes up to the last must have been added)."""
+        """Every row added, in input order (all indexes up to the last must have been added);
+        with a sink, the last rows go to it and the frame is empty."""
         self._flush()
         if self._pending:
             raise AssertionError(f"{len(self._pending)} generation rows were never placed in order")

@@ -217,10 +217,13 @@ def generate_with_batches(
     on_batch_progress: Callable[[BatchProgress], None] | None = None,
     retry_policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_rows: Callable | None = None,
 ) -> BatchGeneration:
     """``generate``'s batch-mode twin: batches first, then the rows from the ledger.
 
-    Returns ``result=None`` while batches are open (only without ``wait``).
+    Returns ``result=None`` while batches are open (only without ``wait``). ``on_rows`` as in
+    ``generate``. The conversations are held in memory (the planner reads them once per round):
+    batch mode does not stream its input yet.
     """
     run_id = run_id or uuid.uuid4().hex
     conversations = list(conversations)  # planned once per round, then read again for the rows
@@ -250,6 +253,7 @@ def generate_with_batches(
         on_progress=on_progress,
         retry_policy=retry_policy,
         unanswered=None if settings.batch_fallback == "online" else unanswered,
+        on_rows=on_rows,
     )
     result.stats.record_batches(
         batches.ingested.answered, batches.ingested.prompt_tokens, batches.ingested.completion_tokens, batches.cost_usd

@@ -22,6 +22,7 @@ from distillset.curation import near_dedup
 from distillset.curation.near_dedup import (
     NearDupParams,
     near_duplicate_clusters,
+    near_duplicate_clusters_chunks,
     near_duplicate_pairs,
     optimal_band_layout,
 )
@@ -245,3 +246,30 @@ def test_band_layout_defaults_and_validation():
 )
 def test_fast_normalize_equals_ids_normalize_text(text):
     assert normalize(text) == ids.normalize_text(text)
+
+
+@pytest.mark.parametrize("chunk_sizes", [(1,), (7, 0, 3), (1000,)])
+def test_clusters_of_streamed_chunks_equal_the_in_memory_clusters(chunk_sizes):
+    # Issue 19: the streamed path keeps no text (a digest per normalized text), with chunks of
+    # any size, empty ones included, and gives exactly the in-memory result.
+    rng = random.Random(11)
+    base = [" ".join(rng.choices(["sun", "moon", "tree", "lake", "hill", "road", "wind"], k=30)) for _ in range(20)]
+    texts = [rng.choice(base) if rng.random() < 0.4 else rng.choice(base) + f" extra {i}" for i in range(120)]
+    texts += [t.upper() for t in texts[:10]] + ["", None]
+    row_ids = [f"r{i}" for i in range(len(texts))]
+    params = NearDupParams(threshold=0.7, chunk_size=16)
+    expected = near_duplicate_clusters(row_ids, texts, params=params)
+
+    def chunks():
+        start, turn = 0, 0
+        while start < len(texts):
+            size = chunk_sizes[turn % len(chunk_sizes)]
+            turn += 1
+            yield row_ids[start : start + size], texts[start : start + size]
+            start += size
+
+    for capacity in (None, len(texts)):
+        got = near_duplicate_clusters_chunks(chunks(), params=params, capacity=capacity)
+        assert got.equals(expected)
+    assert not expected["kept"].all()
+    assert near_duplicate_clusters_chunks(iter([]), params=params).is_empty()
