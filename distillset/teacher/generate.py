@@ -321,17 +321,18 @@ class _Run:
         while next_index < self.samples:
             wanted = self.samples - next_index if task is None or not self.early_stop else self.max_answers - passed
             batch = range(next_index, next_index + min(wanted, self.samples - next_index))
-            results = await asyncio.gather(
-                *(
-                    self._sample(
-                        conversation,
-                        i,
-                        first_keys[i] if first_keys else None,
-                        first_answers[i] if first_answers else None,
-                    )
-                    for i in batch
+            samples = [
+                self._sample(
+                    conversation,
+                    i,
+                    first_keys[i] if first_keys else None,
+                    first_answers[i] if first_answers else None,
                 )
-            )
+                for i in batch
+            ]
+            # One sample (the common case) is awaited in this task: gather would wrap it in a Task
+            # of its own, and a Task per request makes the cyclic GC run far more often.
+            results = [await samples[0]] if len(samples) == 1 else await asyncio.gather(*samples)
             next_index = batch.stop
             stop = False
             for row, verdict in results:

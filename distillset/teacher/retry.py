@@ -81,7 +81,7 @@ def classify(exc: BaseException) -> CallError | None:
     if isinstance(exc, UnusableAnswerError):
         return CallError(False, str(exc))
     if isinstance(exc, TimeoutError):
-        # asyncio.wait_for's deadline over the whole request (the SDK's timeout is per read).
+        # asyncio.timeout's deadline over the whole request (the SDK's timeout is per read).
         return CallError(True, "no complete answer within the request deadline (TEACHER_TIMEOUT_S)")
     return None
 
