@@ -26,7 +26,10 @@ def batch_share(ledger: Ledger, hashes: Iterable[str], settings: TeacherSettings
             "WHERE l.request_hash = a.request_hash AND l.origin = a.origin AND l.state = 'answered')",
             chunk,
         )[0]
-        answers, prompt_tokens, completion_tokens = answers + row[0], prompt_tokens + row[1], completion_tokens + row[2]
+        # int(): PostgreSQL's SUM of a BIGINT is a NUMERIC, which arrives as a Decimal.
+        answers += int(row[0])
+        prompt_tokens += int(row[1])
+        completion_tokens += int(row[2])
     online = (prompt_tokens * settings.price_input_per_mtok + completion_tokens * settings.price_output_per_mtok) / 1e6
     return {
         "calls": len(wanted),
