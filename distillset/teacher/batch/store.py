@@ -109,7 +109,20 @@ class BatchStore:
                         [origin, *chunk, origin, *OPEN_STATES, *chunk, origin, now, *chunk],
                     )
                 )
-            kept = [line for line in lines if line.key not in taken]
+            candidates = [line for line in lines if line.key not in taken]
+            # The lease is what makes planning exclusive: on PostgreSQL two transactions may both
+            # have found a key free above, but only one takes its lease (the other's upsert waits
+            # for the first to commit, then finds a live lease and returns nothing).
+            owner = batch_lease_owner(token)
+            leased = _take_leases(session, sorted(line.key for line in candidates), origin, owner, now)
+            # An online worker may have committed an answer (and dropped its lease) meanwhile.
+            answered = _answered(session, sorted(leased), origin)
+            if answered:
+                session.executemany(
+                    "DELETE FROM leases WHERE request_hash = ? AND origin = ? AND owner = ?",
+                    [(key, origin, owner) for key in sorted(answered)],
+                )
+            kept = [line for line in candidates if line.key in leased and line.key not in answered]
             if not kept:
                 return []
             size = sum(len(line.encode()) for line in kept)
@@ -122,13 +135,6 @@ class BatchStore:
                 "INSERT INTO batch_lines (token, request_hash, origin, messages_json, sampling_json, state) "
                 "VALUES (?, ?, ?, ?, ?, 'pending')",
                 [(token, line.key, origin, line.messages_json, line.sampling_json) for line in kept],
-            )
-            owner = batch_lease_owner(token)
-            session.executemany(
-                "INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
-                "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at",
-                sorted((line.key, origin, owner, now, now + BATCH_LEASE_S) for line in kept),
             )
             return kept
 
@@ -258,3 +264,37 @@ class BatchStore:
                     answered=seen.answered or line_state == "answered",
                 )
         return found
+
+
+# Keys leased per statement: 5 parameters each, well under SQLite's limit of bound parameters.
+_LEASE_CHUNK = 400
+
+
+def _take_leases(session: LedgerSession, keys: list[str], origin: str, owner: str, now: float) -> set[str]:
+    """Lease ``keys`` (sorted: two writers lock rows in one order) to ``owner`` where no live lease
+    is held; returns the keys leased."""
+    leased: set[str] = set()
+    for start in range(0, len(keys), _LEASE_CHUNK):
+        chunk = keys[start : start + _LEASE_CHUNK]
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+        rows = session.execute(
+            f"INSERT INTO leases (request_hash, origin, owner, claimed_at, expires_at) VALUES {values} "
+            "ON CONFLICT (request_hash, origin) DO UPDATE SET owner = excluded.owner, "
+            "claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+            "WHERE leases.expires_at <= excluded.claimed_at RETURNING request_hash",
+            [value for key in chunk for value in (key, origin, owner, now, now + BATCH_LEASE_S)],
+        )
+        leased.update(row[0] for row in rows)
+    return leased
+
+
+def _answered(session: LedgerSession, keys: list[str], origin: str) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        rows = session.execute(
+            f"SELECT request_hash FROM answers WHERE origin = ? AND request_hash IN ({', '.join('?' * len(chunk))})",
+            [origin, *chunk],
+        )
+        found.update(row[0] for row in rows)
+    return found
