@@ -1,23 +1,16 @@
 """Quality scoring in DuckDB (the SQL under `sql/quality/`) and the gates that protect publication."""
 
 import dagster as dg
-import polars as pl
 
 from assets.constants import CATALOG_POOL, OWNERS
 from assets.generations import deduplicated_generations
 from assets.metadata import counts_markdown, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.resources import CatalogResource, QualityResource
-from distillset.quality.gates import GateResult, evaluate_gates
-from distillset.quality.score import score_frame
-from distillset.quality.summary import quality_summary
-
-
-def scoring_input(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFrame:
-    """The rows to score: one per kept generation, with its prompt text and reference answer."""
-    return generations.select("prompt_id", "response", "finish_reason").join(
-        prompts.select("prompt_id", "prompt_text", "reference"), on="prompt_id", how="left"
-    )
+from distillset.quality.aggregates import partition_aggregates
+from distillset.quality.gates import GateResult, gates_of
+from distillset.quality.partition import score_partition
+from distillset.quality.summary import summary_of
 
 
 @dg.asset(
@@ -38,19 +31,18 @@ def quality_scores(
     context: dg.AssetExecutionContext, catalog_db: CatalogResource, quality: QualityResource
 ) -> dg.MaterializeResult:
     model = context.partition_key
-    generations = catalog_db.read("deduplicated_generations", partition=model)
-    prompts = catalog_db.read("prompt_pool")
-    scores = score_frame(
-        scoring_input(generations, prompts),
-        thresholds=quality.threshold_settings(),
-        key_column="prompt_id",
-        extra_patterns=quality.extra_patterns(),
-    )
-    scores = scores.with_columns(pl.lit(model).alias("teacher_model")).select(
-        "teacher_model", pl.exclude("teacher_model")
-    )
-    catalog_db.write_partition("quality_scores", scores, model)
-    summary = quality_summary(scores)
+    # Streamed: chunks of DISTILLSET_CHUNK_ROWS answers are scored and appended in one transaction;
+    # the figures are SQL aggregates over the written partition, never the rows in Python.
+    with catalog_db.write_chunks() as writer:
+        scored = score_partition(
+            writer,
+            model,
+            chunk_rows=catalog_db.chunk_rows,
+            thresholds=quality.threshold_settings(),
+            extra_patterns=quality.extra_patterns(),
+        )
+    aggregates = partition_aggregates(catalog_db.catalog_path, model)
+    summary = summary_of(aggregates)
     failed_counts = {rule: int(n) for rule, n in summary["failed_rules"].items() if n}
     context.log.info(
         f"quality_scores: {summary['passed']} of {summary['rows']} answers pass; failed rules {failed_counts}"
@@ -58,12 +50,13 @@ def quality_scores(
     return dg.MaterializeResult(
         metadata={
             **table_metadata(
-                scores, preview_columns=["prompt_id", "score", "passed", "failed_rules"], table="quality_scores"
+                scored.head, preview_columns=["prompt_id", "score", "passed", "failed_rules"], table="quality_scores"
             ),
-            "passed_rows": dg.MetadataValue.int(int(scores["passed"].sum()) if scores.height else 0),
-            "failed_rows": dg.MetadataValue.int(int((~scores["passed"]).sum()) if scores.height else 0),
+            "dagster/row_count": dg.MetadataValue.int(aggregates.rows),
+            "passed_rows": dg.MetadataValue.int(aggregates.passed),
+            "failed_rows": dg.MetadataValue.int(aggregates.rows - aggregates.passed),
             "failed_by_rule": dg.MetadataValue.md(counts_markdown(failed_counts, "rule")),
-            **_plottable(summary, evaluate_gates(scores, quality.gate_settings())),
+            **_plottable(summary, gates_of(aggregates, quality.gate_settings())),
             "summary": dg.MetadataValue.json(summary),
         }
     )
@@ -102,8 +95,8 @@ def _plottable(summary: dict, gates: list[GateResult]) -> dict[str, dg.MetadataV
 def quality_gates(
     context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, quality: QualityResource
 ) -> dg.AssetCheckResult:
-    scores = catalog_db.read("quality_scores", partition=run_teacher_partition(context))
-    results = evaluate_gates(scores, quality.gate_settings())
+    aggregates = partition_aggregates(catalog_db.catalog_path, run_teacher_partition(context))
+    results = gates_of(aggregates, quality.gate_settings())
     broken = [r for r in results if not r.passed]
     metadata: dict[str, object] = {
         f"{r.name}": dg.MetadataValue.text(
@@ -113,7 +106,7 @@ def quality_gates(
     }
     if broken:
         metadata["why"] = dg.MetadataValue.md("\n".join(f"- **{r.name}**: {r.description}" for r in broken))
-    return dg.AssetCheckResult(passed=not broken and scores.height > 0, metadata=metadata)
+    return dg.AssetCheckResult(passed=not broken and aggregates.rows > 0, metadata=metadata)
 
 
 quality_assets = [quality_scores]

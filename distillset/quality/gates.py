@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from distillset.quality.verifiable import CHECKED_RESULTS, RESULTS
+from distillset.quality.aggregates import ScoreAggregates, frame_aggregates
+from distillset.quality.verifiable import CHECKED_RESULTS
 from distillset.settings import QualityGates
 
 
@@ -26,7 +27,12 @@ class GateResult:
 
 
 def evaluate_gates(scores: pl.DataFrame, gates: QualityGates | None = None) -> list[GateResult]:
-    """Check a frame returned by ``score_frame`` against the gate limits.
+    """Check a frame returned by ``score_frame`` against the gate limits (see ``gates_of``)."""
+    return gates_of(frame_aggregates(scores), gates)
+
+
+def gates_of(aggregates: ScoreAggregates, gates: QualityGates | None = None) -> list[GateResult]:
+    """Check a scored set's aggregates (``distillset.quality.aggregates``) against the gate limits.
 
     Gates: ``refusal_rate`` (<= max), ``truncation_rate`` (<= max), ``verifiable_accuracy``
     (>= min: correct / (correct + wrong + no_final_answer), so an answer with no final answer
@@ -35,18 +41,18 @@ def evaluate_gates(scores: pl.DataFrame, gates: QualityGates | None = None) -> l
     ``pass_rate``: there is nothing to publish.
 
     Args:
-        scores: the output of ``score_frame``.
+        aggregates: the figures of the scored set (a catalog partition's or a frame's).
         gates: the limits (``settings.gates``); the defaults when omitted.
 
     Returns:
         One result per gate, in the order above.
     """
     gates = gates or QualityGates()
-    rows = scores.height
-    refusal_rate = _mean(scores, "is_refusal")
-    truncation_rate = _mean(scores, "is_truncated")
-    pass_rate = _mean(scores, "passed")
-    counts = verifiable_counts(scores)
+    rows = aggregates.rows
+    refusal_rate = aggregates.rate(aggregates.refusals)
+    truncation_rate = aggregates.rate(aggregates.truncated)
+    pass_rate = aggregates.rate(aggregates.passed)
+    counts = aggregates.verifiable_counts()
     judged = sum(counts[result] for result in CHECKED_RESULTS)
     accuracy = counts["correct"] / judged if judged else None
 
@@ -101,20 +107,10 @@ def evaluate_gates(scores: pl.DataFrame, gates: QualityGates | None = None) -> l
     return results
 
 
-def _mean(scores: pl.DataFrame, column: str) -> float | None:
-    if scores.height == 0:
-        return None
-    return float(scores.get_column(column).cast(pl.Float64).mean())
-
-
 def _of(value: float | None, rows: int) -> str:
     return f" ({value:.1%} of {rows} rows)" if value is not None else ""
 
 
 def verifiable_counts(scores: pl.DataFrame) -> dict[str, int]:
     """Rows per ``verifiable_result`` (``correct``, ``wrong``, ``no_final_answer``, ``unverifiable``)."""
-    counts = dict.fromkeys(RESULTS, 0)
-    if scores.height and "verifiable_result" in scores.columns:
-        for result, count in scores.get_column("verifiable_result").drop_nulls().value_counts().iter_rows():
-            counts[result] = int(count)
-    return counts
+    return frame_aggregates(scores).verifiable_counts()

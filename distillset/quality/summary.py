@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import polars as pl
 
-from distillset.quality.gates import verifiable_counts
+from distillset.quality.aggregates import HISTOGRAM_BINS, ScoreAggregates, frame_aggregates
 from distillset.quality.rules import QUALITY_RULES
 from distillset.quality.verifiable import CHECKED_RESULTS
 
-HISTOGRAM_BINS = 10
-
 
 def quality_summary(scores: pl.DataFrame) -> dict:
-    """Figures for asset metadata and the dataset card.
+    """Figures for asset metadata and the dataset card (see ``summary_of``), of a frame returned
+    by ``score_frame``."""
+    return summary_of(frame_aggregates(scores))
+
+
+def summary_of(aggregates: ScoreAggregates) -> dict:
+    """Figures for asset metadata and the dataset card, from a scored set's aggregates
+    (``distillset.quality.aggregates``: a catalog partition's or a frame's).
 
     Returns:
         ``rows``, ``passed``, ``pass_rate`` (None if no rows), ``mean_score``, ``failed_rules``
@@ -24,36 +29,17 @@ def quality_summary(scores: pl.DataFrame) -> dict:
         dataset card also ``count`` (= rows), the score quantiles ``min``, ``p25``, ``median``,
         ``p75``, ``max`` (None without rows) and ``histogram`` (the 10 bin counts as a list).
     """
-    rows = scores.height
-    rule_counts = dict.fromkeys(QUALITY_RULES, 0)
-    if rows:
-        exploded = scores.select(pl.col("failed_rules").explode().drop_nulls().alias("rule"))
-        for rule, count in exploded.group_by("rule").len().iter_rows():
-            rule_counts[rule] = int(count)
-    histogram = [0] * HISTOGRAM_BINS
-    if rows:
-        bins = (
-            # The epsilon keeps a score of exactly 0.3 in bin 0.3-0.4 despite binary rounding.
-            scores.select(
-                (pl.col("score").clip(0.0, 1.0) * HISTOGRAM_BINS + 1e-9)
-                .floor()
-                .cast(pl.Int64)
-                .clip(0, HISTOGRAM_BINS - 1)
-                .alias("bin")
-            )
-            .group_by("bin")
-            .len()
-        )
-        for index, count in bins.iter_rows():
-            histogram[index] = int(count)
-    counts = verifiable_counts(scores)
+    rows = aggregates.rows
+    rule_counts = {**dict.fromkeys(QUALITY_RULES, 0), **aggregates.failed_rules}
+    histogram = list(aggregates.bins)
+    counts = aggregates.verifiable_counts()
     checked = sum(counts[result] for result in CHECKED_RESULTS)
-    passed = int(scores.get_column("passed").sum()) if rows else 0
+    passed = aggregates.passed
     return {
         "rows": rows,
         "passed": passed,
         "pass_rate": passed / rows if rows else None,
-        "mean_score": float(scores.get_column("score").mean()) if rows else None,
+        "mean_score": aggregates.mean_score,
         "failed_rules": dict(sorted(rule_counts.items(), key=lambda item: (-item[1], item[0]))),
         "score_histogram": [
             {"bin": f"{i / HISTOGRAM_BINS:.1f}-{(i + 1) / HISTOGRAM_BINS:.1f}", "count": histogram[i]}
@@ -67,14 +53,6 @@ def quality_summary(scores: pl.DataFrame) -> dict:
         },
         # The score distribution in the shape the dataset card reads (distillset.publish.card).
         "count": rows,
-        **_quantiles(scores),
+        **aggregates.quantiles,
         "histogram": histogram,
     }
-
-
-def _quantiles(scores: pl.DataFrame) -> dict[str, float | None]:
-    names = {"min": 0.0, "p25": 0.25, "median": 0.5, "p75": 0.75, "max": 1.0}
-    if not scores.height:
-        return dict.fromkeys(names)
-    column = scores.get_column("score")
-    return {name: float(column.quantile(q, interpolation="linear")) for name, q in names.items()}
