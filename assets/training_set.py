@@ -28,9 +28,9 @@ from distillset.scorecards.cards import scorecard_lines
 from distillset.scorecards.store import TEACHER, ScorecardStore
 from distillset.settings.paths import SCORECARDS_FILE
 from distillset.teacher.batch.share import batch_share
-from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples
+from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS
 from distillset.training.manifest import version_manifest
-from distillset.training.split import split_overlap
+from distillset.training.partition import build_examples_in_catalog, contaminated_examples, examples_split_overlap
 
 
 def _batch_share(catalog_db: CatalogResource, model: str, examples: pl.DataFrame, settings) -> dict:
@@ -72,27 +72,27 @@ def training_examples(
     training_storage: TrainingSetStorageResource,
 ) -> dg.MaterializeResult:
     model = context.partition_key
-    judgments = catalog_db.read("judge_scores", partition=model)
     judging = judge.settings()
-    examples = build_training_examples(
-        catalog_db.read("deduplicated_generations", partition=model),
-        catalog_db.read("quality_scores", partition=model),
-        catalog_db.read("prompt_pool"),
-        validation_fraction=training_storage.validation_fraction,
-        judgments=judgments,
-        judge_weight=judging.weight,
-        judge_min_score=judging.min_score,
-        run_id=context.run_id,
-    )
-    catalog_db.write_partition("training_examples", examples, model)
+    # Streamed: DuckDB joins the partition's tables; chunks of DISTILLSET_CHUNK_ROWS rows are finished
+    # (example id, split) and appended in one transaction.
+    with catalog_db.write_chunks() as writer:
+        written = build_examples_in_catalog(
+            writer,
+            model,
+            chunk_rows=catalog_db.chunk_rows,
+            validation_fraction=training_storage.validation_fraction,
+            judge_weight=judging.weight,
+            judge_min_score=judging.min_score,
+            run_id=context.run_id,
+        )
     judged = (
-        f", quality_score blends {judgments.height} judgments (weight {judging.weight})" if judgments.height else ""
+        f", quality_score blends {written.judgments} judgments (weight {judging.weight})" if written.judgments else ""
     )
-    context.log.info(f"training_examples: {examples.height} examples {value_counts(examples, 'split')}{judged}")
+    context.log.info(f"training_examples: {written.rows} examples {written.splits}{judged}")
     return dg.MaterializeResult(
         metadata={
             **table_metadata(
-                examples,
+                written.head,
                 preview_columns=[
                     "example_id",
                     "split",
@@ -104,16 +104,13 @@ def training_examples(
                 ],
                 table="training_examples",
             ),
+            "dagster/row_count": dg.MetadataValue.int(written.rows),
             **lineage_metadata(),
-            "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
-            "judge_scores_used": dg.MetadataValue.bool(judgments.height > 0),
-            "judge_weight": dg.MetadataValue.float(judging.weight if judgments.height else 0.0),
+            "rows_by_split": dg.MetadataValue.md(counts_markdown(written.splits, "split")),
+            "judge_scores_used": dg.MetadataValue.bool(written.judgments > 0),
+            "judge_weight": dg.MetadataValue.float(judging.weight if written.judgments else 0.0),
         }
     )
-
-
-def _examples(catalog_db: CatalogResource, context: dg.AssetCheckExecutionContext) -> pl.DataFrame:
-    return catalog_db.read("training_examples", partition=run_teacher_partition(context))
 
 
 @dg.asset_check(
@@ -125,7 +122,7 @@ def _examples(catalog_db: CatalogResource, context: dg.AssetCheckExecutionContex
 def training_examples_split_disjoint(
     context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource
 ) -> dg.AssetCheckResult:
-    overlap = split_overlap(_examples(catalog_db, context))
+    overlap = examples_split_overlap(catalog_db.catalog_path, run_teacher_partition(context))
     return dg.AssetCheckResult(
         passed=not any(overlap.values()), metadata={f"shared_{k}s": v for k, v in overlap.items()}
     )
@@ -140,10 +137,11 @@ def training_examples_split_disjoint(
 def training_examples_schema(
     context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource
 ) -> dg.AssetCheckResult:
-    examples = _examples(catalog_db, context)
+    rows = catalog_db.count("training_examples", where="teacher_model = ?", params=[run_teacher_partition(context)])
+    columns = catalog_db.columns("training_examples")
     return dg.AssetCheckResult(
-        passed=examples.height > 0 and examples.columns == TRAINING_EXAMPLES_COLUMNS,
-        metadata={"rows": examples.height, "columns": ", ".join(examples.columns)},
+        passed=rows > 0 and columns == TRAINING_EXAMPLES_COLUMNS,
+        metadata={"rows": rows, "columns": ", ".join(columns)},
     )
 
 
@@ -156,14 +154,11 @@ def training_examples_schema(
 def training_examples_not_contaminated(
     context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, prompt_source: PromptSourceResource
 ) -> dg.AssetCheckResult:
-    examples = _examples(catalog_db, context)
     index = BenchmarkIndex.build(
         default_benchmarks(prompt_source.extra_benchmarks), cache_dir=catalog_db.cache_dir / "decontam"
     )
-    hits = (
-        index.find(examples["example_id"].to_list(), examples["messages_json"].to_list())
-        if examples.height
-        else pl.DataFrame()
+    hits = contaminated_examples(
+        catalog_db.catalog_path, run_teacher_partition(context), index, chunk_rows=catalog_db.chunk_rows
     )
     return dg.AssetCheckResult(
         passed=hits.height == 0,

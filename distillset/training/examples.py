@@ -6,7 +6,7 @@ import polars as pl
 
 from distillset.ids import example_id
 from distillset.quality.judge import combine_scores
-from distillset.training.split import assign_split
+from distillset.training.split import fallback_validation_key, split_of_keys
 
 TRAINING_EXAMPLES_COLUMNS = [
     "example_id",
@@ -70,14 +70,28 @@ def build_training_examples(
     rows = (
         generations.join(passing, on="prompt_id", how="inner")
         .join(
-            _with_text_hash(prompts).select(
-                "prompt_id", "source_file", "source_line", "source_sha256", "license", "text_hash"
-            ),
+            _with_text_hash(prompts).select("prompt_id", *PROVENANCE_COLUMNS),
             on="prompt_id",
             how="left",
         )
         .sort("prompt_id")
     )
+    keys = _split_keys(rows).to_list()
+    forced = fallback_validation_key(keys, validation_fraction, rows=rows.height)
+    return finish_examples(rows, validation_fraction=validation_fraction, forced_validation_key=forced, run_id=run_id)
+
+
+PROVENANCE_COLUMNS = ("source_file", "source_line", "source_sha256", "license", "text_hash")
+"""The ``prompt_pool`` columns an example carries."""
+
+
+def finish_examples(
+    rows: pl.DataFrame, *, validation_fraction: float, forced_validation_key: str | None, run_id: str | None
+) -> pl.DataFrame:
+    """The ``TRAINING_EXAMPLES_COLUMNS`` of joined rows (a generation, its ``quality_score`` and its
+    prompt's ``PROVENANCE_COLUMNS``): origin, run, ``example_id`` and split, row by row, so a chunk
+    of rows finishes like the whole set (``forced_validation_key`` is the set's
+    ``split.fallback_validation_key``)."""
     rows = _with_origin(rows).with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id"))
     rows = rows.with_columns(
         pl.struct("teacher_model", "prompt_id", "request_hash", "simulated")
@@ -87,9 +101,15 @@ def build_training_examples(
         )
         .alias("example_id")
     )
-    split_key = rows.select(pl.coalesce("text_hash", "prompt_id"))
-    rows = rows.with_columns(assign_split(split_key.to_series(), validation_fraction).alias("split"))
-    return rows.select(TRAINING_EXAMPLES_COLUMNS)
+    splits = split_of_keys(
+        _split_keys(rows).to_list(), validation_fraction, forced_validation_key=forced_validation_key
+    )
+    return rows.with_columns(splits.alias("split")).select(TRAINING_EXAMPLES_COLUMNS)
+
+
+def _split_keys(rows: pl.DataFrame) -> pl.Series:
+    # The prompt's normalized text, never the answer (split.assign_split).
+    return rows.select(pl.coalesce("text_hash", "prompt_id").cast(pl.Utf8)).to_series()
 
 
 def _with_text_hash(prompts: pl.DataFrame) -> pl.DataFrame:
