@@ -1,14 +1,17 @@
 """The optional LLM-as-judge stage: a judge model rates every kept answer, through the ledger."""
 
+import tempfile
+from pathlib import Path
+
 import dagster as dg
-import polars as pl
 
 from assets.constants import JUDGE_TAG, OWNERS
 from assets.generations import deduplicated_generations
 from assets.metadata import counts_markdown, preview_table, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
-from assets.resources import CatalogResource, JudgeResource, TeacherResource
-from distillset.quality.judge import judge_conversations, judge_generation_settings, judge_scores_frame, score_histogram
+from assets.resources import PARTITION_COLUMN, CatalogResource, JudgeResource, TeacherResource
+from distillset.quality.judge import JUDGE_SCORES_SCHEMA, judge_generation_settings
+from distillset.quality.judge_stream import JudgmentSpool, export_answers
 from distillset.teacher.generate import generate
 
 # Above this share of unparseable or failed judgments the judge model or its prompt is broken.
@@ -41,7 +44,7 @@ def judge_scores(
 ) -> dg.MaterializeResult:
     model = context.partition_key
     if not judge.enabled and context.run.tags.get(JUDGE_TAG) != "on":
-        kept = catalog_db.read("judge_scores", partition=model).height
+        kept = catalog_db.count("judge_scores", where="teacher_model = ?", params=[model])
         context.log.info(
             f"judge_scores: the judge is off (DISTILLSET_JUDGE_ENABLED); {kept} earlier judgments kept, none paid"
         )
@@ -55,55 +58,59 @@ def judge_scores(
     teacher_settings = teacher.settings_for(model)
     judging = judge.settings().for_teacher(teacher_settings)
     settings = judge_generation_settings(judging, teacher_settings)
-    answers = catalog_db.read("deduplicated_generations", partition=model)
-    prompts = catalog_db.read("prompt_pool")
-    if answers.height and prompts.height:
-        answers = answers.join(prompts.select("prompt_id", "reference"), on="prompt_id", how="left")
-    with teacher.endpoint(settings) as endpoint:
-        context.log.info(f"judge {judging.model}: {answers.height} answers of {model}, endpoint {endpoint.description}")
-        result = generate(
-            judge_conversations(answers) if answers.height else [],
-            settings,
-            endpoint,
-            catalog_db.ledger(),
-            run_id=context.run_id,
-            on_progress=lambda progress: context.log.info(f"judge: {progress}"),
-        )
-    scores = judge_scores_frame(model, answers, result.generations)
-    catalog_db.write_partition("judge_scores", scores, model)
-    unjudged = scores.filter(pl.col("judge_score").is_null())
-    parse_failures = unjudged.filter(~pl.col("request_hash").is_in(_failed_hashes(result.generations)))
+    # Streamed: the answers are copied out in one short read and judged chunk by chunk; the parsed
+    # judgments are spooled to Parquet parts the catalog takes in one short write at the end.
+    with tempfile.TemporaryDirectory(prefix="judge-", dir=_spool_root(catalog_db)) as spool_dir:
+        export_answers(catalog_db.catalog_path, Path(spool_dir), model)
+        spool = JudgmentSpool(Path(spool_dir), model, chunk_rows=catalog_db.chunk_rows)
+        with teacher.endpoint(settings) as endpoint:
+            context.log.info(
+                f"judge {judging.model}: {spool.answers()} answers of {model}, endpoint {endpoint.description}"
+            )
+            result = generate(
+                spool.conversations(),
+                settings,
+                endpoint,
+                catalog_db.ledger(),
+                run_id=context.run_id,
+                on_progress=lambda progress: context.log.info(f"judge: {progress}"),
+                on_rows=spool.add,
+            )
+        with catalog_db.write_chunks() as writer:
+            writer.replace_partition("judge_scores", JUDGE_SCORES_SCHEMA, column=PARTITION_COLUMN, value=model)
+            writer.append_parquet("judge_scores", spool.parts)
+    mean = catalog_db.query("SELECT avg(judge_score) FROM judge_scores WHERE teacher_model = ?", [model])[0][0]
     stats = result.stats
     context.log.info(
-        f"judge_scores: {scores.height - unjudged.height} of {scores.height} answers judged; "
+        f"judge_scores: {spool.rows - spool.unjudged} of {spool.rows} answers judged; "
         f"{stats.requests_paid} judge calls paid, {stats.cache_hits} reused from the ledger"
     )
     return dg.MaterializeResult(
         metadata={
             **table_metadata(
-                scores, preview_columns=["prompt_id", "judge_score", "rationale", "error"], table="judge_scores"
+                spool.head, preview_columns=["prompt_id", "judge_score", "rationale", "error"], table="judge_scores"
             ),
+            "dagster/row_count": dg.MetadataValue.int(spool.rows),
             **{f"judge/{k}": v for k, v in stats.as_metadata().items()},
             "judge_enabled": dg.MetadataValue.bool(True),
             "judge_model": dg.MetadataValue.text(judging.model),
             "judge_weight": dg.MetadataValue.float(judging.weight),
             "judge_min_score": dg.MetadataValue.text("unset" if judging.min_score is None else str(judging.min_score)),
             "simulated": dg.MetadataValue.bool(endpoint.simulated),
-            "mean_judge_score": dg.MetadataValue.float(
-                float(scores["judge_score"].mean() or 0.0) if scores.height else 0.0
-            ),
-            "score_histogram": dg.MetadataValue.md(counts_markdown(score_histogram(scores), "score")),
-            "unjudged_rows": dg.MetadataValue.int(unjudged.height),
-            "parse_failures": dg.MetadataValue.int(parse_failures.height),
-            "parse_failures_preview": preview_table(parse_failures, ["prompt_id", "error"], rows=20),
+            "mean_judge_score": dg.MetadataValue.float(float(mean or 0.0)),
+            "score_histogram": dg.MetadataValue.md(counts_markdown(spool.histogram, "score")),
+            "unjudged_rows": dg.MetadataValue.int(spool.unjudged),
+            "parse_failures": dg.MetadataValue.int(spool.parse_failures),
+            "parse_failures_preview": preview_table(spool.failure_head, ["prompt_id", "error"], rows=20),
         }
     )
 
 
-def _failed_hashes(judgments: pl.DataFrame) -> list[str]:
-    if not judgments.height:
-        return []
-    return judgments.filter(pl.col("status") != "ok")["request_hash"].to_list()
+def _spool_root(catalog_db: CatalogResource) -> Path:
+    # Beside the catalog (the same disk the rows end up on), not a small /tmp.
+    root = catalog_db.cache_dir / "spool"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @dg.asset_check(
@@ -114,17 +121,18 @@ def _failed_hashes(judgments: pl.DataFrame) -> list[str]:
 def judge_scores_coverage(
     context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource, judge: JudgeResource
 ) -> dg.AssetCheckResult:
-    scores = catalog_db.read("judge_scores", partition=run_teacher_partition(context))
-    if not scores.height and not judge.enabled and context.run.tags.get(JUDGE_TAG) != "on":
+    model = run_teacher_partition(context)
+    rows = catalog_db.count("judge_scores", where="teacher_model = ?", params=[model])
+    if not rows and not judge.enabled and context.run.tags.get(JUDGE_TAG) != "on":
         return dg.AssetCheckResult(
             passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"judge": "off: nothing to cover"}
         )
-    unjudged = scores.filter(pl.col("judge_score").is_null()).height if scores.height else 0
-    ratio = unjudged / scores.height if scores.height else 1.0
+    unjudged = catalog_db.count("judge_scores", where="teacher_model = ? AND judge_score IS NULL", params=[model])
+    ratio = unjudged / rows if rows else 1.0
     return dg.AssetCheckResult(
-        passed=scores.height > 0 and ratio <= MAX_UNJUDGED_RATIO,
+        passed=rows > 0 and ratio <= MAX_UNJUDGED_RATIO,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"unjudged": unjudged, "rows": scores.height, "ratio": ratio, "limit": MAX_UNJUDGED_RATIO},
+        metadata={"unjudged": unjudged, "rows": rows, "ratio": ratio, "limit": MAX_UNJUDGED_RATIO},
     )
 
 

@@ -212,17 +212,24 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=50_000, help="DISTILLSET_CHUNK_ROWS of the streamed code")
     parser.add_argument("--code", action="append", help="a checkout to measure (repeatable; default: this one)")
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "CATALOG"), help=argparse.SUPPRESS)
+    parser.add_argument("--fill", metavar="CATALOG", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fill:
+        sys.path[:0] = [str(HERE.parent), str(HERE.parent.parent)]
+        fill_catalog(Path(args.fill), args.rows, args.chunk_rows)
+        return
     if args.child:
         sys.path.insert(0, str(Path.cwd()))
         _child(args.child[0], Path(args.child[1]), args.chunk_rows)
         return
-    sys.path[:0] = [str(HERE.parent), str(HERE.parent.parent)]
     checkouts = [Path(c).resolve() for c in (args.code or [HERE.parent.parent])]
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as folder:
         base = Path(folder) / "base" / "catalog.duckdb"
         started = time.perf_counter()
-        fill_catalog(base, args.rows, args.chunk_rows)
+        # Filled in a child too: Linux keeps a forked child's peak RSS from its parent, so the
+        # parent must stay small for the stages' figures to be their own.
+        fill = [sys.executable, str(HERE), "--fill", str(base), "--rows", str(args.rows)]
+        subprocess.run([*fill, "--chunk-rows", str(args.chunk_rows)], check=True)
         print(f"catalog of {args.rows:,} rows filled in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         print("| stage | code | rows | wall s | CPU s | RSS after imports MB | peak RSS MB |")
         print("|---|---|---:|---:|---:|---:|---:|")
