@@ -19,6 +19,8 @@ from distillset.quality.score import score_frame
 from distillset.settings import QualityThresholds
 
 PREVIEW_ROWS = 10
+SCORE_ROWS = 10_000
+"""Rows scored at once inside a chunk: a row's signal tables and verdict take several times its size."""
 _INPUT_SCHEMA = {name: pl.Utf8 for name in ("prompt_id", "response", "finish_reason", "prompt_text", "reference")}
 
 
@@ -62,7 +64,7 @@ def score_partition(
     rows, head = 0, pl.DataFrame(schema=schema)
     try:
         sql = f'SELECT prompt_id, response, finish_reason FROM "{generations}" WHERE teacher_model = ?'
-        for chunk in iter_chunks(con, sql, [teacher_model], chunk_rows=chunk_rows):
+        for chunk in iter_chunks(con, sql, [teacher_model], chunk_rows=min(chunk_rows, SCORE_ROWS)):
             scores = score_frame(
                 _with_prompts(lookup, chunk, prompts),
                 thresholds=thresholds,

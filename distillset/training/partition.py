@@ -30,6 +30,9 @@ from distillset.training.split import (
 )
 
 PREVIEW_ROWS = 10
+SLICE_ROWS = 10_000
+"""Rows finished, or looked up in the benchmark index, at once inside a chunk: each becomes Python
+objects (the example id) or n-gram arrays (the lookup) several times its size."""
 # The generation columns an example is built from; served_model and origin are optional.
 _GENERATION_COLUMNS = (
     "teacher_model",
@@ -82,7 +85,7 @@ def build_examples_in_catalog(
     schema = _examples_schema(con, sql, params)
     writer.replace_partition(table, schema, column="teacher_model", value=teacher_model)
     rows, splits, head = 0, Counter(), pl.DataFrame(schema=schema)
-    for chunk in iter_chunks(con, sql, params, chunk_rows=chunk_rows):
+    for chunk in iter_chunks(con, sql, params, chunk_rows=min(chunk_rows, SLICE_ROWS)):
         if judgments:
             chunk = chunk.with_columns(
                 combine_scores(pl.col("quality_score"), pl.col("judge_score"), judge_weight).alias("quality_score")
@@ -175,7 +178,7 @@ def contaminated_examples(
         with connect(catalog_path, read_only=True) as con:
             if table_exists(con, table):
                 sql = f'SELECT example_id, messages_json FROM "{table}" WHERE teacher_model = ?'
-                for chunk in iter_chunks(con, sql, [teacher_model], chunk_rows=chunk_rows):
+                for chunk in iter_chunks(con, sql, [teacher_model], chunk_rows=min(chunk_rows, SLICE_ROWS)):
                     found = index.find(chunk["example_id"].to_list(), chunk["messages_json"].to_list())
                     if found.height:
                         hits.append(found)
