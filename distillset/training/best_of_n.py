@@ -20,8 +20,8 @@ from distillset.settings import TeacherSettings
 def best_of_n_report(catalog_path: Path, teacher: TeacherSettings) -> dict:
     """The best-of-N summary of ``teacher``'s partition; the policy alone when nothing was sampled."""
     policy = policy_of(teacher)
-    samples = _read(catalog_path, "teacher_samples", teacher.model)
-    rates = _read(catalog_path, "prompt_pass_rates", teacher.model)
+    samples = _read(catalog_path, "teacher_samples", teacher.model, _SAMPLE_COLUMNS)
+    rates = _read(catalog_path, "prompt_pass_rates", teacher.model, _RATE_COLUMNS)
     if samples.is_empty() or rates.is_empty():
         return {"policy": policy.as_dict()}
     summary = selection_summary(samples, rates, policy)
@@ -35,10 +35,27 @@ def policy_config(teacher: TeacherSettings) -> dict | None:
     return None if policy == SelectionPolicy().as_dict() else policy
 
 
-def _read(catalog_path: Path, table: str, model: str) -> pl.DataFrame:
+# The columns selection_summary reads: the samples' texts (conversation, answer) are never loaded.
+_SAMPLE_COLUMNS = (
+    "sample_index",
+    "verifier",
+    "verdict",
+    "status",
+    "kept",
+    "prompt_tokens",
+    "completion_tokens",
+    "selection",
+    "drop_reason",
+)
+_RATE_COLUMNS = ("verifier", "kept", "samples_correct", "pass_rate")
+
+
+def _read(catalog_path: Path, table: str, model: str, columns: tuple[str, ...]) -> pl.DataFrame:
     if not Path(catalog_path).exists():
         return pl.DataFrame()
     with connect(catalog_path, read_only=True) as con:
         if not table_exists(con, table):
             return pl.DataFrame()
-        return con.execute(f'SELECT * FROM "{table}" WHERE teacher_model = ?', [model]).pl()
+        present = {row[0] for row in con.execute(f'DESCRIBE "{table}"').fetchall()}
+        selected = ", ".join(f'"{c}"' for c in columns if c in present) or "*"
+        return con.execute(f'SELECT {selected} FROM "{table}" WHERE teacher_model = ?', [model]).pl()
