@@ -31,16 +31,17 @@ def quality_scores(
     context: dg.AssetExecutionContext, catalog_db: CatalogResource, quality: QualityResource
 ) -> dg.MaterializeResult:
     model = context.partition_key
-    # Streamed: chunks of DISTILLSET_CHUNK_ROWS answers are scored and appended in one transaction;
-    # the figures are SQL aggregates over the written partition, never the rows in Python.
-    with catalog_db.write_chunks() as writer:
-        scored = score_partition(
-            writer,
-            model,
-            chunk_rows=catalog_db.chunk_rows,
-            thresholds=quality.threshold_settings(),
-            extra_patterns=quality.extra_patterns(),
-        )
+    # Streamed: the answers are copied out in one short read, scored chunk by chunk into Parquet
+    # parts and written in one short write; the figures are SQL aggregates over the written
+    # partition, never the rows in Python.
+    scored = score_partition(
+        catalog_db.catalog_path,
+        model,
+        chunk_rows=catalog_db.chunk_rows,
+        thresholds=quality.threshold_settings(),
+        extra_patterns=quality.extra_patterns(),
+        spool_root=catalog_db.cache_dir / "spool",
+    )
     aggregates = partition_aggregates(catalog_db.catalog_path, model)
     summary = summary_of(aggregates)
     failed_counts = {rule: int(n) for rule, n in summary["failed_rules"].items() if n}

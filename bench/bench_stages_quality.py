@@ -88,8 +88,7 @@ def fill_catalog(path: Path, rows: int, chunk_rows: int) -> None:
     del pool, generations, frame
     from distillset.quality.partition import score_partition
 
-    with catalog.write_chunks(path) as writer:
-        score_partition(writer, TEACHER, chunk_rows=chunk_rows)
+    score_partition(path, TEACHER, chunk_rows=chunk_rows)
 
 
 def _quality_frames(path: Path) -> int:
@@ -117,14 +116,12 @@ def _quality_frames(path: Path) -> int:
 
 
 def _quality_streamed(path: Path, chunk_rows: int) -> int:
-    from distillset import catalog
     from distillset.quality.aggregates import partition_aggregates
     from distillset.quality.gates import gates_of
     from distillset.quality.partition import score_partition
     from distillset.quality.summary import summary_of
 
-    with catalog.write_chunks(path) as writer:
-        scored = score_partition(writer, TEACHER, chunk_rows=chunk_rows)
+    scored = score_partition(path, TEACHER, chunk_rows=chunk_rows)
     aggregates = partition_aggregates(path, TEACHER)
     summary_of(aggregates)
     gates_of(aggregates)

@@ -1,20 +1,26 @@
-"""Scoring one teacher's partition of the catalog in bounded memory.
+"""Scoring one teacher's partition of the catalog in bounded memory, without holding the catalog.
 
 The rows to score (``deduplicated_generations`` with each prompt's text and reference from
-``prompt_pool``) are streamed in chunks of ``chunk_rows``; each chunk is scored by
-:func:`distillset.quality.score.score_frame` (every rule is row-local, so a chunk's scores are the
-whole table's) and appended to ``quality_scores`` through the chunked writer. Memory holds one
-chunk and its signal tables, whatever the partition's size.
+``prompt_pool``) are copied out of the catalog in one short read (plain scans, so the table's order),
+streamed from the copy in chunks of ``chunk_rows`` (each chunk's prompts looked up by an in-memory
+DuckDB over the copied pool), and scored ``SCORE_ROWS`` at a time by
+:func:`distillset.quality.score.score_frame`: every rule is row-local, so a slice's scores are the
+whole table's. The scores go to Parquet parts, which the catalog takes in one short write at the
+end: memory holds one chunk and its signal tables, and the catalog's write lock is not held while
+scoring runs (as in the teacher stage).
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
-from distillset.catalog import ChunkWriter, iter_chunks
+from distillset.catalog import connect, write_chunks
 from distillset.quality.score import score_frame
 from distillset.settings import QualityThresholds
 
@@ -33,58 +39,81 @@ class ScoredPartition:
 
 
 def score_partition(
-    writer: ChunkWriter,
+    catalog_path: Path,
     teacher_model: str,
     *,
     chunk_rows: int,
     thresholds: QualityThresholds | None = None,
     extra_patterns: Path | None = None,
-    generations: str = "deduplicated_generations",
-    prompts: str = "prompt_pool",
+    spool_root: Path | None = None,
     table: str = "quality_scores",
 ) -> ScoredPartition:
-    """Replace ``teacher_model``'s rows of ``table`` with the scores of its ``generations`` rows.
+    """Replace ``teacher_model``'s rows of ``table`` with the scores of its ``deduplicated_generations`` rows.
 
     The rows are those ``score_frame`` returns for the whole partition (``teacher_model`` first,
-    then ``prompt_id`` and the signals), in the order of ``generations``; ``writer`` is the
-    chunked write (``catalog.write_chunks``) that commits them.
+    then ``prompt_id`` and the signals), in the order of ``deduplicated_generations``, committed at
+    once. ``spool_root`` is where the copies and parts are spooled (a temporary folder inside it,
+    removed at the end; default: beside the catalog).
 
     Raises:
         ValueError: a ``prompt_id`` of the partition is null or not unique (as ``score_frame``).
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    con = writer.con
-    _check_keys(con, generations, teacher_model)
+    catalog_path = Path(catalog_path)
     schema = _scores_schema(thresholds, extra_patterns)
-    writer.replace_partition(table, schema, column="teacher_model", value=teacher_model)
-    # The chunks stream from `con`; each chunk's prompts are looked up on a second connection, since a
-    # query on `con` would end the stream.
-    lookup = con.cursor()
-    rows, head = 0, pl.DataFrame(schema=schema)
-    try:
-        sql = f'SELECT prompt_id, response, finish_reason FROM "{generations}" WHERE teacher_model = ?'
-        for chunk in iter_chunks(con, sql, [teacher_model], chunk_rows=min(chunk_rows, SCORE_ROWS)):
-            scores = score_frame(
-                _with_prompts(lookup, chunk, prompts),
-                thresholds=thresholds,
-                key_column="prompt_id",
-                extra_patterns=extra_patterns,
+    root = spool_root or catalog_path.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="quality-", dir=root) as folder:
+        answers, prompts = Path(folder) / "answers.parquet", Path(folder) / "prompts.parquet"
+        with connect(catalog_path, read_only=True) as con:
+            _check_keys(con, teacher_model)
+            _copy(
+                con,
+                "SELECT prompt_id, response, finish_reason FROM deduplicated_generations WHERE teacher_model = ?",
+                answers,
+                [teacher_model],
             )
-            scores = scores.select(pl.lit(teacher_model, dtype=pl.Utf8).alias("teacher_model"), pl.all())
-            writer.append(table, scores)
-            if head.height < PREVIEW_ROWS:
-                head = pl.concat([head, scores.head(PREVIEW_ROWS - head.height)], how="vertical_relaxed")
-            rows += scores.height
-    finally:
-        lookup.close()
+            _copy(con, "SELECT prompt_id, prompt_text, reference FROM prompt_pool", prompts)
+        parts: list[Path] = []
+        rows, head = 0, pl.DataFrame(schema=schema)
+        lookup = duckdb.connect()
+        try:
+            for batch in pq.ParquetFile(answers).iter_batches(batch_size=chunk_rows):
+                chunk = _with_prompts(lookup, pl.from_arrow(batch), prompts)
+                for start in range(0, chunk.height, SCORE_ROWS):
+                    scores = score_frame(
+                        chunk.slice(start, SCORE_ROWS),
+                        thresholds=thresholds,
+                        key_column="prompt_id",
+                        extra_patterns=extra_patterns,
+                    )
+                    scores = scores.select(pl.lit(teacher_model, dtype=pl.Utf8).alias("teacher_model"), pl.all())
+                    parts.append(Path(folder) / f"scores-{len(parts):06d}.parquet")
+                    scores.write_parquet(parts[-1])
+                    if head.height < PREVIEW_ROWS:
+                        head = pl.concat([head, scores.head(PREVIEW_ROWS - head.height)], how="vertical_relaxed")
+                    rows += scores.height
+        finally:
+            lookup.close()
+        with write_chunks(catalog_path) as writer:
+            writer.replace_partition(table, schema, column="teacher_model", value=teacher_model)
+            writer.append_parquet(table, parts)
     return ScoredPartition(rows=rows, head=head)
 
 
-def _check_keys(con, generations: str, teacher_model: str) -> None:
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _copy(con: duckdb.DuckDBPyConnection, sql: str, path: Path, params: list | None = None) -> None:
+    con.execute(f"COPY ({sql}) TO '{_quoted(path)}' (FORMAT parquet)", params or [])
+
+
+def _check_keys(con: duckdb.DuckDBPyConnection, teacher_model: str) -> None:
     nulls, duplicates = con.execute(
-        f"SELECT count(*) FILTER (WHERE prompt_id IS NULL), count(prompt_id) - count(DISTINCT prompt_id) "
-        f'FROM "{generations}" WHERE teacher_model = ?',
+        "SELECT count(*) FILTER (WHERE prompt_id IS NULL), count(prompt_id) - count(DISTINCT prompt_id) "
+        "FROM deduplicated_generations WHERE teacher_model = ?",
         [teacher_model],
     ).fetchone()
     if nulls:
@@ -93,13 +122,13 @@ def _check_keys(con, generations: str, teacher_model: str) -> None:
         raise ValueError(f"cannot score: 'prompt_id' is not unique ({duplicates} duplicate(s))")
 
 
-def _with_prompts(con, chunk: pl.DataFrame, prompts: str) -> pl.DataFrame:
+def _with_prompts(con: duckdb.DuckDBPyConnection, chunk: pl.DataFrame, prompts: Path) -> pl.DataFrame:
     """The chunk's rows, in order, with their prompt's text and reference (NULL when not in the pool)."""
     con.register("_chunk", chunk.with_row_index("_pos").to_arrow())
     try:
         return con.execute(
-            f"SELECT c.prompt_id, c.response, c.finish_reason, p.prompt_text, p.reference "
-            f'FROM _chunk AS c LEFT JOIN "{prompts}" AS p ON p.prompt_id = c.prompt_id ORDER BY c._pos'
+            "SELECT c.prompt_id, c.response, c.finish_reason, p.prompt_text, p.reference FROM _chunk AS c "
+            f"LEFT JOIN read_parquet('{_quoted(prompts)}') AS p ON p.prompt_id = c.prompt_id ORDER BY c._pos"
         ).pl()
     finally:
         con.unregister("_chunk")

@@ -84,8 +84,10 @@ def _catalog(tmp_path, generations: pl.DataFrame, prompts: pl.DataFrame):
 
 
 def _score(path, chunk_rows: int, model: str = TEACHER):
-    with catalog.write_chunks(path) as writer:
-        return score_partition(writer, model, chunk_rows=chunk_rows, thresholds=QualityThresholds())
+    scored = score_partition(path, model, chunk_rows=chunk_rows, thresholds=QualityThresholds())
+    # The spooled copies and parts are gone.
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith("quality-")] == []
+    return scored
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 10_000])
