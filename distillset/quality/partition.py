@@ -124,14 +124,16 @@ def _check_keys(con: duckdb.DuckDBPyConnection, teacher_model: str) -> None:
 
 def _with_prompts(con: duckdb.DuckDBPyConnection, chunk: pl.DataFrame, prompts: Path) -> pl.DataFrame:
     """The chunk's rows, in order, with their prompt's text and reference (NULL when not in the pool)."""
-    con.register("_chunk", chunk.with_row_index("_pos").to_arrow())
+    # A semi join (IN) hashes the chunk's ids, never the pool: memory follows the chunk, not the pool.
+    con.register("_chunk", chunk.select("prompt_id").to_arrow())
     try:
-        return con.execute(
-            "SELECT c.prompt_id, c.response, c.finish_reason, p.prompt_text, p.reference FROM _chunk AS c "
-            f"LEFT JOIN read_parquet('{_quoted(prompts)}') AS p ON p.prompt_id = c.prompt_id ORDER BY c._pos"
+        found = con.execute(
+            f"SELECT prompt_id, prompt_text, reference FROM read_parquet('{_quoted(prompts)}') "
+            "WHERE prompt_id IN (SELECT prompt_id FROM _chunk)"
         ).pl()
     finally:
         con.unregister("_chunk")
+    return chunk.join(found, on="prompt_id", how="left", maintain_order="left")
 
 
 def _scores_schema(thresholds: QualityThresholds | None, extra_patterns: Path | None) -> dict[str, pl.DataType]:
