@@ -45,8 +45,16 @@ class HashingWriter:
         self._digest = hashlib.sha256()
         self.size = 0
         self.closed = False
+        self._abandoned = False
+
+    def abandon(self) -> None:
+        """Drop whatever is written from now on (a failed publish: a Parquet writer's finalizer
+        must not write to a handle already closed)."""
+        self._abandoned = True
 
     def write(self, data) -> int:
+        if self._abandoned:
+            return len(memoryview(data).cast("B"))
         view = memoryview(data).cast("B")
         self._digest.update(view)
         self.size += len(view)
@@ -84,9 +92,10 @@ class _ParquetStream:
     def add(self, frame: pl.DataFrame) -> None:
         table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
         if self._writer is None:
+            self._schema = table.schema
             self._writer = pq.ParquetWriter(self._sink, table.schema, compression="zstd", write_statistics=True)
-        elif table.schema != self._writer.schema_arrow:
-            table = table.cast(self._writer.schema_arrow)
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
         if table.num_rows:
             self._pending.append(table)
             self._pending_rows += table.num_rows
@@ -159,9 +168,10 @@ class VersionWriter:
             stream.close()
         return {name: sink.entry() for name, sink in self._sinks.items()}
 
-    def handles(self) -> dict[str, BinaryIO]:
-        """The handles ``open_file`` gave, by file name (the caller closes them)."""
-        return dict(self._handles)
+    def abandon(self) -> None:
+        """Give up (an error): nothing more reaches the handles, which the caller closes."""
+        for sink in self._sinks.values():
+            sink.abandon()
 
 
 def data_files(

@@ -244,6 +244,7 @@ def _write_data_files(fs, work_dir: str, draft: _Draft) -> dict[str, dict]:
         return handles[file_name]
 
     hasher = ContentHasher()
+    writer = None
     try:
         writer = VersionWriter(open_file, draft.formats, row_group_rows=draft.row_group_rows)
         for chunk in shown_chunks(draft.source, draft.prompts_url):
@@ -255,6 +256,10 @@ def _write_data_files(fs, work_dir: str, draft: _Draft) -> dict[str, dict]:
                 handle.flush()
                 os.fsync(handle.fileno())
             handle.close()
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
     finally:
         for handle in handles.values():
             if not handle.closed:

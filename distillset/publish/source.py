@@ -89,6 +89,23 @@ class CatalogSource:
         where, params = self._where()
         return catalog.count_rows(self.catalog_path, self.table, where, params)
 
+    def figures(self) -> dict:
+        """``rows``, ``splits`` (split -> rows) and ``simulated_rows``, by one SQL aggregate."""
+        if not self.columns():
+            return {"rows": 0, "splits": {}, "simulated_rows": 0}
+        where, params = self._where()
+        found = catalog.query(
+            self.catalog_path,
+            f'SELECT split, count(*), count(*) FILTER (WHERE coalesce(simulated, false)) FROM "{self.table}" '
+            f"{where} GROUP BY split ORDER BY split",
+            params,
+        )
+        return {
+            "rows": sum(int(n) for _, n, _ in found),
+            "splits": {str(split): int(n) for split, n, _ in found},
+            "simulated_rows": sum(int(s) for _, _, s in found),
+        }
+
     def chunks(self) -> Iterator[pl.DataFrame]:
         if not self.columns():
             return
