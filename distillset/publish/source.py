@@ -12,6 +12,7 @@ order, the order of every published file. A source yields ``training_examples`` 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -110,7 +111,15 @@ class CatalogSource:
         if not self.columns():
             return
         where, params = self._where()
-        with catalog.connect(self.catalog_path, read_only=True) as con:
+        # DuckDB names its spill files the same in every process: two publishers sorting the same
+        # catalog at once (two teachers) overwrote each other's (I/O errors, a crash). One folder each.
+        with (
+            tempfile.TemporaryDirectory(
+                prefix=f".{self.catalog_path.name}.sort-", dir=self.catalog_path.parent
+            ) as spill,
+            catalog.connect(self.catalog_path, read_only=True) as con,
+        ):
+            con.execute("SET temp_directory = ?", [spill])
             con.execute(f"SET memory_limit = '{SOURCE_MEMORY}'")
             con.execute("SET preserve_insertion_order = true")
             yield from catalog.iter_chunks(

@@ -204,3 +204,20 @@ def test_the_explain_command_imports_neither_polars_nor_dagster(indexed_version,
     assert done.returncode == 0, done.stderr
     assert "published in: math v0001" in done.stdout
     assert "LOADED []" in done.stdout
+
+
+def test_a_chunked_version_on_s3_has_the_local_bytes_and_explains_through_the_index(s3_url, tmp_path):
+    examples = make_examples(ROWS)
+    on_s3 = publish_training_set(
+        s3_url, "math", examples, manifest_fields=FIELDS, chunk_rows=7, row_group_rows=ROW_GROUP
+    )
+    local = publish_training_set(
+        str(tmp_path), "math", examples, manifest_fields=FIELDS, chunk_rows=7, row_group_rows=ROW_GROUP
+    )
+    assert {f: i for f, i in on_s3.files.items() if f != "README.md"} == {
+        f: i for f, i in local.files.items() if f != "README.md"
+    }
+    assert verify_version(s3_url, "math") == []
+    row = examples.sort("example_id").row(-1, named=True)
+    (hit,) = find_published(s3_url, row["example_id"], ["example_id", "split"])
+    assert hit.indexed and hit.rows == [{"example_id": row["example_id"], "split": row["split"]}]
