@@ -226,8 +226,13 @@ def _draft(name, source, manifest_fields, formats, card_context, license_policy,
     )
 
 
+_UPLOAD_PART = 8 * 2**20
+"""Bytes an S3 upload buffers before it sends a part (s3fs's default is 50 MB a file, and nine
+files are open at once); S3 takes parts of 5 MB and more."""
+
+
 def _open_for_writing(fs, path: str):
-    return open(path, "wb") if storage.is_local(fs) else fs.open(path, "wb")
+    return open(path, "wb") if storage.is_local(fs) else fs.open(path, "wb", block_size=_UPLOAD_PART)
 
 
 def _write_data_files(fs, work_dir: str, draft: _Draft) -> dict[str, dict]:
