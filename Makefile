@@ -36,6 +36,7 @@ bench: install
 	$(UV) run --frozen python bench/bench_dedup.py --docs 100000 --datasketch-docs 20000
 	$(UV) run --frozen python bench/bench_verify.py
 	$(UV) run --frozen python bench/bench_quality.py --rows 1000000
+	$(UV) run --frozen python bench/bench_publish.py --rows 20000
 
 clean:
 	rm -rf "$(DISTILLSET_HOME)"

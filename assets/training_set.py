@@ -11,6 +11,7 @@ from assets.metadata import counts_markdown, preview_table, table_metadata, valu
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.quality import quality_scores
 from assets.resources import (
+    PARTITION_COLUMN,
     CatalogResource,
     JudgeResource,
     PromptSourceResource,
@@ -19,11 +20,12 @@ from assets.resources import (
     TrainingSetStorageResource,
 )
 from assets.run_tags import VERSION_TAG, tag_run
+from distillset import catalog
 from distillset.curation.decontam import BenchmarkIndex, default_benchmarks
 from distillset.publish.partial import partial_decision
 from distillset.publish.protocol import LicenseBlockedError, publish_training_set
 from distillset.publish.reader import verify_version
-from distillset.publish.rows import provenance
+from distillset.publish.source import CatalogSource
 from distillset.scorecards.cards import scorecard_lines
 from distillset.scorecards.store import TEACHER, ScorecardStore
 from distillset.settings.paths import SCORECARDS_FILE
@@ -33,16 +35,24 @@ from distillset.training.manifest import version_manifest
 from distillset.training.partition import build_examples_in_catalog, contaminated_examples, examples_split_overlap
 
 
-def _batch_share(catalog_db: CatalogResource, model: str, examples: pl.DataFrame, settings) -> dict:
-    """How many teacher calls behind the published examples came through provider batches (every turn)."""
-    generations = catalog_db.read("teacher_generations", partition=model)
-    if not examples.height or not generations.height:
+def _batch_share(catalog_db: CatalogResource, model: str, settings) -> dict:
+    """How many teacher calls behind the published examples came through provider batches (every turn).
+
+    The request keys of every turn of the kept answers come from one DuckDB query, streamed.
+    """
+    if not catalog_db.columns("training_examples") or "request_hashes" not in catalog_db.columns("teacher_generations"):
         return batch_share(catalog_db.ledger(), [], settings)
-    kept = set(examples["request_hash"].to_list())
-    rows = generations.filter(pl.col("request_hash").is_in(list(kept)))
-    return batch_share(
-        catalog_db.ledger(), [h for hashes in rows["request_hashes"].to_list() for h in hashes or []], settings
+    hashes = (
+        row[0]
+        for row in catalog.iter_rows(
+            catalog_db.catalog_path,
+            "SELECT DISTINCT h FROM (SELECT unnest(g.request_hashes) AS h FROM teacher_generations g "
+            "WHERE g.teacher_model = ? AND g.request_hash IN "
+            "(SELECT request_hash FROM training_examples WHERE teacher_model = ?)) WHERE h IS NOT NULL",
+            [model, model],
+        )
     )
+    return batch_share(catalog_db.ledger(), hashes, settings, distinct=True)
 
 
 @dg.asset(
@@ -191,12 +201,13 @@ def training_set(
     prompt_source: PromptSourceResource,
 ) -> dg.MaterializeResult:
     model = context.partition_key
-    examples = catalog_db.read("training_examples", partition=model)
+    # The rows stream from the catalog to the files; figures come from SQL aggregates.
+    source = CatalogSource(catalog_db.catalog_path, partition=model, partition_column=PARTITION_COLUMN)
+    figures = source.figures()
     settings = teacher.settings_for(model)
     judged = not catalog_db.read("judge_scores", partition=model, limit=1).is_empty()
     manifest_fields, card_context = version_manifest(
         catalog_db.catalog_path,
-        examples=examples,
         scores=catalog_db.read("quality_scores", partition=model),
         teacher=settings,
         thresholds=quality.threshold_settings(),
@@ -210,11 +221,11 @@ def training_set(
     )
     name = training_storage.set_name(model)
     card_context["scorecards"] = _scorecard_section(catalog_db, model)
-    manifest_fields["teacher_batches"] = _batch_share(catalog_db, model, examples, settings)
+    manifest_fields["teacher_batches"] = _batch_share(catalog_db, model, settings)
     partial = partial_decision(
         training_storage.url,
         name,
-        examples=examples.height,
+        examples=figures["rows"],
         skipped_for_budget=_skipped_for_budget(catalog_db, model),
         allow_partial=training_storage.allow_partial,
         storage_options=training_storage.storage_options(),
@@ -228,7 +239,7 @@ def training_set(
         result = publish_training_set(
             training_storage.url,
             name,
-            examples,
+            source,
             formats=training_storage.format_list(),
             storage_options=training_storage.storage_options(),
             license_policy=training_storage.license_policy(),
@@ -242,7 +253,8 @@ def training_set(
     same = f" (same content as {result.same_content_as})" if result.same_content_as else ""
     context.log.info(f"{verb} {name} {result.version} at {result.path}{same}")
     tag_run(context, {VERSION_TAG: f"{name} {result.version}" + ("" if result.published else " (unchanged)")})
-    origin = provenance(examples) if examples.height else {"simulated": False, "simulated_rows": 0, "real_rows": 0}
+    simulated_rows = figures["simulated_rows"]
+    real_rows = figures["rows"] - simulated_rows
     # Entries with nothing to say are left out: the UI shows an empty text as a blank, not as "none".
     optional = {
         "parent_version": result.parent_version,
@@ -260,11 +272,11 @@ def training_set(
             "content_hash": dg.MetadataValue.text(result.content_hash),
             "training_set_name": dg.MetadataValue.text(name),
             # Counted from the published rows: a version can be partly simulated.
-            "simulated": dg.MetadataValue.bool(origin["simulated"] is not False),
-            "simulated_rows": dg.MetadataValue.int(origin["simulated_rows"]),
-            "real_rows": dg.MetadataValue.int(origin["real_rows"]),
-            "dagster/row_count": dg.MetadataValue.int(examples.height),
-            "rows_by_split": dg.MetadataValue.md(counts_markdown(value_counts(examples, "split"), "split")),
+            "simulated": dg.MetadataValue.bool(simulated_rows > 0),
+            "simulated_rows": dg.MetadataValue.int(simulated_rows),
+            "real_rows": dg.MetadataValue.int(real_rows),
+            "dagster/row_count": dg.MetadataValue.int(figures["rows"]),
+            "rows_by_split": dg.MetadataValue.md(counts_markdown(figures["splits"], "split")),
             "files": dg.MetadataValue.md(
                 counts_markdown({f: int(info["size"]) for f, info in result.files.items()}, "file", "bytes")
             ),
@@ -281,8 +293,11 @@ def _scorecard_section(catalog_db: CatalogResource, model: str) -> list[str]:
 
 def _skipped_for_budget(catalog_db: CatalogResource, model: str) -> int:
     """Conversations the teacher stage left unanswered because its budget ran out."""
-    generations = catalog_db.read("teacher_generations", partition=model)
-    return generations.filter(pl.col("status") == "skipped").height if generations.height else 0
+    if "status" not in catalog_db.columns("teacher_generations"):
+        return 0
+    return catalog_db.count(
+        "teacher_generations", where=f"{PARTITION_COLUMN} = ? AND status = 'skipped'", params=[model]
+    )
 
 
 @dg.asset_check(

@@ -252,3 +252,14 @@ def table_columns(path: Path, table: str) -> list[str]:
         if not table_exists(con, table):
             return []
         return [row[0] for row in con.execute(f'DESCRIBE "{table}"').fetchall()]
+
+
+def iter_rows(path: Path, sql: str, params: list | None = None, *, chunk_rows: int = 10_000) -> Iterator[tuple]:
+    """The rows of a read-only ``sql`` one by one, fetched ``chunk_rows`` at a time (memory holds one
+    fetch); nothing when the catalog file does not exist."""
+    if not Path(path).exists():
+        return
+    with connect(path, read_only=True) as con:
+        cursor = con.execute(sql, params or [])
+        while rows := cursor.fetchmany(chunk_rows):
+            yield from rows

@@ -70,7 +70,12 @@ def _unreachable_ledger(settings) -> str | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given ``argv``, only the engine command it names is imported.
+
+    Importing every command module (polars, DuckDB, the simulator...) cost more than a second on
+    each call; ``distillset explain ID`` needs its own module alone (``python -X importtime``).
+    """
     parser = argparse.ArgumentParser(
         prog="distillset",
         description="Distill a large open teacher model into versioned, audited training sets.",
@@ -115,7 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.set_defaults(handler=_run)
+    chosen = _chosen_command(argv)
     for module_name in ENGINE_COMMANDS:
+        if chosen is not None and module_name != chosen:
+            # Never shown: argparse prints a subcommand's help only for the subcommand it runs.
+            sub.add_parser(module_name)
+            continue
         module = importlib.import_module(f"distillset.cli.{module_name}")
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.configure(command)
@@ -123,12 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen_command(argv: list[str] | None) -> str | None:
+    """The engine command ``argv`` runs (its first word), or None (``--help``, ``run``, nothing)."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    return argv[0] if argv[0] in ENGINE_COMMANDS else None
+
+
 # What a shell reports for a process ended by SIGPIPE (128 + 13): ``distillset diff ... | head``.
 BROKEN_PIPE_EXIT = 141
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except BrokenPipeError:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from distillset import catalog, ids
+import duckdb
+
+from distillset import ids
 
 EXCERPT_CHARS = 80
 
@@ -54,7 +57,11 @@ class CatalogReader:
 
     def __enter__(self) -> CatalogReader:
         if self.path is not None and self.path.exists():
-            self._con = self._stack.enter_context(catalog.connect(self.path, read_only=True))
+            self._con = _connect_read_only(self.path)
+            self._stack.callback(self._con.close)
+            with contextlib.suppress(duckdb.Error):
+                # Timestamps read as UTC, as they are stored (the session default is the machine's zone).
+                self._con.execute("SET TimeZone = 'UTC'")
             for table, column in self._con.execute(
                 "SELECT table_name, column_name FROM information_schema.columns"
             ).fetchall():
@@ -75,7 +82,27 @@ class CatalogReader:
             return []
         where = " AND ".join(f'"{column}" = ?' for column in equal)
         query = f'SELECT * FROM "{name}"' + (f" WHERE {where}" if where else "")
-        return [plain(row) for row in self._con.execute(query, list(equal.values())).pl().to_dicts()]
+        cursor = self._con.execute(query, list(equal.values()))
+        names = [d[0] for d in cursor.description]
+        return [plain(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def _connect_read_only(path: Path, lock_timeout_s: float = 120.0) -> duckdb.DuckDBPyConnection:
+    """A read-only connection, waiting while a writer holds the file (like ``catalog.connect``, whose
+    module imports polars: ``distillset explain`` answers without it)."""
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=True)
+        except duckdb.IOException as exc:
+            if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def drop_sentence(stage: str, drop: dict) -> str:

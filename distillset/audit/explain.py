@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
 from distillset.audit.catalog_reader import CatalogReader, drop_sentence, plain, rejects_for
-from distillset.publish.reader import list_versions, read_examples, training_set_names
+from distillset.publish.lookup import find_published
 
 
 @dataclass
@@ -88,14 +86,12 @@ _PUBLISHED_COLUMNS = [
 def _published_rows(storage_url: str | None, query: str, storage_options: dict | None) -> list[dict]:
     if not storage_url:
         return []
-    found = []
-    for name in training_set_names(storage_url, storage_options):
-        for info in list_versions(storage_url, name, storage_options):
-            frame = read_examples(storage_url, name, info.version, storage_options, columns=_PUBLISHED_COLUMNS)
-            hits = frame.filter((pl.col("example_id") == query) | (pl.col("prompt_id") == query))
-            for row in hits.iter_rows(named=True):
-                found.append({"name": name, "version": info.version, "run_id": info.dagster_run_id, **plain(row)})
-    return found
+    # A version's row-group index (its manifest says so) reads one row group, not the whole file.
+    return [
+        {"name": hit.name, "version": hit.version, "run_id": hit.run_id, **plain(row)}
+        for hit in find_published(storage_url, query, _PUBLISHED_COLUMNS, storage_options)
+        for row in hit.rows
+    ]
 
 
 def _with_turns(generation: dict) -> dict:

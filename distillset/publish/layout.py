@@ -11,6 +11,9 @@ CLAIM = ".claim"
 CLAIMS_DIR = ".claims"
 STAGING_PREFIX = ".staging-"
 DATA_PARQUET = "data.parquet"
+DATA_INDEX = "data_index"
+"""The manifest key saying ``data.parquet`` is sorted by ``example_id`` in row groups of known size
+(versions published since streaming); readers of one id use the row groups' statistics."""
 REQUIRED_FILES = ("train.jsonl", "validation.jsonl", DATA_PARQUET, CARD)
 
 

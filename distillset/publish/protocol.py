@@ -44,21 +44,38 @@ import polars as pl
 
 from distillset import storage
 from distillset.publish import claims
-from distillset.publish.card import guess_languages, render_card, score_distribution
+from distillset.publish.card import render_card, sorted_score_distribution
 from distillset.publish.content_claims import content_held
 from distillset.publish.exports import check_formats
-from distillset.publish.files import PublishConflictError, data_files, write_checked
-from distillset.publish.layout import CARD, CLAIM, LATEST, MANIFEST, STAGING_PREFIX, parse_version, version_name
+from distillset.publish.files import ROW_GROUP_ROWS, PublishConflictError, VersionWriter, write_checked
+from distillset.publish.layout import (
+    CARD,
+    CLAIM,
+    DATA_INDEX,
+    DATA_PARQUET,
+    LATEST,
+    MANIFEST,
+    STAGING_PREFIX,
+    parse_version,
+    version_name,
+)
 from distillset.publish.licenses import version_licenses
-from distillset.publish.locations import relative_source
 from distillset.publish.manifest import build_manifest, manifest_bytes
-from distillset.publish.rows import content_hash, provenance, validated_examples
+from distillset.publish.rows import ContentHasher, check_name
+from distillset.publish.source import ExampleSource, as_source
+from distillset.publish.summary import SourceChangedError, shown_chunks, summarize
 from distillset.settings import LicensePolicy
 
 MAX_CLAIM_ATTEMPTS = 100
-_LANGUAGE_SAMPLE = 2000  # rows read to guess the card's language: enough to tell a script
 
-__all__ = ["LicenseBlockedError", "PublishConflictError", "PublishResult", "publish_training_set"]
+__all__ = [
+    "ExampleSource",
+    "LicenseBlockedError",
+    "PublishConflictError",
+    "PublishResult",
+    "SourceChangedError",
+    "publish_training_set",
+]
 
 
 class LicenseBlockedError(ValueError):
@@ -86,9 +103,10 @@ class _Draft:
     """Everything a version will hold, computed once before a number is claimed."""
 
     name: str
-    examples: pl.DataFrame
+    source: ExampleSource
+    prompts_url: str | None
+    row_group_rows: int
     digest: str
-    files: dict[str, bytes]
     teacher_models: list[str]
     provenance: dict
     split_counts: dict[str, int]
@@ -101,7 +119,7 @@ class _Draft:
 def publish_training_set(
     storage_url: str,
     name: str,
-    examples: pl.DataFrame,
+    examples: pl.DataFrame | ExampleSource,
     *,
     manifest_fields: dict,
     formats: Sequence[str] = ("openai",),
@@ -109,13 +127,18 @@ def publish_training_set(
     card_context: dict | None = None,
     license_policy: LicensePolicy | None = None,
     stale_after_s: float = claims.DEFAULT_STALE_AFTER_S,
+    chunk_rows: int | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> PublishResult:
     """Publish ``examples`` as the next version of training set ``name``, or nothing if unchanged.
 
     Args:
         storage_url: a folder or ``s3://bucket/prefix`` (``DISTILLSET_STORAGE_URL``).
         name: the training set's name (a folder under ``storage_url``).
-        examples: rows with the ``training_examples`` columns of ``docs/engine.md``.
+        examples: rows with the ``training_examples`` columns of ``docs/engine.md``: a polars
+            frame, or an ``ExampleSource`` (``distillset.publish.source``) streamed in chunks, such
+            as the catalog's partition (``CatalogSource``). The rows are read twice (check and
+            hash, then write); memory holds one chunk and one row group per Parquet file.
         manifest_fields: what the caller knows (counts, drops, checks, run id, config, sampling);
             see ``distillset.publish.manifest``.
         formats: export formats; ``openai`` (train/validation JSONL) is always written.
@@ -124,6 +147,8 @@ def publish_training_set(
             distribution defaults to the published rows' ``quality_score``.
         license_policy: what blocks publication; the default policy when omitted.
         stale_after_s: when a dead publisher's claim may be removed (``DISTILLSET_PUBLISH_STALE_AFTER_S``).
+        chunk_rows: rows per chunk when ``examples`` is a frame (default ``source.CHUNK_ROWS``).
+        row_group_rows: rows per Parquet row group (``files.ROW_GROUP_ROWS``).
 
     Returns:
         A ``PublishResult``; ``published=False`` with the existing version when the latest
@@ -131,8 +156,11 @@ def publish_training_set(
 
     Raises:
         ValueError: bad rows or name. LicenseBlockedError: the license policy forbids it.
+        SourceChangedError: the rows changed between the check and the write (nothing is published).
     """
-    draft = _draft(name, examples, manifest_fields, formats, card_context, license_policy)
+    draft = _draft(
+        name, as_source(examples, chunk_rows), manifest_fields, formats, card_context, license_policy, row_group_rows
+    )
     fs, root = storage.filesystem(storage_url, storage_options)
     set_dir = storage.join(root, name)
     token = uuid.uuid4().hex
@@ -166,43 +194,89 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _draft(name, examples, manifest_fields, formats, card_context, license_policy) -> _Draft:
-    examples = validated_examples(name, examples)
+def _draft(name, source, manifest_fields, formats, card_context, license_policy, row_group_rows) -> _Draft:
+    check_name(name)
     prompts_url = (manifest_fields or {}).get("prompts_url") or ((manifest_fields or {}).get("config") or {}).get(
         "prompts_url"
     )
-    # A published row names its source file relative to the prompts location, never by a local path.
-    sources = examples["source_file"].unique().to_list()
-    shown = {s: relative_source(s, prompts_url) for s in sources}
-    examples = examples.with_columns(pl.col("source_file").replace_strict(shown, return_dtype=pl.String))
     formats = check_formats(formats)
-    teacher_models = sorted(set(examples["teacher_model"].to_list()))
-    source_licenses = {
-        str(row[0]): str(row[1] if row[1] is not None else "unknown")
-        for row in examples.select("source_file", "license").unique().sort("source_file").iter_rows()
-    }
-    licenses, blocking = version_licenses(source_licenses, teacher_models, license_policy)
+    # A published row names its source file relative to the prompts location, never by a local path.
+    summary = summarize(shown_chunks(source, prompts_url), source.columns())
+    licenses, blocking = version_licenses(summary.source_licenses, summary.teacher_models, license_policy)
     if blocking:
         raise LicenseBlockedError("license policy blocks publishing " + name + ": " + " | ".join(blocking))
     context = dict(card_context or {})
     if "language" not in context:
-        sample = examples["messages_json"].head(_LANGUAGE_SAMPLE).to_list()
-        context["language"] = guess_languages(m.get("content") or "" for raw in sample for m in json.loads(raw))
+        context["language"] = summary.languages()
     if "quality" not in context and "quality_scores" not in context:
-        context["quality"] = score_distribution(examples["quality_score"].cast(pl.Float64, strict=False).to_list())
+        context["quality"] = sorted_score_distribution(summary.scores)
     return _Draft(
         name=name,
-        examples=examples,
-        digest=content_hash(examples, formats),
-        files=data_files(examples, formats),
-        teacher_models=teacher_models,
-        provenance=provenance(examples),
-        split_counts={s: int(examples.filter(pl.col("split") == s).height) for s in ("train", "validation")},
+        source=source,
+        prompts_url=prompts_url,
+        row_group_rows=row_group_rows,
+        digest=summary.digest(formats),
+        teacher_models=summary.teacher_models,
+        provenance=summary.provenance,
+        split_counts={s: summary.split_counts.get(s, 0) for s in ("train", "validation")},
         formats=formats,
         licenses=licenses,
         manifest_fields=manifest_fields,
         card_context=context,
     )
+
+
+_UPLOAD_PART = 8 * 2**20
+"""Bytes an S3 upload buffers before it sends a part (s3fs's default is 50 MB a file, and nine
+files are open at once); S3 takes parts of 5 MB and more."""
+
+
+def _open_for_writing(fs, path: str):
+    return open(path, "wb") if storage.is_local(fs) else fs.open(path, "wb", block_size=_UPLOAD_PART)
+
+
+def _write_data_files(fs, work_dir: str, draft: _Draft) -> dict[str, dict]:
+    """The second pass: stream the rows into the version's data files, then read each file back.
+
+    Raises:
+        SourceChangedError: the rows hash differently from the first pass.
+        OSError: a file reads back differently from what was written.
+    """
+    handles = {}
+
+    def open_file(file_name: str):
+        handles[file_name] = _open_for_writing(fs, storage.join(work_dir, file_name))
+        return handles[file_name]
+
+    hasher = ContentHasher()
+    writer = None
+    try:
+        writer = VersionWriter(open_file, draft.formats, row_group_rows=draft.row_group_rows)
+        for chunk in shown_chunks(draft.source, draft.prompts_url):
+            hasher.update(chunk)
+            writer.add(chunk)
+        files = writer.close()
+        for handle in handles.values():
+            if storage.is_local(fs):
+                handle.flush()
+                os.fsync(handle.fileno())
+            handle.close()
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    finally:
+        for handle in handles.values():
+            if not handle.closed:
+                handle.close()
+    if hasher.hexdigest(draft.formats) != draft.digest:
+        raise SourceChangedError(f"the rows of {draft.name} changed while it was being published: nothing published")
+    for file_name, expected in files.items():
+        path = storage.join(work_dir, file_name)
+        actual, size = storage.sha256_of(fs, path)
+        if actual != expected["sha256"] or size != expected["size"]:
+            raise OSError(f"{path} reads back differently from what was written (sha256 {actual} != {expected})")
+    return files
 
 
 def _latest_unchanged(visible: dict[int, dict], below: int | None, digest: str) -> tuple[int, dict] | None:
@@ -248,10 +322,7 @@ def _write_version(
             # The staging folder names its owner so a cleaner can tell a live publisher from a dead one.
             with open(storage.join(work_dir, CLAIM), "wb") as handle:
                 handle.write(claims.claim_bytes(token, created))
-        files = {
-            file_name: write_checked(fs, storage.join(work_dir, file_name), data)
-            for file_name, data in draft.files.items()
-        }
+        files = _write_data_files(fs, work_dir, draft)
 
         visible = claims.scan(fs, set_dir).visible
         # A racer with the same content may have committed a lower number meanwhile: two
@@ -280,8 +351,11 @@ def _write_version(
             manifest_fields=draft.manifest_fields,
             same_content_as=same_content_as,
         )
+        # Rows are sorted by example_id in row groups of known size: a reader of one id reads the
+        # row group whose statistics hold it (distillset.audit.explain); older versions lack this.
+        manifest[DATA_INDEX] = {"file": DATA_PARQUET, "sorted_by": "example_id", "row_group_rows": draft.row_group_rows}
         # Local files are named relative to the version folder: an absolute path means nothing elsewhere.
-        file_urls = {f: f if local else storage.url_of(fs, storage.join(final_dir, f)) for f in draft.files}
+        file_urls = {f: f if local else storage.url_of(fs, storage.join(final_dir, f)) for f in files}
         card = render_card(manifest, file_urls=file_urls, card_context=draft.card_context, remote=not local).encode(
             "utf-8"
         )

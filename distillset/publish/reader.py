@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from distillset import storage
 from distillset.ids import canonical_json
@@ -17,6 +16,9 @@ from distillset.publish.layout import (
     version_name,
     version_number,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ def read_examples(
     ``messages_json`` (the conversation as a JSON string) can be asked for from every version:
     versions since layout 2 store the typed ``messages`` column and it is derived from it.
     """
+    import polars as pl  # here: the readers of one id (``distillset explain``) need no polars
+
     version = resolve_version(storage_url, name, version, storage_options)
     read_manifest(storage_url, name, version, storage_options)
     fs, set_dir = _set_dir(storage_url, name, storage_options)

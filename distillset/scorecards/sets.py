@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from distillset.curation.decontam import default_benchmarks
 from distillset.verify.extract import reference_answer
 from distillset.verify.task import VerifiableTask
 
@@ -36,6 +35,9 @@ def benchmark_path(name: str) -> Path:
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r} (choose from {', '.join(BENCHMARKS)})")
     registry_name = BENCHMARKS[name]
+    # Here, not at the top: settings validation imports this module, and decontam imports polars.
+    from distillset.curation.decontam import default_benchmarks
+
     for benchmark in default_benchmarks():
         if benchmark.name == registry_name:
             return benchmark.path

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from distillset import catalog
 from distillset.curation.decontam import Benchmark
 from distillset.curation.near_dedup import NearDupParams
 from distillset.ids import sha256_hex
@@ -29,7 +30,7 @@ from distillset.training.stage_report import drops_by_reason, stage_counts
 def version_manifest(
     catalog_path: Path,
     *,
-    examples: pl.DataFrame,
+    examples: pl.DataFrame | None = None,
     scores: pl.DataFrame,
     teacher: TeacherSettings,
     thresholds: QualityThresholds,
@@ -45,7 +46,8 @@ def version_manifest(
 
     Args:
         catalog_path: the DuckDB catalog (stage counts and drops are read from it).
-        examples: the ``training_examples`` rows of the teacher partition.
+        examples: the ``training_examples`` rows of the teacher partition; None to read the split
+            check from the catalog by SQL (the publisher streams the rows, never holds them).
         scores: the ``quality_scores`` rows of the same partition.
         teacher: the teacher's settings (model, sampling, system prompt).
         thresholds, gates: the quality configuration that scored the rows.
@@ -60,7 +62,7 @@ def version_manifest(
     """
     model = teacher.model
     gate_results = evaluate_gates(scores, gates)
-    overlap = split_overlap(examples)
+    overlap = split_overlap(examples) if examples is not None else split_overlap_in_catalog(catalog_path, model)
     sampling = sampling_record(teacher)
     manifest_fields = {
         "teacher_model": model,
@@ -90,6 +92,25 @@ def version_manifest(
     if policy_config(teacher) is not None:
         manifest_fields["config"]["best_of_n"] = policy_config(teacher)
     return manifest_fields, {"quality": quality_summary(scores), "best_of_n": manifest_fields["best_of_n"]}
+
+
+def split_overlap_in_catalog(catalog_path: Path, teacher_model: str) -> dict[str, int]:
+    """``split_overlap`` of the teacher's ``training_examples`` partition, counted by DuckDB."""
+    if not catalog.table_columns(catalog_path, "training_examples"):
+        return {column: 0 for column in _OVERLAP_COLUMNS}
+    overlap = {}
+    for column in _OVERLAP_COLUMNS:
+        side = f'SELECT DISTINCT "{column}" FROM training_examples WHERE teacher_model = ? AND split = ?'
+        rows = catalog.query(
+            catalog_path,
+            f"SELECT count(*) FROM ({side} INTERSECT {side})",
+            [teacher_model, "train", teacher_model, "validation"],
+        )
+        overlap[column] = int(rows[0][0])
+    return overlap
+
+
+_OVERLAP_COLUMNS = ("example_id", "prompt_id", "messages_json")
 
 
 def sampling_record(teacher: TeacherSettings) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 from distillset.settings import TeacherSettings
@@ -10,16 +11,18 @@ from distillset.teacher.ledger import Ledger
 _CHUNK = 900
 
 
-def batch_share(ledger: Ledger, hashes: Iterable[str], settings: TeacherSettings) -> dict:
+def batch_share(ledger: Ledger, hashes: Iterable[str], settings: TeacherSettings, *, distinct: bool = False) -> dict:
     """``calls`` (distinct request keys), ``answers`` of them a batch answered, their estimated ``cost_usd``.
 
     An answer counts as a batch answer when a batch line answered its key at its origin; the cost
     is the online price times ``TEACHER_BATCH_PRICE_FACTOR`` (the manifest and the card show both).
+    ``distinct``: the caller's hashes are already distinct (a SQL ``DISTINCT``), so they stream
+    through in chunks instead of being deduplicated in memory.
     """
-    wanted = list(dict.fromkeys(h for h in hashes if h))
-    answers = prompt_tokens = completion_tokens = 0
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
+    wanted = (h for h in hashes if h) if distinct else iter(list(dict.fromkeys(h for h in hashes if h)))
+    answers = prompt_tokens = completion_tokens = calls = 0
+    while chunk := list(itertools.islice(wanted, _CHUNK)):
+        calls += len(chunk)
         row = ledger.query(
             "SELECT COUNT(*), COALESCE(SUM(a.prompt_tokens), 0), COALESCE(SUM(a.completion_tokens), 0) FROM answers a "
             f"WHERE a.request_hash IN ({', '.join('?' * len(chunk))}) AND EXISTS (SELECT 1 FROM batch_lines l "
@@ -32,7 +35,7 @@ def batch_share(ledger: Ledger, hashes: Iterable[str], settings: TeacherSettings
         completion_tokens += int(row[2])
     online = (prompt_tokens * settings.price_input_per_mtok + completion_tokens * settings.price_output_per_mtok) / 1e6
     return {
-        "calls": len(wanted),
+        "calls": calls,
         "answers": answers,
         "cost_usd": round(online * settings.batch_price_factor, 6),
         "price_factor": settings.batch_price_factor,
