@@ -14,7 +14,10 @@ Ledger calls are blocking database transactions, so they never run on the event 
 ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which commit the answers
 that arrived and then claim the keys asked for since the last round, on one connection (two
 transactions, see ``LedgerWriter._commit``). So a run's own writes never wait for each other's
-locks, and 64 requests in flight cost a few commits, not 64.
+locks, and 64 requests in flight cost a few commits, not 64. ``generate`` claims most keys ahead
+(``Leases.submit_many``, a group of prompts per transaction, at most 1.5x the concurrency beyond
+the requests in flight) so that a request does not wait for a claim of its own; ``acquire`` is the
+path for the rest (later turns, duplicates, keys another owner holds).
 """
 
 from __future__ import annotations
