@@ -278,13 +278,18 @@ class _Run:
         # Pipelined: the next group's claims are on their way while this group waits for room in
         # the queue, so the workers find their prompts claimed and the queue seldom runs dry.
         ahead: tuple[list[tuple], list[str], asyncio.Future | None] | None = None
-        for group in self._groups(conversations):
-            submitted = (group, *self._submit_ahead(group))
+        try:
+            for group in self._groups(conversations):
+                submitted = (group, *self._submit_ahead(group))
+                if ahead is not None:
+                    await self._hand_over(ahead, queue)
+                ahead = submitted
             if ahead is not None:
                 await self._hand_over(ahead, queue)
-            ahead = submitted
-        if ahead is not None:
-            await self._hand_over(ahead, queue)
+        except BaseException:
+            if ahead is not None and ahead[2] is not None:
+                ahead[2].cancel()  # nobody will read its claims (release_all frees them)
+            raise
         for _ in range(workers_count):
             await queue.put(None)
 
