@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -72,6 +72,11 @@ def _verify(answer: str, task: VerifiableTask) -> Verdict:
 def _with_verdict(row: tuple, verdict: Verdict) -> tuple:
     values = (verdict.status, verdict.reason, verdict.verifier, verdict.expected, verdict.extracted, verdict.detail)
     return row[:_VERDICT_START] + values + row[_VERDICT_START + len(values) :]
+
+
+def _sendable(conversation: Conversation) -> bool:
+    """Every turn of the conversation is a non-blank string (else its row fails unsent)."""
+    return bool(conversation.turns) and all(isinstance(t, str) and t.strip() for t in conversation.turns)
 
 
 _NOT_LOOKED_UP = object()
@@ -198,13 +203,23 @@ class _Run:
         self.rows = RowCollector(on_rows)
         self.inflight: dict[str, asyncio.Future] = {}
         self.leases = Leases(ledger, lease_owner(run_id), settings.lease_s)
+        # Claiming ahead (``_claim_ahead``): the producer claims the first keys of the next group of
+        # prompts in one transaction before queueing them, so a worker sends without waiting for a
+        # claim of its own (a wait per request made the cyclic GC run ~10x as often). A group is at
+        # most half the workers and the queue holds at most one group, so what is leased but not in
+        # flight stays under the concurrency.
+        self.group_size = max(1, settings.max_concurrency // 2)
+        self.claiming: set[str] = set()
+        """Keys claimed ahead whose claim is not back yet."""
+        self.held: dict[str, float] = {}
+        """Keys claimed ahead and held, not yet sent: when they were claimed (monotonic seconds)."""
         self.sender: RequestSender | None = None
         self.done = 0
         self.started = time.monotonic()
 
     async def main(self, conversations: Iterable[Conversation]) -> GenerationResult:
         workers_count = self.settings.max_concurrency
-        queue: asyncio.Queue = asyncio.Queue(maxsize=max(2 * workers_count, _LOOKUP_CHUNK))
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.group_size)
         client = AsyncOpenAI(
             base_url=self.endpoint.base_url,
             api_key=self.endpoint.api_key or "not-needed",
@@ -260,22 +275,43 @@ class _Run:
         return GenerationResult(generations=self.rows.frame(), stats=self.stats, leases=self.leases.stats)
 
     async def _produce(self, conversations: Iterable[Conversation], queue: asyncio.Queue, workers_count: int) -> None:
+        # Pipelined: the next group's claims are on their way while this group waits for room in
+        # the queue, so the workers find their prompts claimed and the queue seldom runs dry.
+        ahead: tuple[list[tuple], list[str], asyncio.Future | None] | None = None
+        try:
+            for group in self._groups(conversations):
+                submitted = (group, *self._submit_ahead(group))
+                if ahead is not None:
+                    await self._hand_over(ahead, queue)
+                ahead = submitted
+            if ahead is not None:
+                await self._hand_over(ahead, queue)
+        except BaseException:
+            if ahead is not None and ahead[2] is not None:
+                ahead[2].cancel()  # nobody will read its claims (release_all frees them)
+            raise
+        for _ in range(workers_count):
+            await queue.put(None)
+
+    def _groups(self, conversations: Iterable[Conversation]) -> Iterator[list[tuple]]:
+        """The work items (index, conversation, first keys, their ledger answers), a group at a time.
+
+        Looked up in the ledger a chunk at a time; sets ``total`` once the input is exhausted.
+        """
         chunk: list[tuple[int, Conversation]] = []
         index = 0
         for conversation in conversations:
             chunk.append((index, conversation))
             index += 1
             if len(chunk) >= _LOOKUP_CHUNK:
-                await self._enqueue(chunk, queue)
+                yield from self._looked_up(chunk)
                 chunk = []
         if chunk:
-            await self._enqueue(chunk, queue)
+            yield from self._looked_up(chunk)
         if self.total is None or self.total != index:
             self.total = index
-        for _ in range(workers_count):
-            await queue.put(None)
 
-    async def _enqueue(self, chunk: list[tuple[int, Conversation]], queue: asyncio.Queue) -> None:
+    def _looked_up(self, chunk: list[tuple[int, Conversation]]) -> Iterator[list[tuple]]:
         # The first turn of every sample a prompt may need, looked up in one query: a rerun (or a
         # raised N) finds what it already paid for without a query per sample.
         first_keys: dict[int, list[str]] = {}
@@ -288,10 +324,62 @@ class _Run:
                 ]
         wanted = [key for keys in first_keys.values() for key in keys]
         found = self.ledger.lookup(wanted, origin=self.endpoint.origin) if wanted else {}
+        items = []
         for index, conversation in chunk:
             keys = first_keys.get(index)
             known = [found.get(key) for key in keys] if keys is not None else None
-            await queue.put((index, conversation, keys, known))
+            items.append((index, conversation, keys, known))
+        for start in range(0, len(items), self.group_size):
+            yield items[start : start + self.group_size]
+
+    def _submit_ahead(self, group: list[tuple]) -> tuple[list[str], asyncio.Future | None]:
+        """Start claiming, in one transaction, the keys the first round of ``group``'s prompts will pay.
+
+        Only keys sure to be sent: first turns of valid conversations, the ledger without their
+        answer, the samples of the first round (``_sample_prompt``), none in batch mode or once the
+        budget is spent, and none another request of this run already has (in flight, held, or
+        being claimed). Returns the keys and the claims' future (None: nothing to claim).
+        """
+        if self.unanswered is not None or self.stats.budget_message_for(self.settings) is not None:
+            return [], None
+        wanted: list[str] = []
+        for _index, conversation, keys, known in group:
+            if keys is None or not _sendable(conversation):
+                continue
+            task = conversation.task
+            first_round = self.samples if task is None or not self.early_stop else min(self.max_answers, self.samples)
+            for i in range(first_round):
+                key = keys[i]
+                if known[i] is None and key not in self.claiming and key not in self.held and key not in self.inflight:
+                    self.claiming.add(key)
+                    wanted.append(key)
+        if not wanted:
+            return wanted, None
+        return wanted, self.leases.submit_many(wanted, self.endpoint.origin)
+
+    async def _hand_over(
+        self, ahead: tuple[list[tuple], list[str], asyncio.Future | None], queue: asyncio.Queue
+    ) -> None:
+        """Queue a group for the workers once its claims are back; the keys claimed become ``held``.
+
+        The worker that reaches a held key first sends it without a claim of its own
+        (``_leased_send``). Keys answered or leased elsewhere meanwhile are left to the worker's
+        own claim, which reuses the answer or waits for it.
+        """
+        group, wanted, claims = ahead
+        if claims is not None:
+            started = time.perf_counter()
+            results = await claims
+            self.leases.stats.claim_s += time.perf_counter() - started
+            now = time.monotonic()
+            for key, claim in zip(wanted, results, strict=True):
+                # Gone from ``claiming``: a worker reached the key first and claimed it itself.
+                if key in self.claiming:
+                    self.claiming.discard(key)
+                    if claim.claimed:
+                        self.held[key] = now
+        for item in group:
+            await queue.put(item)
 
     async def _worker(self, queue: asyncio.Queue) -> None:
         while True:
@@ -419,7 +507,7 @@ class _Run:
                 sample_index=sample_index,
             )
             return row, None
-        if not conversation.turns or any(not isinstance(t, str) or not t.strip() for t in conversation.turns):
+        if not _sendable(conversation):
             row = self._row(
                 conversation.prompt_id,
                 [],
@@ -502,11 +590,18 @@ class _Run:
 
     async def _leased_send(self, messages: list[dict], key: str, sampling) -> TurnOutcome:
         """Pay for ``key`` only while holding its lease; another worker's answer is reused instead."""
-        origin = self.endpoint.origin
-        answer = await self.leases.acquire(key, origin)
-        if answer is not None:
-            self.stats.cache_hits += 1
-            return TurnOutcome(answer=answer)
+        claimed_at = self.held.pop(key, None)
+        # Claimed ahead, and fresh: no other request of this run has sent it since (it would have
+        # taken it from ``held``), so its answer is not in the ledger and the lease is this run's.
+        # An old claim (a long rate-limit wait) is claimed again, which renews it.
+        if claimed_at is not None and time.monotonic() - claimed_at < self.leases.lease_s / 2:
+            self.leases.stats.ahead += 1
+        else:
+            self.claiming.discard(key)  # a claim ahead still on its way is no longer this key's
+            answer = await self.leases.acquire(key, self.endpoint.origin)
+            if answer is not None:
+                self.stats.cache_hits += 1
+                return TurnOutcome(answer=answer)
         # Samples of one prompt run concurrently: the semaphore keeps the requests in flight
         # within TEACHER_MAX_CONCURRENCY however many samples each worker draws at once.
         async with self.slots:

@@ -14,7 +14,10 @@ Ledger calls are blocking database transactions, so they never run on the event 
 ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which commit the answers
 that arrived and then claim the keys asked for since the last round, on one connection (two
 transactions, see ``LedgerWriter._commit``). So a run's own writes never wait for each other's
-locks, and 64 requests in flight cost a few commits, not 64.
+locks, and 64 requests in flight cost a few commits, not 64. ``generate`` claims most keys ahead
+(``Leases.submit_many``, a group of prompts per transaction, at most 1.5x the concurrency beyond
+the requests in flight) so that a request does not wait for a claim of its own; ``acquire`` is the
+path for the rest (later turns, duplicates, keys another owner holds).
 """
 
 from __future__ import annotations
@@ -99,7 +102,10 @@ class LeaseStats:
     transactions: int = 0
     """Claims made in a transaction of their own (no writer attached); the others share the writer's."""
     claim_s: float = 0.0
-    """Seconds requests waited for their claims, summed (the lease overhead)."""
+    """Seconds spent waiting for claims, summed (the lease overhead): a worker's own, or the producer's
+    for the keys it claims ahead (``ahead``)."""
+    ahead: int = 0
+    """Keys claimed ahead by ``generate``'s producer and paid by a worker without a claim of its own."""
     waits: int = 0
     """Keys another worker was paying for when this one needed them."""
     answers_from_others: int = 0
@@ -108,7 +114,7 @@ class LeaseStats:
     """Keys whose lease expired or was released while waiting, then claimed here."""
 
 
-def _settle(future: asyncio.Future, result: LeaseClaim | None, error: BaseException | None) -> None:
+def _settle(future: asyncio.Future, result: list[LeaseClaim] | None, error: BaseException | None) -> None:
     if future.cancelled():
         return
     if error is not None:
@@ -129,22 +135,37 @@ class Leases:
         """The run's ledger writer, once open: claims then ride on its transactions."""
 
     async def _claim(self, key: str, origin: str) -> LeaseClaim:
+        return (await self.claim_many([key], origin))[0]
+
+    async def claim_many(self, keys: list[str], origin: str) -> list[LeaseClaim]:
+        """Claim ``keys`` (of ``origin``) in one transaction; the claims, in order."""
         started = time.perf_counter()
         try:
-            if self.writer is None:
-                self.stats.transactions += 1
-                return await asyncio.to_thread(self.ledger.claim, key, origin, self.owner, self.lease_s)
-            loop = asyncio.get_running_loop()
-            future = loop.create_future()
-
-            def done(claim: LeaseClaim | None, error: BaseException | None) -> None:
-                loop.call_soon_threadsafe(_settle, future, claim, error)
-
-            self.writer.submit_claim(key, origin, self.lease_s, done)
-            return await future
+            return await self.submit_many(keys, origin)
         finally:
-            self.stats.claims += 1
             self.stats.claim_s += time.perf_counter() - started
+
+    def submit_many(self, keys: list[str], origin: str) -> asyncio.Future:
+        """Start claiming ``keys`` in one transaction; the future's result is their claims, in order.
+
+        One wake-up of the event loop for all of them: ``generate``'s producer claims the next few
+        prompts' first keys this way before handing them to the workers, so a worker does not wait
+        for a claim of its own before each request.
+        """
+        self.stats.claims += len(keys)
+        if self.writer is None:
+            self.stats.transactions += 1
+            return asyncio.ensure_future(
+                asyncio.to_thread(self.ledger.claim_many, [(key, origin) for key in keys], self.owner, self.lease_s)
+            )
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def done(claims: list[LeaseClaim] | None, error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, future, claims, error)
+
+        self.writer.submit_claims([(key, origin) for key in keys], self.lease_s, done)
+        return future
 
     async def acquire(self, key: str, origin: str) -> LedgerAnswer | None:
         """The committed answer to ``key`` (pay nothing), or None once this run holds its lease (pay).

@@ -481,7 +481,7 @@ class LedgerWriter:
         self._closed = threading.Event()
         self._answers: dict[str, LedgerAnswer] = {}
         self._failures: list[LedgerFailure] = []
-        self._claims: list[tuple[str, str, float, Callable]] = []
+        self._claims: list[tuple[list[tuple[str, str]], float, Callable]] = []
         self._error: BaseException | None = None
         self.answers_written = 0
         self.failures_written = 0
@@ -555,11 +555,25 @@ class LedgerWriter:
         Each round commits the answers that arrived, then claims the keys asked for (set at a time),
         so a run's writes never wait on each other's locks, and many claims cost one commit.
         """
+        self.submit_claims(
+            [(request_hash, origin)], lease_s, lambda claims, error: done(claims[0] if claims else None, error)
+        )
+
+    def submit_claims(
+        self,
+        keys: list[tuple[str, str]],
+        lease_s: float,
+        done: Callable[[list[LeaseClaim] | None, BaseException | None], None],
+    ) -> None:
+        """``submit_claim`` for several (request hash, origin) keys: one transaction, one ``done`` call.
+
+        ``done(claims, error)`` gets the claims in the order of ``keys``.
+        """
         if self.lease_owner is None:
             raise ValueError("this writer has no lease_owner: it cannot claim keys")
         self._raise_if_failed()
         with self._lock:
-            self._claims.append((request_hash, origin, lease_s, done))
+            self._claims.append((keys, lease_s, done))
         if self._error is not None or self._thread is None:  # nobody will take it: fail it now
             self._fail_claims(self._error or RuntimeError(f"the ledger writer of {self.where} is closed"))
         self._wake.set()
@@ -643,8 +657,10 @@ class LedgerWriter:
             for *_, done in claims:
                 done(None, exc)
             raise
-        for (*_, done), result in zip(claims, results, strict=True):
-            done(result, None)
+        start = 0
+        for keys, _lease, done in claims:
+            done(results[start : start + len(keys)], None)
+            start += len(keys)
 
     def _commit(self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list) -> list[LeaseClaim]:
         """Commit the answers and failures, then the claims, each in a transaction of its own.
@@ -703,8 +719,8 @@ class LedgerWriter:
                 )
 
     def _claim(self, claims: list) -> list[LeaseClaim]:
-        keys = [(request_hash, origin) for request_hash, origin, *_ in claims]
-        lease_s = max(lease for *_, lease, _done in claims)  # one run, one lease length
+        keys = [key for entry_keys, _lease, _done in claims for key in entry_keys]
+        lease_s = max(lease for _keys, lease, _done in claims)  # one run, one lease length
         return _claim_rows(self._backend, self._con, keys, self.lease_owner, lease_s)
 
 

@@ -51,7 +51,18 @@ def _field_reasoning(message: object) -> str | None:
     if message is None:
         return None
     for name in REASONING_FIELDS:
-        value = message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+        value = message.get(name) if isinstance(message, dict) else _attribute(message, name)
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
+
+
+def _attribute(message: object, name: str):
+    # The SDK's message is a pydantic model: its fields are in __dict__, the fields it does not
+    # declare (reasoning_content, for now) in __pydantic_extra__. Reading them there avoids the
+    # AttributeError getattr raises for each absent one (~50k instructions a request, bench/README.md).
+    fields = getattr(message, "__dict__", None)
+    extra = getattr(message, "__pydantic_extra__", None)
+    if isinstance(fields, dict) and isinstance(extra, dict):
+        return fields[name] if name in fields else extra.get(name)
+    return getattr(message, name, None)

@@ -217,3 +217,52 @@ def test_claiming_many_keys_at_once_keeps_their_order_and_each_ones_state(ledger
     for key, _origin, owner, _expires in ledger.leases():
         owners[key] = owner
     assert len(owners) == 901 and owners["held"] == "A" and owners["k899"] == "B"
+
+
+def test_a_run_claims_ahead_only_a_bounded_window_of_keys(ledger_location, tmp_path):
+    # The producer claims the next prompts' keys before the workers take them (no claim wait per
+    # request), but never far ahead: at most 1.5x the concurrency beyond the requests in flight, so
+    # a killed run leaves few keys for other runs to wait on.
+    concurrency = 8
+    convs = _conversations(120)
+    settings = TeacherSettings(max_concurrency=concurrency)
+    observed: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        watcher = Ledger(ledger_location)
+        while not done.is_set():
+            observed.append(len(watcher.leases()))
+            time.sleep(0.005)
+
+    with TeacherSimulator(latency_s=0.05) as sim:
+        endpoint = TeacherEndpoint(base_url=sim.base_url, api_key=None, simulated=True)
+        ledger = Ledger(ledger_location)
+        thread = threading.Thread(target=watch)
+        thread.start()
+        try:
+            result = generate(convs, settings, endpoint, ledger, retry_policy=FAST_RETRIES)
+        finally:
+            done.set()
+            thread.join()
+    assert result.stats.requests_paid == len(convs)
+    assert result.leases.ahead > 0  # workers sent keys claimed ahead, without a claim of their own
+    assert max(observed) > 0
+    assert max(observed) <= concurrency + concurrency * 3 // 2
+    assert Ledger(ledger_location).leases() == []
+
+
+def test_repeated_prompts_across_claim_groups_are_paid_once(ledger_location, tmp_path):
+    # A key claimed ahead for one prompt while an earlier copy is in flight or just answered must
+    # not be paid again: only the first copy to reach the key uses the claim made ahead.
+    convs = [Conversation(prompt_id=f"p{i}", system=None, turns=[f"Describe lake number {i % 7}."]) for i in range(90)]
+    with TeacherSimulator(latency_s=0.02) as sim:
+        endpoint = TeacherEndpoint(base_url=sim.base_url, api_key=None, simulated=True)
+        result = generate(
+            convs, TeacherSettings(max_concurrency=4), endpoint, Ledger(ledger_location), retry_policy=FAST_RETRIES
+        )
+        completions = sim.stats()["completions_by_hash"]
+    assert sorted(completions.values()) == [1] * 7
+    assert result.stats.requests_paid == 7
+    assert result.generations["status"].to_list() == ["ok"] * len(convs)
+    assert Ledger(ledger_location).leases() == []
