@@ -30,6 +30,7 @@ import multiprocessing as mp
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -195,7 +196,7 @@ def _step_stats(python: Path, dagster_home: Path) -> list[tuple[str, float, floa
     return [tuple(row) for row in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
-def measure(checkout: Path, prompts: Path, base_url: str, chunk_rows: int | None) -> dict:
+def measure(checkout: Path, prompts: Path, base_url: str, chunk_rows: int | None, ledger: Path) -> dict:
     """One ``distillset run`` of ``checkout`` over ``prompts``: wall time, peak RSS, per-stage times and peaks."""
     checkout = checkout.resolve()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as home:
@@ -208,6 +209,7 @@ def measure(checkout: Path, prompts: Path, base_url: str, chunk_rows: int | None
             "TEACHER_API_KEY": "bench",
             "TEACHER_MODEL": MODEL,
             "DISTILLSET_DEFAULT_LICENSE": "MIT",
+            "DISTILLSET_LEDGER_URL": str(ledger),
         }
         env.pop("VIRTUAL_ENV", None)
         if chunk_rows:
@@ -273,21 +275,34 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, action="append", help="checkouts to run (default: this one)")
     parser.add_argument("--chunk-rows", type=int, help="DISTILLSET_CHUNK_ROWS (default: the setting's default)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--ledger",
+        type=Path,
+        help="a teacher ledger (SQLite) to start from, e.g. one an earlier bench run paid (--keep-ledger)",
+    )
+    parser.add_argument("--keep-ledger", type=Path, help="copy the shared ledger here at the end")
     args = parser.parse_args()
     checkouts = args.checkout or [PROJECT]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-prompts-") as scratch:
+        # One ledger for every run: the first run of a size pays the teacher, the others (and
+        # smaller sizes: their prompts are a prefix of the larger ones) read answers from it.
+        ledger = Path(scratch) / "ledger.sqlite"
+        if args.ledger:
+            shutil.copyfile(args.ledger, ledger)
         for size in args.sizes:
             folder = Path(scratch) / str(size)
             key = write_prompts(size, folder)
             with Teacher(key) as teacher:
                 for checkout in checkouts:
                     label = str(checkout)
-                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows)
+                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, ledger)
                     _report(size, label, result)
                     results.append({"size": size, "checkout": label, **result})
             for file in folder.iterdir():
                 file.unlink()
+        if args.keep_ledger:
+            shutil.copyfile(ledger, args.keep_ledger)
     print("\n| prompts | checkout | wall s | peak RSS MB | outside the teacher s (per 100k) |")
     print("|---:|---|---:|---:|---:|")
     for r in results:
