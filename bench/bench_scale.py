@@ -196,7 +196,9 @@ def _step_stats(python: Path, dagster_home: Path) -> list[tuple[str, float, floa
     return [tuple(row) for row in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
-def measure(checkout: Path, prompts: Path, base_url: str, chunk_rows: int | None, ledger: Path) -> dict:
+def measure(
+    checkout: Path, prompts: Path, base_url: str, chunk_rows: int | None, ledger: Path, extra_env: dict[str, str]
+) -> dict:
     """One ``distillset run`` of ``checkout`` over ``prompts``: wall time, peak RSS, per-stage times and peaks."""
     checkout = checkout.resolve()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as home:
@@ -210,6 +212,7 @@ def measure(checkout: Path, prompts: Path, base_url: str, chunk_rows: int | None
             "TEACHER_MODEL": MODEL,
             "DISTILLSET_DEFAULT_LICENSE": "MIT",
             "DISTILLSET_LEDGER_URL": str(ledger),
+            **extra_env,
         }
         env.pop("VIRTUAL_ENV", None)
         if chunk_rows:
@@ -280,9 +283,13 @@ def main() -> None:
         type=Path,
         help="a teacher ledger (SQLite) to start from, e.g. one an earlier bench run paid (--keep-ledger)",
     )
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE set for every run (e.g. MALLOC_MMAP_THRESHOLD_=262144)"
+    )
     parser.add_argument("--keep-ledger", type=Path, help="copy the shared ledger here at the end")
     args = parser.parse_args()
     checkouts = args.checkout or [PROJECT]
+    extra_env = dict(item.split("=", 1) for item in args.env)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-prompts-") as scratch:
         # One ledger for every run: the first run of a size pays the teacher, the others (and
@@ -295,8 +302,8 @@ def main() -> None:
             key = write_prompts(size, folder)
             with Teacher(key) as teacher:
                 for checkout in checkouts:
-                    label = str(checkout)
-                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, ledger)
+                    label = " ".join([str(checkout), *args.env])
+                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, ledger, extra_env)
                     _report(size, label, result)
                     results.append({"size": size, "checkout": label, **result})
             for file in folder.iterdir():
