@@ -1,17 +1,15 @@
 """Deduplicated generations: what survives failed calls, exact and near-duplicate answers."""
 
 import dagster as dg
-import polars as pl
 
 from assets.checks import ratio_check
 from assets.constants import CATALOG_POOL, OWNERS
-from assets.metadata import counts_markdown, preview_table, table_metadata, value_counts
+from assets.metadata import counts_markdown, preview_table, table_metadata
 from assets.partitions import teacher_partitions
 from assets.resources import CatalogResource
 from assets.teacher import teacher_generations
-from distillset.curation.generations import deduplicate_generations
+from distillset.curation.generations import deduplicate_generations_in_catalog
 from distillset.curation.near_dedup import NearDupParams
-from distillset.curation.pool import cluster_size_histogram
 
 MAX_DROP_RATIO = 0.5
 
@@ -31,36 +29,54 @@ MAX_DROP_RATIO = 0.5
 )
 def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: CatalogResource) -> dg.MaterializeResult:
     model = context.partition_key
-    generations = catalog_db.read("teacher_generations", partition=model)
-    prompts = catalog_db.read("prompt_pool")
-    kept, drops = deduplicate_generations(generations, prompts, near_dup=NearDupParams())
-    catalog_db.write_partition("deduplicated_generations", kept, model)
-    catalog_db.write_partition("generation_drops", drops, model)
-    context.log.info(
-        f"deduplicated_generations: {kept.height} kept, {drops.height} dropped {value_counts(drops, 'reason')}"
-    )
-    clusters = kept.group_by("cluster_id").len() if kept.height else pl.DataFrame()
+    # Streamed in the catalog: one chunk of answers at a time, hashes and MinHash signatures of
+    # the rest; metadata below comes from SQL aggregates and a few rows, never the whole table.
+    with catalog_db.write_chunks() as writer:
+        counts = deduplicate_generations_in_catalog(
+            writer, model=model, near_dup=NearDupParams(), chunk_rows=catalog_db.chunk_rows
+        )
+    preview = catalog_db.read("deduplicated_generations", partition=model, limit=10)
+    drops_preview = catalog_db.read("generation_drops", partition=model, limit=20)
+    context.log.info(f"deduplicated_generations: {counts.kept} kept, {counts.dropped} dropped {counts.drops_by_reason}")
     return dg.MaterializeResult(
         metadata={
             **table_metadata(
-                kept, preview_columns=["prompt_id", "cluster_id", "response"], table="deduplicated_generations"
+                preview, preview_columns=["prompt_id", "cluster_id", "response"], table="deduplicated_generations"
             ),
-            "input_rows": dg.MetadataValue.int(generations.height),
-            "dropped_rows": dg.MetadataValue.int(drops.height),
-            "drop_ratio": dg.MetadataValue.float(drops.height / generations.height if generations.height else 0.0),
-            "drops_by_reason": dg.MetadataValue.md(counts_markdown(value_counts(drops, "reason"))),
-            "drops_preview": preview_table(drops, rows=20, table="generation_drops"),
+            "dagster/row_count": dg.MetadataValue.int(counts.kept),
+            "input_rows": dg.MetadataValue.int(counts.input_rows),
+            "dropped_rows": dg.MetadataValue.int(counts.dropped),
+            "drop_ratio": dg.MetadataValue.float(counts.dropped / counts.input_rows if counts.input_rows else 0.0),
+            "drops_by_reason": dg.MetadataValue.md(counts_markdown(counts.drops_by_reason)),
+            "drops_preview": preview_table(drops_preview, rows=20, table="generation_drops"),
             "cluster_sizes": dg.MetadataValue.md(
-                counts_markdown(cluster_size_histogram(kept.height, drops), "cluster size")
+                counts_markdown(_cluster_sizes(catalog_db, model, counts.kept), "cluster size")
             ),
-            "clusters": dg.MetadataValue.int(clusters.height),
+            "clusters": dg.MetadataValue.int(
+                catalog_db.query(
+                    "SELECT count(DISTINCT cluster_id) FROM deduplicated_generations WHERE teacher_model = ?", [model]
+                )[0][0]
+            ),
         }
     )
 
 
+def _cluster_sizes(catalog_db: CatalogResource, model: str, kept: int) -> dict[str, int]:
+    """``cluster_size_histogram`` counted in SQL: kept rows per cluster size (1 = no duplicate)."""
+    rows = catalog_db.query(
+        "SELECT n + 1, count(*) FROM (SELECT count(*) AS n FROM generation_drops "
+        "WHERE teacher_model = ? AND duplicate_of IS NOT NULL GROUP BY duplicate_of) GROUP BY 1 ORDER BY 1",
+        [model],
+    )
+    histogram = {"1": kept - sum(int(clusters) for _, clusters in rows)}
+    histogram.update({str(size): int(clusters) for size, clusters in rows})
+    return histogram
+
+
 def _dropped(catalog_db: CatalogResource, model: str | None) -> tuple[int, int]:
-    kept = catalog_db.read("deduplicated_generations", partition=model).height
-    dropped = catalog_db.read("generation_drops", partition=model).height
+    where, params = ("teacher_model = ?", [model]) if model is not None else ("", None)
+    kept = catalog_db.count("deduplicated_generations", where=where, params=params)
+    dropped = catalog_db.count("generation_drops", where=where, params=params)
     return dropped, kept + dropped
 
 

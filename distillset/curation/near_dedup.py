@@ -89,6 +89,10 @@ _MAX_BUCKET_SPAN = 16
 Small buckets get all their pairs; a huge bucket (thousands of near-identical boilerplate rows)
 becomes a connected band of pairs instead of millions."""
 
+_SLICE_DOCS = 5_000
+"""Documents per worker slice in the streamed sketch (``_sketch_chunks``): 25k long answers (prompt
+and answer, ~130 shingles each) held ~160 MB of transient shingle arrays per thread, 5k ~32 MB
+(measured: 879 MB peak for 200k such texts at 25k per slice, 642 MB at 5k)."""
 _VERIFY_BATCH = 50_000
 """Candidate pairs per batch of estimates: two 512-byte signature rows per pair (~50 MB)."""
 _WORKERS = min(2, os.cpu_count() or 1)
@@ -225,6 +229,23 @@ def _matrix_array(matrix: rensa.RMinHashDigestMatrix, n_rows: int, num_perm: int
     return np.frombuffer(buffer, dtype=np.uint32).reshape(n_rows, num_perm)
 
 
+_DIGEST_ROWS = 2048
+"""Documents per rensa call: its rows come back as Python lists (~36 bytes per slot), so a whole
+worker slice at once (25k documents) held ~115 MB of ints per thread at the peak."""
+
+
+def _digest_rows(values: np.ndarray, offsets: np.ndarray, params: NearDupParams, out: np.ndarray) -> None:
+    """The MinHash signatures of the sets ``values[offsets[i]:offsets[i + 1]]`` into ``out``,
+    ``_DIGEST_ROWS`` documents per rensa call (a document's signature depends on its set only)."""
+    for start in range(0, len(offsets) - 1, _DIGEST_ROWS):
+        stop = min(start + _DIGEST_ROWS, len(offsets) - 1)
+        low, high = int(offsets[start]), int(offsets[stop])
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            values[low:high].astype(np.uint64), offsets[start : stop + 1] - np.uint64(low), params.num_perm, params.seed
+        )
+        out[start:stop] = _matrix_array(matrix, stop - start, params.num_perm)
+
+
 def sketch(normalized: pl.Series, params: NearDupParams) -> tuple[np.ndarray, ShingleSets]:
     """MinHash signatures and exact shingle sets of normalized texts, ``chunk_size`` rows at a time.
 
@@ -245,11 +266,8 @@ def sketch(normalized: pl.Series, params: NearDupParams) -> tuple[np.ndarray, Sh
         counts[start:stop] = local_counts
         offsets = np.zeros(stop - start + 1, dtype=np.uint64)
         np.cumsum(local_counts, out=offsets[1:])
-        # rensa sketches the whole chunk in Rust from one flat buffer: no Python object per row.
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-            values.astype(np.uint64), offsets, params.num_perm, params.seed
-        )
-        signatures[start:stop] = _matrix_array(matrix, stop - start, params.num_perm)
+        # rensa sketches the chunk in Rust from one flat buffer: no Python object per row.
+        _digest_rows(values, offsets, params, signatures[start:stop])
         return values
 
     parts = _in_worker_threads(work, n, params.chunk_size)
@@ -707,19 +725,20 @@ def _sketch_chunks(
     normalized_parts: list[pl.Series] = []
     key_parts: list[np.ndarray] = []
     signatures = np.zeros((capacity, params.num_perm), dtype=np.uint32) if capacity is not None else None
-    step = max(1, params.chunk_size // _WORKERS)
+    # A worker's slice is at most _SLICE_DOCS documents: its shingles' transient arrays (~50 bytes
+    # per shingle) are what the streamed path's peak is made of, not the chunk being normalized.
+    step = max(1, min(params.chunk_size // _WORKERS, _SLICE_DOCS))
+    in_flight = 2 * max(_WORKERS, 1) * -(-params.chunk_size // (step * max(_WORKERS, 1)))
 
     def work(chunk: pl.Series, start: int) -> tuple[np.ndarray, np.ndarray]:
         values, local_counts = _set_values(_shingles(chunk, params), len(chunk))
         offsets = np.zeros(len(chunk) + 1, dtype=np.uint64)
         np.cumsum(local_counts, out=offsets[1:])
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-            values.astype(np.uint64), offsets, params.num_perm, params.seed
-        )
-        rows = _matrix_array(matrix, len(chunk), params.num_perm)
         if signatures is not None:
-            signatures[start : start + len(chunk)] = rows
-            rows = None
+            _digest_rows(values, offsets, params, signatures[start : start + len(chunk)])
+            return values, local_counts, None
+        rows = np.empty((len(chunk), params.num_perm), dtype=np.uint32)
+        _digest_rows(values, offsets, params, rows)
         return values, local_counts, rows
 
     value_parts: list[np.ndarray] = []
@@ -748,7 +767,7 @@ def _sketch_chunks(
                 for offset in range(0, len(normalized), step):
                     pending.append(pool.submit(work, normalized[offset : offset + step], n + offset))
                 n += len(normalized)
-                while len(pending) > 2 * max(_WORKERS, 1):
+                while len(pending) > in_flight:
                     collect(pending.popleft())
         while pending:
             collect(pending.popleft())

@@ -273,3 +273,24 @@ def test_clusters_of_streamed_chunks_equal_the_in_memory_clusters(chunk_sizes):
         assert got.equals(expected)
     assert not expected["kept"].all()
     assert near_duplicate_clusters_chunks(iter([]), params=params).is_empty()
+
+
+def test_signatures_digested_in_batches_equal_one_rensa_call():
+    # rensa is called _DIGEST_ROWS documents at a time (its rows come back as Python lists):
+    # batch edges must not shift a signature, empty sets included.
+    import rensa
+
+    rng = np.random.default_rng(7)
+    n = 2 * near_dedup._DIGEST_ROWS + 37
+    counts = rng.integers(0, 40, size=n)
+    counts[[0, near_dedup._DIGEST_ROWS - 1, near_dedup._DIGEST_ROWS, n - 1]] = 0
+    offsets = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(counts, out=offsets[1:])
+    values = rng.integers(0, 2**32, size=int(offsets[-1]), dtype=np.uint64).astype(np.uint32)
+    params = NearDupParams()
+    got = np.zeros((n, params.num_perm), dtype=np.uint32)
+    near_dedup._digest_rows(values, offsets, params, got)
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+        values.astype(np.uint64), offsets, params.num_perm, params.seed
+    )
+    assert np.array_equal(got, near_dedup._matrix_array(matrix, n, params.num_perm))

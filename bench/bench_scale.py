@@ -1,0 +1,327 @@
+"""Benchmark: the whole ``distillset run`` at scale, peak RSS and time per stage (issue 19).
+
+N synthetic prompts are built from the shipped data (``data/sample_prompts``, ``data/code_tasks``):
+every shipped GSM8K question once (verifiable, so the accuracy gates have work), then prompts that
+join two shipped sentences (numbers redrawn) and a short random clause of words from the same
+data, so they are distinct; about 3% are exact copies of an earlier prompt (case and spacing
+changed) and 3% light edits of one (a word replaced), the duplication ``prompt_pool`` removes.
+
+Each checkout given (``--checkout``, default this one; e.g. ``--checkout /work/main --checkout .``
+measures before and after a change on the same prompts, side by side) runs the real CLI,
+``<checkout>/.venv/bin/distillset run``, in a subprocess with a fresh ``DISTILLSET_HOME`` in a
+temporary folder, against an instant local OpenAI-compatible teacher (aiohttp, its own process,
+not measured: answers derived from the prompt, GSM8K ones right). The RSS of the run's whole
+process tree (the CLI and its run worker, summed) is sampled from ``/proc`` every 0.2 s; each
+stage's time and the peak RSS while it ran come from the Dagster step stats of the run.
+
+Usage:
+    .venv/bin/python bench/bench_scale.py --sizes 100000 300000
+    .venv/bin/python bench/bench_scale.py --sizes 100000 300000 --checkout /work/main --checkout .
+    .venv/bin/python bench/bench_scale.py --sizes 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+DUPLICATE_SHARE = 0.03
+NEAR_DUPLICATE_SHARE = 0.03
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+# ----- the prompts -----
+def _shipped(project: Path) -> tuple[list[dict], list[str]]:
+    """The shipped GSM8K rows, and every sentence of every shipped prompt."""
+    gsm8k = [json.loads(line) for line in (project / "data/sample_prompts/gsm8k_train_sample.jsonl").open()]
+    texts = [row["question"] for row in gsm8k]
+    for line in (project / "data/sample_prompts/mt_bench_questions.jsonl").open():
+        texts += json.loads(line)["turns"]
+    for line in (project / "data/code_tasks/mbpp_train_sample.jsonl").open():
+        row = json.loads(line)
+        texts.append(row.get("text") or row.get("prompt") or "")
+    sentences = [s.strip() for text in texts for s in re.split(r"(?<=[.?!])\s+", text) if len(s.split()) >= 5]
+    return gsm8k, sentences
+
+
+def write_prompts(n: int, folder: Path, seed: int = 19) -> dict[str, str]:
+    """``n`` prompts as JSONL files under ``folder``; returns the GSM8K answer key (question -> answer)."""
+    rng = random.Random(seed)
+    gsm8k, sentences = _shipped(PROJECT)
+    vocabulary = sorted({w.lower() for s in sentences for w in _WORD.findall(s)})
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "gsm8k.jsonl").open("w") as out:
+        for row in gsm8k[:n]:
+            out.write(json.dumps({"question": row["question"], "answer": row["answer"]}) + "\n")
+    made: list[str] = []
+    with (folder / "synthetic.jsonl").open("w") as out:
+        for i in range(max(0, n - len(gsm8k))):
+            roll = rng.random()
+            if made and roll < DUPLICATE_SHARE:
+                text = "  ".join(rng.choice(made).upper().split(" "))
+            elif made and roll < DUPLICATE_SHARE + NEAR_DUPLICATE_SHARE:
+                words = rng.choice(made).split()
+                words[rng.randrange(len(words))] = rng.choice(vocabulary)
+                text = " ".join(words)
+            else:
+                first, second = rng.sample(sentences, 2)
+                clause = " ".join(rng.choices(vocabulary, k=8))
+                text = re.sub(r"\d+", lambda _: str(rng.randint(2, 999)), f"{first} {second} Context: {clause}.")
+                if len(made) < 200_000:
+                    made.append(text)
+                else:
+                    made[rng.randrange(len(made))] = text
+            out.write(json.dumps({"prompt": text, "id": i}) + "\n")
+    return {row["question"]: row["answer"] for row in gsm8k}
+
+
+# ----- the instant teacher (its own process, not measured) -----
+def _answer(prompt: str, key: dict[str, str]) -> str:
+    if prompt in key:
+        return key[prompt]
+    words = prompt.split()
+    rng = random.Random(hashlib.blake2b(prompt.encode(), digest_size=8).digest())
+    rng.shuffle(words)
+    return (
+        "Here is a careful answer. "
+        + " ".join(words)
+        + ". In short, each part of the request is addressed in turn, and the result follows from it."
+    )
+
+
+def _serve(key: dict[str, str], port_queue) -> None:
+    from aiohttp import web
+
+    counter = 0
+
+    async def chat(request: web.Request) -> web.Response:
+        nonlocal counter
+        body = await request.json()
+        users = [m for m in body["messages"] if m.get("role") == "user"]
+        content = users[-1]["content"] if users else ""
+        if isinstance(content, list):
+            content = " ".join(part.get("text", "") for part in content)
+        counter += 1
+        answer = _answer(content, key)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{counter}",
+                "object": "chat.completion",
+                "created": 1_700_000_000,
+                "model": body.get("model", MODEL),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": len(content) // 4, "completion_tokens": len(answer) // 4, "total_tokens": 0},
+            }
+        )
+
+    async def main() -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", chat)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+        await site.start()
+        port_queue.put(runner.addresses[0][1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class Teacher:
+    def __init__(self, key: dict[str, str]) -> None:
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        self.process = ctx.Process(target=_serve, args=(key, queue), daemon=True)
+        self.process.start()
+        self.base_url = f"http://127.0.0.1:{queue.get(timeout=60)}/v1"
+
+    def __enter__(self) -> Teacher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.process.terminate()
+        self.process.join(10)
+
+
+# ----- measuring one run -----
+def _tree_rss_bytes(root: int) -> int:
+    """The summed RSS of ``root`` and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            statm = Path(f"/proc/{entry}/statm").read_text().split()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = int(statm[1]) * page
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return total
+
+
+def _step_stats(python: Path, dagster_home: Path) -> list[tuple[str, float, float]]:
+    """``(step, start, end)`` of the run's steps, from its Dagster instance (the checkout's own dagster)."""
+    script = (
+        "import json, sys\n"
+        "from dagster import DagsterInstance\n"
+        "instance = DagsterInstance.from_config(sys.argv[1])\n"
+        "run = instance.get_runs(limit=1)[0]\n"
+        "print(json.dumps([(s.step_key, s.start_time, s.end_time) for s in instance.get_run_step_stats(run.run_id)]))\n"
+    )
+    out = subprocess.run([str(python), "-c", script, str(dagster_home)], capture_output=True, text=True, check=True)
+    return [tuple(row) for row in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+def measure(
+    checkout: Path, prompts: Path, base_url: str, chunk_rows: int | None, ledger: Path, extra_env: dict[str, str]
+) -> dict:
+    """One ``distillset run`` of ``checkout`` over ``prompts``: wall time, peak RSS, per-stage times and peaks."""
+    checkout = checkout.resolve()
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as home:
+        env = {
+            **os.environ,
+            "DISTILLSET_HOME": home,
+            "DAGSTER_HOME": str(Path(home) / "dagster"),
+            "DISTILLSET_PROMPTS_URL": str(prompts),
+            "TEACHER_BASE_URL": base_url,
+            "TEACHER_API_KEY": "bench",
+            "TEACHER_MODEL": MODEL,
+            "DISTILLSET_DEFAULT_LICENSE": "MIT",
+            "DISTILLSET_LEDGER_URL": str(ledger),
+            **extra_env,
+        }
+        env.pop("VIRTUAL_ENV", None)
+        if chunk_rows:
+            env["DISTILLSET_CHUNK_ROWS"] = str(chunk_rows)
+        samples: list[tuple[float, int]] = []
+        log = Path(home) / "run.log"
+        started = time.time()
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [str(checkout / ".venv/bin/distillset"), "run"], cwd=checkout, env=env, stdout=out, stderr=out
+            )
+            done = threading.Event()
+
+            def poll() -> None:
+                while not done.is_set():
+                    samples.append((time.time(), _tree_rss_bytes(process.pid)))
+                    done.wait(0.2)
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            code = process.wait()
+            done.set()
+            poller.join()
+        wall = time.time() - started
+        if code not in (0, 4):
+            tail = log.read_text()[-3000:]
+            raise RuntimeError(f"distillset run exited {code}:\n{tail}")
+        steps = []
+        for step, start, end in _step_stats(checkout / ".venv/bin/python", Path(home) / "dagster"):
+            if start is None or end is None:
+                continue
+            peak = max((rss for t, rss in samples if start <= t <= end), default=0)
+            steps.append({"step": step, "seconds": end - start, "peak_mb": peak / 2**20})
+        steps.sort(key=lambda s: s["seconds"], reverse=True)
+        return {
+            "exit_code": code,
+            "wall_s": wall,
+            "peak_mb": max((rss for _, rss in samples), default=0) / 2**20,
+            "steps": steps,
+        }
+
+
+def _report(size: int, label: str, result: dict) -> None:
+    steps = result["steps"]
+    teacher = sum(s["seconds"] for s in steps if s["step"].startswith("teacher_generations"))
+    outside = sum(s["seconds"] for s in steps) - teacher
+    print(
+        f"\n== {size:,} prompts, {label}: exit {result['exit_code']}, wall {result['wall_s']:.1f} s, "
+        f"peak RSS {result['peak_mb']:,.0f} MB, steps outside the teacher {outside:.1f} s "
+        f"({outside / size * 100_000:.1f} s per 100k), teacher {teacher:.1f} s",
+        flush=True,
+    )
+    print("| step | seconds | peak RSS MB while it ran |\n|---|---:|---:|")
+    for step in steps:
+        if step["seconds"] >= 0.5:
+            print(f"| {step['step']} | {step['seconds']:.1f} | {step['peak_mb']:,.0f} |")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000])
+    parser.add_argument("--checkout", type=Path, action="append", help="checkouts to run (default: this one)")
+    parser.add_argument("--chunk-rows", type=int, help="DISTILLSET_CHUNK_ROWS (default: the setting's default)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--ledger",
+        type=Path,
+        help="a teacher ledger (SQLite) to start from, e.g. one an earlier bench run paid (--keep-ledger)",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE set for every run (e.g. MALLOC_MMAP_THRESHOLD_=262144)"
+    )
+    parser.add_argument("--keep-ledger", type=Path, help="copy the shared ledger here at the end")
+    args = parser.parse_args()
+    checkouts = args.checkout or [PROJECT]
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-prompts-") as scratch:
+        # One ledger for every run: the first run of a size pays the teacher, the others (and
+        # smaller sizes: their prompts are a prefix of the larger ones) read answers from it.
+        ledger = Path(scratch) / "ledger.sqlite"
+        if args.ledger:
+            shutil.copyfile(args.ledger, ledger)
+        for size in args.sizes:
+            folder = Path(scratch) / str(size)
+            key = write_prompts(size, folder)
+            with Teacher(key) as teacher:
+                for checkout in checkouts:
+                    label = " ".join([str(checkout), *args.env])
+                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, ledger, extra_env)
+                    _report(size, label, result)
+                    results.append({"size": size, "checkout": label, **result})
+            for file in folder.iterdir():
+                file.unlink()
+        if args.keep_ledger:
+            shutil.copyfile(ledger, args.keep_ledger)
+    print("\n| prompts | checkout | wall s | peak RSS MB | outside the teacher s (per 100k) |")
+    print("|---:|---|---:|---:|---:|")
+    for r in results:
+        teacher = sum(s["seconds"] for s in r["steps"] if s["step"].startswith("teacher_generations"))
+        outside = sum(s["seconds"] for s in r["steps"]) - teacher
+        print(
+            f"| {r['size']:,} | {r['checkout']} | {r['wall_s']:.0f} | {r['peak_mb']:,.0f} | "
+            f"{outside:.0f} ({outside / r['size'] * 100_000:.1f}) |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
