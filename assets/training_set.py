@@ -1,13 +1,12 @@
 """The product: training examples with lineage, their blocking checks, and the published version."""
 
 import dagster as dg
-import polars as pl
 
 from assets.constants import CATALOG_POOL, OWNERS
 from assets.generations import deduplicated_generations
 from assets.judge import judge_scores
 from assets.lineage import lineage_metadata
-from assets.metadata import counts_markdown, preview_table, table_metadata, value_counts
+from assets.metadata import counts_markdown, preview_table, table_metadata
 from assets.partitions import run_teacher_partition, teacher_partitions
 from assets.quality import quality_scores
 from assets.resources import (
@@ -208,7 +207,6 @@ def training_set(
     judged = not catalog_db.read("judge_scores", partition=model, limit=1).is_empty()
     manifest_fields, card_context = version_manifest(
         catalog_db.catalog_path,
-        scores=catalog_db.read("quality_scores", partition=model),
         teacher=settings,
         thresholds=quality.threshold_settings(),
         gates=quality.gate_settings(),

@@ -15,14 +15,15 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
-from distillset import catalog
 from distillset.curation.decontam import Benchmark
 from distillset.curation.near_dedup import NearDupParams
 from distillset.ids import sha256_hex
-from distillset.quality.gates import evaluate_gates
-from distillset.quality.summary import quality_summary
+from distillset.quality.aggregates import frame_aggregates, partition_aggregates
+from distillset.quality.gates import gates_of
+from distillset.quality.summary import summary_of
 from distillset.settings import JudgeSettings, QualityGates, QualityThresholds, TeacherSettings
 from distillset.training.best_of_n import best_of_n_report, policy_config
+from distillset.training.partition import examples_split_overlap
 from distillset.training.split import split_overlap
 from distillset.training.stage_report import drops_by_reason, stage_counts
 
@@ -31,7 +32,7 @@ def version_manifest(
     catalog_path: Path,
     *,
     examples: pl.DataFrame | None = None,
-    scores: pl.DataFrame,
+    scores: pl.DataFrame | None = None,
     teacher: TeacherSettings,
     thresholds: QualityThresholds,
     gates: QualityGates,
@@ -48,7 +49,8 @@ def version_manifest(
         catalog_path: the DuckDB catalog (stage counts and drops are read from it).
         examples: the ``training_examples`` rows of the teacher partition; None to read the split
             check from the catalog by SQL (the publisher streams the rows, never holds them).
-        scores: the ``quality_scores`` rows of the same partition.
+        scores: the ``quality_scores`` rows of the same partition; None to aggregate the catalog's
+            partition by SQL (the same figures, without holding the rows).
         teacher: the teacher's settings (model, sampling, system prompt).
         thresholds, gates: the quality configuration that scored the rows.
         validation_fraction, formats: the publish configuration.
@@ -61,8 +63,9 @@ def version_manifest(
     Whether the version is simulated is not decided here: the publisher counts it from the rows.
     """
     model = teacher.model
-    gate_results = evaluate_gates(scores, gates)
-    overlap = split_overlap(examples) if examples is not None else split_overlap_in_catalog(catalog_path, model)
+    aggregates = frame_aggregates(scores) if scores is not None else partition_aggregates(catalog_path, model)
+    gate_results = gates_of(aggregates, gates)
+    overlap = split_overlap(examples) if examples is not None else examples_split_overlap(catalog_path, model)
     sampling = sampling_record(teacher)
     manifest_fields = {
         "teacher_model": model,
@@ -91,26 +94,7 @@ def version_manifest(
     }
     if policy_config(teacher) is not None:
         manifest_fields["config"]["best_of_n"] = policy_config(teacher)
-    return manifest_fields, {"quality": quality_summary(scores), "best_of_n": manifest_fields["best_of_n"]}
-
-
-def split_overlap_in_catalog(catalog_path: Path, teacher_model: str) -> dict[str, int]:
-    """``split_overlap`` of the teacher's ``training_examples`` partition, counted by DuckDB."""
-    if not catalog.table_columns(catalog_path, "training_examples"):
-        return {column: 0 for column in _OVERLAP_COLUMNS}
-    overlap = {}
-    for column in _OVERLAP_COLUMNS:
-        side = f'SELECT DISTINCT "{column}" FROM training_examples WHERE teacher_model = ? AND split = ?'
-        rows = catalog.query(
-            catalog_path,
-            f"SELECT count(*) FROM ({side} INTERSECT {side})",
-            [teacher_model, "train", teacher_model, "validation"],
-        )
-        overlap[column] = int(rows[0][0])
-    return overlap
-
-
-_OVERLAP_COLUMNS = ("example_id", "prompt_id", "messages_json")
+    return manifest_fields, {"quality": summary_of(aggregates), "best_of_n": manifest_fields["best_of_n"]}
 
 
 def sampling_record(teacher: TeacherSettings) -> dict:
