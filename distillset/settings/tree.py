@@ -574,7 +574,10 @@ class Settings:
         50_000,
         env="DISTILLSET_CHUNK_ROWS",
         ge=1,
-        help="rows a stage holds at once while it streams prompts, the pool and teacher rows to the catalog",
+        help=(
+            "rows a stage holds at once while it streams prompts, the pool, teacher rows, deduplicated "
+            "generations, quality scores, judgments and training examples through the catalog"
+        ),
     )
     teacher: TeacherSettings = dataclasses.field(default_factory=TeacherSettings)
     prompts: PromptSettings = dataclasses.field(default_factory=PromptSettings)
