@@ -12,6 +12,7 @@ validation) is made first, from the few keys with the smallest hash positions.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def build_examples_in_catalog(
     schema = _examples_schema(con, sql, params)
     writer.replace_partition(table, schema, column="teacher_model", value=teacher_model)
     rows, splits, head = 0, Counter(), pl.DataFrame(schema=schema)
-    for chunk in iter_chunks(con, sql, params, chunk_rows=min(chunk_rows, SLICE_ROWS)):
+    for chunk in _ordered_chunks(con, sql, params, teacher_model, chunk_rows=min(chunk_rows, SLICE_ROWS)):
         if judgments:
             chunk = chunk.with_columns(
                 combine_scores(pl.col("quality_score"), pl.col("judge_score"), judge_weight).alias("quality_score")
@@ -99,6 +100,37 @@ def build_examples_in_catalog(
             head = pl.concat([head, examples.head(PREVIEW_ROWS - head.height)], how="vertical_relaxed")
         rows += examples.height
     return WrittenExamples(rows=rows, splits=dict(splits), judgments=judgments, head=head)
+
+
+# Rows sorted per range of prompt ids: one ORDER BY over the partition's whole joined rows (answers,
+# conversations) ran out of the chunked write's 256 MB at 300k prompts ("failed to pin block"); a
+# range's rows fit, and only the narrow id column is sorted whole to find the ranges.
+RANGE_ROWS = 20_000
+
+
+def _ordered_chunks(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list, teacher_model: str, *, chunk_rows: int
+) -> Iterator[pl.DataFrame]:
+    """The rows of ``sql`` (ordered by ``g.prompt_id``) in chunks, sorted one prompt-id range at a time."""
+    bounds = [
+        row[0]
+        for row in con.execute(
+            "SELECT prompt_id FROM (SELECT prompt_id, row_number() OVER (ORDER BY prompt_id) AS n "
+            "FROM deduplicated_generations WHERE teacher_model = ?) WHERE (n - 1) % ? = 0 ORDER BY prompt_id",
+            [teacher_model, RANGE_ROWS],
+        ).fetchall()
+    ]
+    # The query ends "... WHERE g.teacher_model = ? ORDER BY g.prompt_id": a range narrows the WHERE.
+    head, order = sql.rsplit(" ORDER BY ", 1)
+    for index, low in enumerate(bounds):
+        high = bounds[index + 1] if index + 1 < len(bounds) else None
+        ranged = f"{head} AND g.prompt_id >= ?" + (" AND g.prompt_id < ?" if high is not None else "")
+        yield from iter_chunks(
+            con,
+            f"{ranged} ORDER BY {order}",
+            [*params, low, *([high] if high is not None else [])],
+            chunk_rows=chunk_rows,
+        )
 
 
 def _examples_sql(

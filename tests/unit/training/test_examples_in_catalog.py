@@ -16,6 +16,7 @@ import pytest
 
 from distillset import catalog, ids
 from distillset.curation.decontam import Benchmark, BenchmarkIndex
+from distillset.training import partition
 from distillset.training.examples import TRAINING_EXAMPLES_COLUMNS, build_training_examples
 from distillset.training.partition import build_examples_in_catalog, contaminated_examples, examples_split_overlap
 from distillset.training.split import split_overlap
@@ -191,3 +192,14 @@ def test_split_overlap_and_contamination_over_the_catalog_equal_the_frame_checks
     assert examples_split_overlap(tmp_path / "missing.duckdb", TEACHER) == dict.fromkeys(
         ("example_id", "prompt_id", "messages_json"), 0
     )
+
+
+@pytest.mark.parametrize("range_rows", [1, 4, 59, 60, 61])
+def test_examples_sorted_one_prompt_id_range_at_a_time_equal_one_sort(tmp_path, monkeypatch, range_rows):
+    # One sort of the whole joined partition ran out of DuckDB's 256 MB at 300k prompts; ranges of
+    # prompt ids (boundaries inside, on and past the 60 rows) must give the same rows in the same order.
+    monkeypatch.setattr(partition, "RANGE_ROWS", range_rows)
+    path = _catalog(tmp_path, _tables(60), judged=False)
+    options = {"validation_fraction": 0.2}
+    _build(path, chunk_rows=7, **options)
+    assert _written(path).equals(_expected(path, judged=False, **options))
