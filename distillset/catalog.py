@@ -263,3 +263,40 @@ def iter_rows(path: Path, sql: str, params: list | None = None, *, chunk_rows: i
         cursor = con.execute(sql, params or [])
         while rows := cursor.fetchmany(chunk_rows):
             yield from rows
+
+
+SORT_RANGE_ROWS = 20_000
+"""Rows sorted at once by ``key_ranges`` callers: DuckDB 1.5 could not sort a partition's wide rows
+(answers, conversations) of 300k prompts in one ``ORDER BY`` under the 256 MB limits above ("failed
+to pin block"); 20k of them fit."""
+
+
+def key_ranges(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    key: str,
+    where: str,
+    params: list,
+    *,
+    rows: int | None = None,
+    alias: str | None = None,
+) -> Iterator[tuple[str, list]]:
+    """Conditions (``key >= ? [AND key < ?]``, with their parameters) that cut ``table``'s rows
+    matching ``where`` into consecutive ranges of about ``rows`` rows in ``key`` order: sort one
+    range at a time and only the key column is sorted whole. ``alias`` qualifies the key in the
+    conditions (a query that joins ``table`` as ``alias``)."""
+    column = f'{alias}."{key}"' if alias else f'"{key}"'
+    rows = rows or SORT_RANGE_ROWS
+    bounds = [
+        row[0]
+        for row in con.execute(
+            f'SELECT "{key}" FROM (SELECT "{key}", row_number() OVER (ORDER BY "{key}") AS n FROM "{table}" {where}) '
+            f'WHERE (n - 1) % ? = 0 ORDER BY "{key}"',
+            [*params, rows],
+        ).fetchall()
+    ]
+    for index, low in enumerate(bounds):
+        if index + 1 < len(bounds):
+            yield f"{column} >= ? AND {column} < ?", [low, bounds[index + 1]]
+        else:
+            yield f"{column} >= ?", [low]

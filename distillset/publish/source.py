@@ -122,9 +122,14 @@ class CatalogSource:
             con.execute("SET temp_directory = ?", [spill])
             con.execute(f"SET memory_limit = '{SOURCE_MEMORY}'")
             con.execute("SET preserve_insertion_order = true")
-            yield from catalog.iter_chunks(
-                con, f'SELECT * FROM "{self.table}" {where} ORDER BY example_id', params, chunk_rows=self.chunk_rows
-            )
+            for condition, bounds in catalog.key_ranges(con, self.table, "example_id", where, params):
+                ranged = f"{where} AND {condition}" if where else f"WHERE {condition}"
+                yield from catalog.iter_chunks(
+                    con,
+                    f'SELECT * FROM "{self.table}" {ranged} ORDER BY example_id',
+                    [*params, *bounds],
+                    chunk_rows=self.chunk_rows,
+                )
 
 
 def as_source(examples: pl.DataFrame | ExampleSource, chunk_rows: int | None = None) -> ExampleSource:

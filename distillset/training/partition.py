@@ -19,7 +19,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from distillset.catalog import CHUNKED_WRITE_MEMORY, ChunkWriter, connect, iter_chunks, table_exists
+from distillset.catalog import (
+    CHUNKED_WRITE_MEMORY,
+    SORT_RANGE_ROWS,
+    ChunkWriter,
+    connect,
+    iter_chunks,
+    key_ranges,
+    table_exists,
+)
 from distillset.curation.decontam import BenchmarkIndex
 from distillset.quality.judge import combine_scores
 from distillset.training.examples import PROVENANCE_COLUMNS, finish_examples
@@ -32,6 +40,7 @@ from distillset.training.split import (
 
 PREVIEW_ROWS = 10
 SLICE_ROWS = 10_000
+RANGE_ROWS = SORT_RANGE_ROWS
 """Rows finished, or looked up in the benchmark index, at once inside a chunk: each becomes Python
 objects (the example id) or n-gram arrays (the lookup) several times its size."""
 # The generation columns an example is built from; served_model and origin are optional.
@@ -102,34 +111,25 @@ def build_examples_in_catalog(
     return WrittenExamples(rows=rows, splits=dict(splits), judgments=judgments, head=head)
 
 
-# Rows sorted per range of prompt ids: one ORDER BY over the partition's whole joined rows (answers,
-# conversations) ran out of the chunked write's 256 MB at 300k prompts ("failed to pin block"); a
-# range's rows fit, and only the narrow id column is sorted whole to find the ranges.
-RANGE_ROWS = 20_000
-
-
 def _ordered_chunks(
     con: duckdb.DuckDBPyConnection, sql: str, params: list, teacher_model: str, *, chunk_rows: int
 ) -> Iterator[pl.DataFrame]:
-    """The rows of ``sql`` (ordered by ``g.prompt_id``) in chunks, sorted one prompt-id range at a time."""
-    bounds = [
-        row[0]
-        for row in con.execute(
-            "SELECT prompt_id FROM (SELECT prompt_id, row_number() OVER (ORDER BY prompt_id) AS n "
-            "FROM deduplicated_generations WHERE teacher_model = ?) WHERE (n - 1) % ? = 0 ORDER BY prompt_id",
-            [teacher_model, RANGE_ROWS],
-        ).fetchall()
-    ]
+    """The rows of ``sql`` (ordered by ``g.prompt_id``) in chunks, sorted one prompt-id range at a
+    time (``catalog.key_ranges``: one sort of the whole joined partition ran out of memory at 300k)."""
     # The query ends "... WHERE g.teacher_model = ? ORDER BY g.prompt_id": a range narrows the WHERE.
     head, order = sql.rsplit(" ORDER BY ", 1)
-    for index, low in enumerate(bounds):
-        high = bounds[index + 1] if index + 1 < len(bounds) else None
-        ranged = f"{head} AND g.prompt_id >= ?" + (" AND g.prompt_id < ?" if high is not None else "")
+    ranges = key_ranges(
+        con,
+        "deduplicated_generations",
+        "prompt_id",
+        "WHERE teacher_model = ?",
+        [teacher_model],
+        rows=RANGE_ROWS,
+        alias="g",
+    )
+    for condition, bounds in ranges:
         yield from iter_chunks(
-            con,
-            f"{ranged} ORDER BY {order}",
-            [*params, low, *([high] if high is not None else [])],
-            chunk_rows=chunk_rows,
+            con, f"{head} AND {condition} ORDER BY {order}", [*params, *bounds], chunk_rows=chunk_rows
         )
 
 

@@ -97,7 +97,11 @@ def test_chunked_publish_writes_the_same_files_as_one_piece(tmp_path):
     assert [r["messages"] for r in train] == [json.loads(m) for m in expected], "JSONL rows in example_id order"
 
 
-def test_a_catalog_partition_streams_to_the_same_version(tmp_path):
+# Sorted one example-id range at a time (catalog.key_ranges): one sort of 300k wide rows ran out of
+# DuckDB's 256 MB; ranges of 1, 8 and all rows must stream the same version.
+@pytest.mark.parametrize("range_rows", [1, 8, ROWS])
+def test_a_catalog_partition_streams_to_the_same_version(tmp_path, monkeypatch, range_rows):
+    monkeypatch.setattr(catalog, "SORT_RANGE_ROWS", range_rows)
     examples = make_examples(ROWS)
     other = make_examples(5, teacher="other/teacher", variant="x")
     path = tmp_path / "catalog.duckdb"
