@@ -308,6 +308,20 @@ def _export_reasoning(generations: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+SUMMARY_SAMPLE_COLUMNS = (
+    "sample_index",
+    "verifier",
+    "verdict",
+    "status",
+    "kept",
+    "prompt_tokens",
+    "completion_tokens",
+    "selection",
+    "drop_reason",
+)
+"""The ``teacher_samples`` columns ``selection_summary`` reads (never the samples' texts)."""
+
+
 def selection_summary(samples: pl.DataFrame, rates: pl.DataFrame, policy: SelectionPolicy) -> dict:
     """pass@1, pass@N, coverage, samples per prompt, the pass-rate histogram, verifiers, cost.
 

@@ -12,7 +12,13 @@ import polars as pl
 
 from distillset import catalog
 from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters_chunks
-from distillset.curation.pool import DROPS_SCHEMA, _schema_of, exact_duplicate_drops, near_duplicate_drops
+from distillset.curation.pool import (
+    DROPS_SCHEMA,
+    _schema_of,
+    exact_duplicate_drops,
+    near_drops_of,
+    near_duplicate_drops,
+)
 from distillset.ids import normalize_text, sha256_hex
 
 GENERATION_DROPS_SCHEMA: dict[str, pl.DataType] = {"teacher_model": pl.String, **DROPS_SCHEMA}
@@ -139,7 +145,7 @@ def deduplicate_generations_in_catalog(
         lookup.close()
     index.clear()
     exact = pl.concat(exact_parts) if exact_parts else pl.DataFrame(schema=DROPS_SCHEMA)
-    near = _near_drops(clusters)
+    near = near_drops_of(clusters)
     del clusters
     for part in (exact, near):
         part = part.with_columns(pl.lit(model).alias(_PARTITION)).select(list(GENERATION_DROPS_SCHEMA))
@@ -245,17 +251,3 @@ class _ExactIndex:
             )
             .cast(DROPS_SCHEMA)
         )
-
-
-def _near_drops(clusters: pl.DataFrame) -> pl.DataFrame:
-    return (
-        clusters.filter(~pl.col("kept"))
-        .select(
-            pl.col("id").alias("prompt_id"),
-            pl.lit("near_duplicate").alias("reason"),
-            pl.col("duplicate_of"),
-            pl.col("similarity").cast(pl.Float64),
-            pl.lit(None, dtype=pl.String).alias("detail"),
-        )
-        .cast(DROPS_SCHEMA)
-    )

@@ -80,7 +80,12 @@ def near_duplicate_drops(
     if frame.is_empty():
         return pl.DataFrame(schema={"id": pl.String, "cluster_id": pl.String}), _empty_drops()
     clusters = near_duplicate_clusters(frame[id_column].to_list(), frame[text_column].to_list(), params=params)
-    drops = (
+    return clusters.select("id", "cluster_id"), near_drops_of(clusters)
+
+
+def near_drops_of(clusters: pl.DataFrame) -> pl.DataFrame:
+    """The drops rows (``DROPS_SCHEMA``) of the rows ``near_duplicate_clusters`` did not keep."""
+    return (
         clusters.filter(~pl.col("kept"))
         .select(
             pl.col("id").alias("prompt_id"),
@@ -91,7 +96,6 @@ def near_duplicate_drops(
         )
         .cast(DROPS_SCHEMA)
     )
-    return clusters.select("id", "cluster_id"), drops
 
 
 def build_prompt_pool(

@@ -27,6 +27,7 @@ import polars as pl
 from distillset.curation.best_of_n import (
     PASS_RATES_SCHEMA,
     SAMPLES_SCHEMA,
+    SUMMARY_SAMPLE_COLUMNS,
     SelectionPolicy,
     select_samples,
     selection_summary,
@@ -42,17 +43,6 @@ SCHEMAS = {
 PREVIEW_ROWS = 20
 SELECT_ROWS = 10_000
 """Rows selected at once inside a chunk (each becomes a Python dict while it is selected)."""
-_SUMMARY_SAMPLE_COLUMNS = (
-    "sample_index",
-    "verifier",
-    "verdict",
-    "status",
-    "kept",
-    "prompt_tokens",
-    "completion_tokens",
-    "selection",
-    "drop_reason",
-)
 
 
 @dataclass
@@ -165,7 +155,7 @@ class SelectionSpool:
         finally:
             self._worker.shutdown(wait=True)
         return selection_summary(
-            self._read("teacher_samples", _SUMMARY_SAMPLE_COLUMNS), self._read("prompt_pass_rates"), self.policy
+            self._read("teacher_samples", SUMMARY_SAMPLE_COLUMNS), self._read("prompt_pass_rates"), self.policy
         )
 
     def shutdown(self) -> None:

@@ -13,14 +13,14 @@ from pathlib import Path
 import polars as pl
 
 from distillset.catalog import connect, table_exists
-from distillset.curation.best_of_n import SelectionPolicy, policy_of, selection_summary
+from distillset.curation.best_of_n import SUMMARY_SAMPLE_COLUMNS, SelectionPolicy, policy_of, selection_summary
 from distillset.settings import TeacherSettings
 
 
 def best_of_n_report(catalog_path: Path, teacher: TeacherSettings) -> dict:
     """The best-of-N summary of ``teacher``'s partition; the policy alone when nothing was sampled."""
     policy = policy_of(teacher)
-    samples = _read(catalog_path, "teacher_samples", teacher.model, _SAMPLE_COLUMNS)
+    samples = _read(catalog_path, "teacher_samples", teacher.model, SUMMARY_SAMPLE_COLUMNS)
     rates = _read(catalog_path, "prompt_pass_rates", teacher.model, _RATE_COLUMNS)
     if samples.is_empty() or rates.is_empty():
         return {"policy": policy.as_dict()}
@@ -35,18 +35,6 @@ def policy_config(teacher: TeacherSettings) -> dict | None:
     return None if policy == SelectionPolicy().as_dict() else policy
 
 
-# The columns selection_summary reads: the samples' texts (conversation, answer) are never loaded.
-_SAMPLE_COLUMNS = (
-    "sample_index",
-    "verifier",
-    "verdict",
-    "status",
-    "kept",
-    "prompt_tokens",
-    "completion_tokens",
-    "selection",
-    "drop_reason",
-)
 _RATE_COLUMNS = ("verifier", "kept", "samples_correct", "pass_rate")
 
 
