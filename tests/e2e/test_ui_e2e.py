@@ -35,6 +35,7 @@ import pytest
 
 from distillset.settings import DEFAULT_TEACHER_MODEL
 from distillset.settings.paths import PROJECT_ROOT
+from helpers.flow import ASSETS
 from orchestration.run import INSTANCE_CONFIG
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,18 +48,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-STAGES = [
-    "raw_prompts",
-    "prompt_pool",
-    "teacher_generations",
-    "deduplicated_generations",
-    "quality_scores",
-    "judge_scores",
-    "training_examples",
-    "training_set",
-    "teacher_scorecard",
-    "student_scorecards",
-]
+STAGES = ASSETS
 STARTUP_TIMEOUT_S = 120
 RUN_TIMEOUT_S = 600
 # MT-Bench writing prompts: short, answered well by the simulator, so the run's quality gates pass

@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from helpers.flow import last_metadata, step_failures
+from helpers.flow import ASSETS, last_metadata, step_failures
 from helpers.flow import materialize_flow as _materialize
 
 
@@ -189,18 +189,7 @@ def test_every_asset_is_documented_for_the_ui():
 
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {
-        "raw_prompts",
-        "prompt_pool",
-        "teacher_generations",
-        "deduplicated_generations",
-        "quality_scores",
-        "judge_scores",
-        "training_examples",
-        "training_set",
-        "teacher_scorecard",
-        "student_scorecards",
-    }
+    assert keys == set(ASSETS)
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name and node.group_name != "default", key

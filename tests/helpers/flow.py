@@ -7,6 +7,20 @@ from collections.abc import Sequence
 import dagster as dg
 
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"
+# Every asset of the flow, in the order the UI's lineage reads: the tests that check the
+# definitions and the UI's materialize-all dialog agree on one list.
+ASSETS = (
+    "raw_prompts",
+    "prompt_pool",
+    "teacher_generations",
+    "deduplicated_generations",
+    "quality_scores",
+    "judge_scores",
+    "training_examples",
+    "training_set",
+    "teacher_scorecard",
+    "student_scorecards",
+)
 
 
 def materialize_flow(

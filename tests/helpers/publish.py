@@ -18,6 +18,19 @@ from distillset.training.split import assign_split
 
 LLAMA = "meta-llama/Llama-3.1-405B-Instruct"
 
+# The data files of a version published in every format (the card, README.md, comes on top).
+DATA_FILES = {
+    "train.jsonl",
+    "validation.jsonl",
+    "train.parquet",
+    "validation.parquet",
+    "data.parquet",
+    "sharegpt_train.jsonl",
+    "sharegpt_validation.jsonl",
+    "alpaca_train.jsonl",
+    "alpaca_validation.jsonl",
+}
+
 
 def make_examples(
     count: int,

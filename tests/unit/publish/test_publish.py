@@ -24,7 +24,7 @@ from distillset.publish.protocol import LicenseBlockedError, publish_training_se
 from distillset.publish.reader import list_versions, read_examples, read_manifest, verify_version
 from distillset.publish.rows import EXAMPLE_COLUMNS, content_hash
 from distillset.training.split import assign_split
-from helpers.publish import FIELDS, LLAMA, check_race, make_examples, race
+from helpers.publish import DATA_FILES, FIELDS, LLAMA, check_race, make_examples, race
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -42,18 +42,7 @@ def test_publish_reads_back_with_checksums_and_lineage(tmp_path):
     for name, info in result.files.items():
         data = (version_dir / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == info["sha256"] and len(data) == info["size"]
-    assert set(result.files) == {
-        "train.jsonl",
-        "validation.jsonl",
-        "train.parquet",
-        "validation.parquet",
-        "data.parquet",
-        "sharegpt_train.jsonl",
-        "sharegpt_validation.jsonl",
-        "alpaca_train.jsonl",
-        "alpaca_validation.jsonl",
-        "README.md",
-    }
+    assert set(result.files) == DATA_FILES | {"README.md"}
     assert verify_version(str(tmp_path), "math", "v0001") == []
 
     train = [json.loads(line) for line in (version_dir / "train.jsonl").read_text().splitlines()]

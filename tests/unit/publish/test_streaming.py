@@ -30,22 +30,11 @@ from distillset.publish.protocol import SourceChangedError, publish_training_set
 from distillset.publish.reader import list_versions, read_examples, verify_version
 from distillset.publish.rows import content_hash, validated_examples
 from distillset.publish.source import CatalogSource, FrameSource
-from helpers.publish import FIELDS, LLAMA, make_examples
+from helpers.publish import DATA_FILES, FIELDS, LLAMA, make_examples
 
 FORMATS = ["openai", "sharegpt", "alpaca"]
 ROWS = 61
 ROW_GROUP = 8
-DATA_FILES = {
-    "train.jsonl",
-    "validation.jsonl",
-    "train.parquet",
-    "validation.parquet",
-    "data.parquet",
-    "sharegpt_train.jsonl",
-    "sharegpt_validation.jsonl",
-    "alpaca_train.jsonl",
-    "alpaca_validation.jsonl",
-}
 
 
 def _data_bytes(version_dir: Path) -> dict[str, bytes]:
