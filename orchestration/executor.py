@@ -7,6 +7,10 @@ machine. ``celery`` sends every step to the Celery workers of ``DISTILLSET_CELER
 so a cluster runs different runs' steps (teacher partitions) on different machines at once. The
 broker and backend URLs reach the executor as ``env:`` references, resolved in each process that
 starts the executor: the password is never in the run config, the definitions or the UI.
+
+``k8s`` is ``dagster_k8s.k8s_job_executor`` as it ships: a pod per step, configured per run
+(docs/cluster/k8s/executor.yaml) or inheriting the K8sRunLauncher's ConfigMaps and Secrets. The
+production deployment; no Kubernetes here, so it is config-checked only (tests/flow/test_k8s_config.py).
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ def celery_executor_config() -> dict:
 
 def build_executor(settings: ExecutorSettings) -> dg.ExecutorDefinition:
     """The executor ``settings`` name (validated by the settings tree before anything runs)."""
+    if settings.kind == "k8s":
+        from dagster_k8s import k8s_job_executor  # only a Kubernetes deployment loads its client
+
+        return k8s_job_executor
     if not settings.celery:
         return dg.in_process_executor
     from dagster_celery import celery_executor  # only cluster mode loads Celery

@@ -47,8 +47,8 @@ def main(argv: list[str]) -> int:
         **({"resources": {"training_storage": {"config": {"allow_partial": True}}}} if allow_partial else {}),
     }
     with open_instance(settings.dagster_home_path) as instance:
-        if settings.executor.celery:
-            result = _execute_on_celery(instance, run_id, model, tags, run_config)
+        if settings.executor.kind != "in_process":
+            result = _execute_out_of_process(instance, run_id, model, tags, run_config)
         else:
             result = (
                 build_definitions(settings)
@@ -65,9 +65,9 @@ def main(argv: list[str]) -> int:
     return 0 if result.success else 1
 
 
-def _execute_on_celery(instance, run_id: str, model: str, tags: dict, run_config: dict):
-    """Run ``distill_job`` for ``model`` with its celery executor: this process orchestrates, the
-    Celery workers execute the steps. They load the job from the same code pointer
+def _execute_out_of_process(instance, run_id: str, model: str, tags: dict, run_config: dict):
+    """Run ``distill_job`` for ``model`` with its executor (celery: this process orchestrates, the
+    Celery workers execute the steps). They load the job from the same code pointer
     (``orchestration.definitions:defs``, as workspace.yaml names it), so it must be reconstructable,
     unlike ``execute_in_process``, which ignores a job's executor."""
     from pathlib import Path

@@ -5,7 +5,8 @@ step in it. ``celery`` sends each step to the Celery workers listening on
 ``DISTILLSET_CELERY_BROKER_URL`` (Redis or RabbitMQ); their results come back through
 ``DISTILLSET_CELERY_BACKEND_URL``. Both URLs may carry a password: they are secrets, masked in
 every message, and reach Dagster only as ``env:`` references (``orchestration/executor.py``), so the
-run config never holds them. docs/cluster.md, "The executor".
+run config never holds them. ``k8s`` runs each step in a Kubernetes pod of its own (production,
+documented and config-checked, not exercised here). docs/cluster.md, "The executor".
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from distillset.settings.env import SettingsError
 from distillset.settings.fields import setting, validate
 from distillset.settings.ledger_url import mask_url
 
-EXECUTORS = ("in_process", "celery")
+EXECUTORS = ("in_process", "celery", "k8s")
 BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
 # rpc:// sends results back over an AMQP broker; Redis keeps them itself.
 BACKEND_SCHEMES = ("redis://", "rediss://", "rpc://")
@@ -46,7 +47,8 @@ class ExecutorSettings:
         "in_process",
         env="DISTILLSET_EXECUTOR",
         choices=_executors,
-        help="in_process: every step in the run's process; celery: steps on the Celery workers of the broker",
+        help="in_process: every step in the run's process; celery: steps on the Celery workers of the broker; "
+        "k8s: a Kubernetes pod per step (docs/cluster.md)",
     )
     celery_broker_url: str | None = setting(
         None,

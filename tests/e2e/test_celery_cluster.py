@@ -1,7 +1,8 @@
 """Cluster mode (issue 14): the flow's steps on two Celery workers, the Dagster instance on PostgreSQL.
 
 Two ``dagster-celery worker start`` processes stand in for two machines; a Redis broker (its own
-database number) carries the steps, a fresh PostgreSQL database is the Dagster instance
+database number, results in Redis too), then RabbitMQ (guest/guest, results over ``rpc://``) carries
+the steps, a fresh PostgreSQL database is the Dagster instance
 (docs/cluster/dagster.yaml, copied into DAGSTER_HOME as a cluster's machines do) and another one the
 teacher ledger. Two `distillset run` for two teacher partitions start together with
 ``DISTILLSET_EXECUTOR=celery``, against one loopback simulator.
@@ -45,7 +46,7 @@ def _worker_of(event) -> str | None:
     return getattr(value, "value", value)
 
 
-@pytest.mark.parametrize("broker", ["redis"])
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, monkeypatch):
     prompts = small_prompt_folder(tmp_path, gsm8k_rows=30, mt_bench_rows=5)
     with (

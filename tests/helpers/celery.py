@@ -2,8 +2,9 @@
 
 ``require_broker(kind)`` gives a broker and backend URL for a test and skips it, reason printed,
 when the server does not answer (``.ci/run`` checks both are up first, so CI never skips silently).
-Redis uses a database number of its own (``REDIS_DB``), emptied before and after the test, so the
-queue never holds another test's tasks.
+Redis uses a database number of its own (``REDIS_DB``), emptied before and after the test;
+RabbitMQ's ``dagster`` queue (guest's default virtual host) is purged before and after: the queue
+never holds an interrupted test's tasks.
 
 ``celery_workers`` starts ``dagster-celery worker start`` processes, each in its own process group
 (``start_new_session``) so that teardown kills the worker and its pool children together, with its
@@ -29,6 +30,7 @@ from helpers.paths import PROJECT
 REDIS_DB = 11  # no other test uses it
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+QUEUE = "dagster"  # dagster_celery's task queue
 WORKER_CONFIG = PROJECT / "docs" / "cluster" / "celery.yaml"
 DAGSTER_CELERY = Path(sys.executable).parent / "dagster-celery"
 _READY_TIMEOUT_S = 90.0
@@ -58,6 +60,20 @@ def _flush_redis() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
+def _purge_rabbitmq() -> None:
+    """Empty the queue the workers listen on: a task left by an interrupted test would reach them."""
+    import kombu
+
+    with kombu.Connection(RABBITMQ_URL, connect_timeout=5) as connection:
+        channel = connection.channel()
+        try:
+            channel.queue_purge(QUEUE)
+        except Exception:  # noqa: BLE001 - the queue does not exist yet: nothing to purge
+            pass
+        finally:
+            channel.close()
+
+
 @contextlib.contextmanager
 def require_broker(kind: str) -> Iterator[tuple[str, str]]:
     """``(broker URL, backend URL)`` of ``kind`` (``redis`` or ``rabbitmq``); skips when it is down."""
@@ -72,7 +88,11 @@ def require_broker(kind: str) -> Iterator[tuple[str, str]]:
         finally:
             _flush_redis()
     else:
-        yield RABBITMQ_URL, "rpc://"
+        _purge_rabbitmq()
+        try:
+            yield RABBITMQ_URL, "rpc://"
+        finally:
+            _purge_rabbitmq()
 
 
 @dataclass
