@@ -52,8 +52,8 @@ def test_celery_names_each_missing_url(tmp_path):
 
 
 def test_an_unknown_executor_is_refused(tmp_path):
-    problems = _problems({"DISTILLSET_HOME": str(tmp_path), "DISTILLSET_EXECUTOR": "k8s"})
-    assert "DISTILLSET_EXECUTOR" in problems and "celery" in problems
+    problems = _problems({"DISTILLSET_HOME": str(tmp_path), "DISTILLSET_EXECUTOR": "kubernetes"})
+    assert "DISTILLSET_EXECUTOR" in problems and "celery" in problems and "k8s" in problems
 
 
 def test_a_bad_broker_url_is_refused_without_echoing_it(tmp_path):
