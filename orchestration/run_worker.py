@@ -13,6 +13,7 @@ import ctypes
 import os
 import signal
 import sys
+import warnings
 
 from assets.run_owner import owner_tags
 from assets.run_tags import LAUNCHED_BY_TAG
@@ -76,6 +77,10 @@ def _execute_out_of_process(instance, run_id: str, model: str, tags: dict, run_c
     # chose (pool waits, cancelling); ``execute_run`` is what ``execute_job`` calls after creating it.
     from dagster._core.definitions.reconstruct import ReconstructableRepository
     from dagster._core.execution.api import execute_run
+
+    # dagster_celery registers its step task anew for every step it submits, and Celery warns each
+    # time that the name exists (the first registration, the same function, serves every call).
+    warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
     project = str(Path(__file__).resolve().parent.parent)
     job = ReconstructableRepository.for_module("orchestration.definitions", "defs", project).get_reconstructable_job(

@@ -10,7 +10,8 @@ teacher ledger. Two `distillset run` for two teacher partitions start together w
 Protects: both runs succeed; every step of both runs was executed by a Celery worker, exactly once,
 and the steps were spread over both workers (the worker's name is in the engine event the task
 records); nothing was paid twice (the simulator's count per request equals the ledger's answers);
-each teacher's training set is published once and verifies. Before this, no job used the celery
+each teacher's training set is published once and verifies; the instance database's password is
+in no output and no worker log. Before this, no job used the celery
 executor and `distillset run` always executed in process.
 """
 
@@ -36,6 +37,8 @@ TEACHERS = ("meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B-Instr
 SETS = ("distill-llama-3-1-405b-instruct", "distill-llama-3-1-8b-instruct")
 RELAXED_GATES = {"DISTILLSET_GATE_MIN_VERIFIABLE_ACCURACY": "0", "DISTILLSET_GATE_MIN_PASS_RATE": "0"}
 WORKERS = ["worker-a", "worker-b"]
+# The instance database's password (trust authentication ignores it): there to be looked for.
+SECRET = "dagster-pg-password-never-logged-6610"
 
 
 def _worker_of(event) -> str | None:
@@ -72,7 +75,7 @@ def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, mo
             DAGSTER_PG_HOST=database.hostname,
             DAGSTER_PG_DB=database.path.lstrip("/"),
             DAGSTER_PG_USERNAME=database.username,
-            DAGSTER_PG_PASSWORD="ignored-by-trust-authentication",
+            DAGSTER_PG_PASSWORD=SECRET,
             **RELAXED_GATES,
         )
         with celery_workers(WORKERS, env, tmp_path) as workers:
@@ -102,6 +105,9 @@ def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, mo
                 assert set(placed) == set(WORKERS), f"steps per worker: {dict(placed)}\n{workers.logs()}"
             for worker in workers:
                 assert "execute_plan" in worker.output() and "succeeded" in worker.output(), worker.output()
+            # The steps travel with the instance's reference (env: names), never its password.
+            assert not any(SECRET in text for text in [*outputs, workers.logs()])
+            assert not any("already registered" in output for output in outputs)
 
         ledger = Ledger(ledger_url)
         try:
