@@ -18,6 +18,7 @@ from assets.training_set import training_set_assets, training_set_checks
 from distillset.settings import Settings, load_settings
 from orchestration.asset_specs import present_assets
 from orchestration.batch_sensor import build_batch_sensor
+from orchestration.executor import build_executor
 from orchestration.jobs import jobs
 from orchestration.resources import build_resources
 from orchestration.schedules import build_schedules
@@ -60,9 +61,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_batch_sensor(settings.teacher.batch_poll_s),
         ],
         resources=build_resources(settings),
-        # The flow is a chain: one process per step would add start-up time and no parallelism.
-        # Parallelism comes from runs (one per teacher partition), which the run queue bounds.
-        executor=dg.in_process_executor,
+        # In process by default: the flow is a chain, one process per step would add start-up time
+        # and no parallelism; parallelism comes from runs (one per teacher partition), which the run
+        # queue bounds. Cluster mode (DISTILLSET_EXECUTOR=celery) puts those runs' steps on Celery
+        # workers on several machines (orchestration/executor.py).
+        executor=build_executor(settings.executor),
     )
 
 

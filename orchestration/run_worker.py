@@ -13,6 +13,7 @@ import ctypes
 import os
 import signal
 import sys
+import warnings
 
 from assets.run_owner import owner_tags
 from assets.run_tags import LAUNCHED_BY_TAG
@@ -39,22 +40,60 @@ def main(argv: list[str]) -> int:
     from orchestration.run import open_instance
 
     settings = load_settings()
-    defs = build_definitions(settings)
+    tags = {LAUNCHED_BY_TAG: "cli", **owner_tags()}
+    run_config = {
+        # INFO shows the stages' own progress lines, not every Dagster engine event.
+        "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        # Only the one field: the resource's other fields keep their environment defaults.
+        **({"resources": {"training_storage": {"config": {"allow_partial": True}}}} if allow_partial else {}),
+    }
     with open_instance(settings.dagster_home_path) as instance:
-        result = defs.resolve_job_def("distill_job").execute_in_process(
-            instance=instance,
-            partition_key=model,
-            run_id=run_id,
-            raise_on_error=False,
-            tags={LAUNCHED_BY_TAG: "cli", **owner_tags()},
-            # INFO shows the stages' own progress lines, not every Dagster engine event.
-            run_config={
-                "loggers": {"console": {"config": {"log_level": "INFO"}}},
-                # Only the one field: the resource's other fields keep their environment defaults.
-                **({"resources": {"training_storage": {"config": {"allow_partial": True}}}} if allow_partial else {}),
-            },
-        )
+        if settings.executor.kind != "in_process":
+            result = _execute_out_of_process(instance, run_id, model, tags, run_config)
+        else:
+            result = (
+                build_definitions(settings)
+                .resolve_job_def("distill_job")
+                .execute_in_process(
+                    instance=instance,
+                    partition_key=model,
+                    run_id=run_id,
+                    raise_on_error=False,
+                    tags=tags,
+                    run_config=run_config,
+                )
+            )
     return 0 if result.success else 1
+
+
+def _execute_out_of_process(instance, run_id: str, model: str, tags: dict, run_config: dict):
+    """Run ``distill_job`` for ``model`` with its executor (celery: this process orchestrates, the
+    Celery workers execute the steps). They load the job from the same code pointer
+    (``orchestration.definitions:defs``, as workspace.yaml names it), so it must be reconstructable,
+    unlike ``execute_in_process``, which ignores a job's executor."""
+    from pathlib import Path
+
+    # Private API: ``dg.execute_job`` creates the run itself, and the supervisor needs the run id it
+    # chose (pool waits, cancelling); ``execute_run`` is what ``execute_job`` calls after creating it.
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
+
+    # dagster_celery registers its step task anew for every step it submits, and Celery warns each
+    # time that the name exists (the first registration, the same function, serves every call).
+    warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
+
+    project = str(Path(__file__).resolve().parent.parent)
+    job = ReconstructableRepository.for_module("orchestration.definitions", "defs", project).get_reconstructable_job(
+        "distill_job"
+    )
+    run = instance.create_run_for_job(
+        job_def=job.get_definition(),
+        run_id=run_id,
+        run_config=run_config,
+        tags={**tags, "dagster/partition": model},
+        job_code_origin=job.get_python_origin(),
+    )
+    return execute_run(job, run, instance, raise_on_error=False)
 
 
 if __name__ == "__main__":

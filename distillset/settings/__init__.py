@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 
 from distillset.settings.env import SettingsError
+from distillset.settings.executor import ExecutorSettings
 from distillset.settings.fields import describe, load_section
 from distillset.settings.tree import (
     DEFAULT_HUB_AUTHOR,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_RELEASE_PATTERN",
     "DEFAULT_TEACHER_MODEL",
     "CurationSettings",
+    "ExecutorSettings",
     "JudgeSettings",
     "LicensePolicy",
     "PromptSettings",
@@ -71,6 +73,8 @@ SECRET_ENV = (
     "AWS_SESSION_TOKEN",
     "AWS_ACCESS_KEY_ID",
     "OPENAI_API_KEY",
+    "DISTILLSET_CELERY_BROKER_URL",
+    "DISTILLSET_CELERY_BACKEND_URL",
 )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distillset.settings.env import SettingsError
+from distillset.settings.executor import ExecutorSettings
 from distillset.settings.fields import setting, validate
 from distillset.settings.ledger_url import check_ledger_url, ledger_location, ledger_path
 from distillset.settings.paths import (
@@ -590,6 +591,7 @@ class Settings:
     judge: JudgeSettings = dataclasses.field(default_factory=JudgeSettings)
     simulator: SimulatorSettings = dataclasses.field(default_factory=SimulatorSettings)
     scorecards: ScorecardSettings = dataclasses.field(default_factory=ScorecardSettings)
+    executor: ExecutorSettings = dataclasses.field(default_factory=ExecutorSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
