@@ -7,9 +7,9 @@ Every function takes the catalog's location: the file's ``Path``, or a ``Lake``
 
 DuckDB allows one writing process per file, and Dagster may run steps in several processes.
 Write connections are therefore short (open, write, close) and retried while another process
-holds the lock, instead of failing the step on contention. A lake has no file lock; two workers'
-commits that conflict (both replacing rows of one table) fail one of them, and the write is
-retried whole (``_retry_conflicts``).
+holds the lock, instead of failing the step on contention. A lake's writers take its writer lock
+in PostgreSQL (``catalog_lake.writer_lock``: one writer at a time across machines, readers never
+wait); a DuckLake commit that still conflicts is retried whole (``_retry_conflicts``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from distillset.catalog_lake import Lake, open_lake
+from distillset.catalog_lake import Lake, open_lake, writer_lock
 from distillset.disk import is_disk_full
 from distillset.settings.paths import SQL_DIR
 
@@ -78,7 +78,10 @@ def connect(
     connection (``catalog_lake.open_lake``).
     """
     if isinstance(path, Lake):
-        with _disk_full_as_oserror(path.local_dir / "catalog-tmp", read_only):
+        with (
+            contextlib.nullcontext() if read_only else writer_lock(path),
+            _disk_full_as_oserror(path.local_dir / "catalog-tmp", read_only),
+        ):
             con = open_lake(path, read_only=read_only)
             try:
                 yield con

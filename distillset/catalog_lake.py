@@ -16,9 +16,13 @@ filesystem (verified: "Data path s3://... requires the extension httpfs to be lo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import importlib.util
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -203,6 +207,48 @@ def _masked_error(lake: Lake, exc: BaseException) -> str:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     password = conninfo_to_dict(postgres_conninfo(lake.url)).get("password")
     return text.replace(str(password), "***") if password else text
+
+
+_WRITER_LOCK = int.from_bytes(hashlib.sha256(b"distillset catalog writer").digest()[:8], "big", signed=True)
+"""The PostgreSQL advisory lock a lake's writers hold (one key per metadata database)."""
+
+
+_held = threading.local()  # the lakes whose writer lock this thread holds, with its depth
+
+
+@contextlib.contextmanager
+def writer_lock(lake: Lake) -> Iterator[None]:
+    """Hold the lake's writer lock: one writer at a time across every worker, as the file's lock
+    (and the ``distillset_catalog`` pool) give one machine.
+
+    DuckLake itself lets writers run side by side and fails a commit that conflicts with another
+    (two replacements of one partition delete from the same files). A chunked write cannot be
+    replayed (its rows were streamed from the stage), so writers queue here instead; readers never
+    wait. The lock is a session lock: a worker that dies releases it with its connection. It is
+    re-entrant within a thread (a stage that writes one table while its chunked write is open, as
+    the file allowed within one process).
+    """
+    import psycopg
+
+    held = _held.__dict__.setdefault("depth", {})
+    if held.get(lake.url):
+        held[lake.url] += 1
+        try:
+            yield
+        finally:
+            held[lake.url] -= 1
+        return
+    try:
+        con = psycopg.connect(postgres_conninfo(lake.url), connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+    except psycopg.Error as exc:
+        raise CatalogUnreachableError(_unreachable_message(lake, exc)) from None
+    try:
+        con.execute("SELECT pg_advisory_lock(%s)", [_WRITER_LOCK])
+        held[lake.url] = 1
+        yield
+    finally:
+        held.pop(lake.url, None)
+        con.close()  # ends the session: the lock goes with it
 
 
 def check_reachable(lake: Lake) -> None:

@@ -9,6 +9,7 @@ table at once both land (a lake's conflicting commit is retried).
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import boto3
@@ -155,3 +156,42 @@ def test_a_lakes_data_are_parquet_files_under_its_data_path(catalog_location, mo
         files = [str(p) for p in Path(data).rglob("*")]
     assert any(f.endswith(".parquet") for f in files), files
     assert not (catalog_location.local_dir / "catalog.duckdb").exists()
+
+
+def _advisory_waiters(lake: Lake) -> int:
+    import psycopg
+
+    from distillset.settings.catalog_url import postgres_conninfo
+
+    with psycopg.connect(postgres_conninfo(lake.url), autocommit=True) as con:
+        return con.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()[0]
+
+
+def test_a_lakes_writers_queue_and_a_nested_write_does_not_wait_for_itself(catalog_location):
+    if not isinstance(catalog_location, Lake):
+        pytest.skip("the file's own lock queues its writers (and Dagster's one-slot pool)")
+    order: list[str] = []
+    other = threading.Thread(
+        target=lambda: (
+            catalog.replace_partition(catalog_location, "t", rows("b", 2), column="teacher_model", value="b"),
+            order.append("other worker wrote"),
+        )
+    )
+    with catalog.write_chunks(catalog_location) as writer:
+        writer.replace_partition("t", SCHEMA, column="teacher_model", value="a")
+        writer.append("t", rows("a", 1))
+        # A write of this thread's own while its chunked write is open goes through (re-entrant).
+        catalog.replace_table(catalog_location, "nested", rows("n", 9))
+        other.start()
+        deadline = time.monotonic() + 60
+        while not _advisory_waiters(catalog_location):
+            assert time.monotonic() < deadline, "the other writer never queued behind the writer lock"
+            time.sleep(0.05)
+        order.append("chunked write committed")
+    other.join()
+    assert order == ["chunked write committed", "other worker wrote"]
+    assert partition(catalog_location, "t", "a") == [1] and partition(catalog_location, "t", "b") == [2]
+    assert partition(catalog_location, "nested", "n") == [9]
