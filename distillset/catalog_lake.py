@@ -135,8 +135,34 @@ def _s3_secret_sql(lake: Lake) -> str:
     return f"CREATE SECRET distillset_catalog_s3 ({body})"  # temporary: this connection only
 
 
-def open_lake(lake: Lake, *, read_only: bool = False, attempts: int = 3) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with ``lake`` attached and in use.
+class LakeConnection:
+    """A DuckDB connection with the lake in use, whose cursors use it too.
+
+    ``USE`` holds for one connection, and a DuckDB cursor is another connection to the same
+    database (the stages open cursors to stream one query while running others): without this,
+    a cursor would look for the catalog's tables in the empty in-memory database.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self._con.cursor()
+        cursor.execute(f"USE {LAKE_NAME}")
+        return cursor
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+    def __enter__(self) -> LakeConnection:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._con.close()
+
+
+def open_lake(lake: Lake, *, read_only: bool = False, attempts: int = 3) -> LakeConnection:
+    """An in-memory DuckDB connection with ``lake`` attached and in use (its cursors too).
 
     Two workers attaching a brand-new lake at once may both try to create its metadata tables; the
     loser's error is retried (``attempts``).
@@ -177,7 +203,7 @@ def open_lake(lake: Lake, *, read_only: bool = False, attempts: int = 3) -> duck
     except BaseException:
         con.close()
         raise
-    return con
+    return LakeConnection(con)
 
 
 _NOT_CREATED = "creating a new DuckLake is explicitly disabled"

@@ -112,6 +112,11 @@ def test_own_sql_through_connect_iter_chunks_and_key_ranges(catalog_location):
             sql = f"SELECT x FROM t WHERE {condition} ORDER BY x"
             seen += [v for chunk in catalog.iter_chunks(con, sql, bounds, chunk_rows=3) for v in chunk["x"]]
         assert seen == list(range(10))
+        # A cursor (another connection to the same database: the stages stream through one while
+        # querying on another) sees the catalog's tables too.
+        cursor = con.cursor()
+        assert cursor.execute("SELECT count(*) FROM t").fetchone() == (10,)
+        cursor.close()
         # Temporary tables (the quality rules' SQL makes them) live beside the lake's tables.
         con.execute("CREATE OR REPLACE TEMP TABLE scratch AS SELECT x * 2 AS y FROM t")
         assert con.execute("SELECT max(y) FROM scratch").fetchone() == (18,)
