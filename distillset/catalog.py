@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from distillset.catalog_lake import Lake, open_lake, writer_lock
+from distillset.catalog_lake import Lake, lake_cursor, writer_lock
 from distillset.disk import is_disk_full
 from distillset.settings.paths import SQL_DIR
 
@@ -74,15 +74,15 @@ def connect(
     """Open the catalog, waiting up to ``lock_timeout_s`` while another process writes to the file.
 
     A write that fails because the disk is full raises ``OSError(ENOSPC)`` saying "no space left on
-    device at FOLDER", instead of DuckDB's I/O error text. A lake is attached to an in-memory
-    connection (``catalog_lake.open_lake``).
+    device at FOLDER", instead of DuckDB's I/O error text. A lake connection is a cursor of this
+    process's attached lake (``catalog_lake.lake_cursor``); a writer holds the lake's writer lock.
     """
     if isinstance(path, Lake):
         with (
             contextlib.nullcontext() if read_only else writer_lock(path),
             _disk_full_as_oserror(path.local_dir / "catalog-tmp", read_only),
         ):
-            con = open_lake(path, read_only=read_only)
+            con = lake_cursor(path)
             try:
                 yield con
             finally:

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib.util
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -204,6 +205,36 @@ def open_lake(lake: Lake, *, read_only: bool = False, attempts: int = 3) -> Lake
         con.close()
         raise
     return LakeConnection(con)
+
+
+_instances: dict[tuple, LakeConnection] = {}
+_instances_lock = threading.Lock()
+
+
+def lake_cursor(lake: Lake) -> LakeConnection:
+    """A new connection (a DuckDB cursor, with its own transactions) to this process's lake instance.
+
+    Opening a lake costs about a second (loading the extensions, attaching through PostgreSQL:
+    ``bench/bench_catalog.py``) and a cursor of an open one about 20 ms, so each process keeps one
+    attached instance per lake and every ``catalog.connect`` gets a cursor of it. Every transaction
+    reads the lake's latest committed snapshot, so commits of other processes are seen. Keyed by
+    process id too: a forked child opens its own.
+    """
+    key = (os.getpid(), lake.url, lake.data_path, str(lake.local_dir), lake.s3_endpoint_url)
+    with _instances_lock:
+        base = _instances.get(key)
+        if base is None:
+            base = _instances[key] = open_lake(lake)
+    return LakeConnection(base.cursor())
+
+
+def close_instances() -> None:
+    """Close this process's lake instances (tests that drop a lake's database call it first)."""
+    with _instances_lock:
+        for base in _instances.values():
+            with contextlib.suppress(duckdb.Error):
+                base.close()
+        _instances.clear()
 
 
 _NOT_CREATED = "creating a new DuckLake is explicitly disabled"

@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from distillset.catalog_lake import Lake
+from distillset.catalog_lake import Lake, close_instances
 from distillset.catalog_lake import catalog_location as lake_location
 from helpers.postgres import fresh_database
 
@@ -39,7 +39,10 @@ def fresh_bucket(moto_endpoint: str) -> str:
 def fresh_lake(home: Path, data_path: str, *, s3_endpoint_url: str | None = None) -> Iterator[Lake]:
     """A ``Lake`` on a new PostgreSQL database (dropped afterwards), its data under ``data_path``."""
     with fresh_database("distillset_lake") as url:
-        yield lake_location(ducklake_url(url), data_path, home, s3_endpoint_url=s3_endpoint_url)
+        try:
+            yield lake_location(ducklake_url(url), data_path, home, s3_endpoint_url=s3_endpoint_url)
+        finally:
+            close_instances()  # their PostgreSQL sessions would keep the database from being dropped
 
 
 @pytest.fixture(params=BACKENDS)

@@ -200,3 +200,23 @@ def test_a_lakes_writers_queue_and_a_nested_write_does_not_wait_for_itself(catal
     assert order == ["chunked write committed", "other worker wrote"]
     assert partition(catalog_location, "t", "a") == [1] and partition(catalog_location, "t", "b") == [2]
     assert partition(catalog_location, "nested", "n") == [9]
+
+
+def test_this_process_lake_instance_sees_what_another_machine_commits(catalog_location):
+    if not isinstance(catalog_location, Lake):
+        pytest.skip("a file is not shared between machines")
+    from distillset.catalog_lake import open_lake
+
+    catalog.replace_partition(catalog_location, "t", rows("a", 1), column="teacher_model", value="a")
+    assert partition(catalog_location, "t", "a") == [1]  # this process's instance is open now
+    other_machine = open_lake(catalog_location)  # an instance of its own, as another process has
+    try:
+        other_machine.execute("BEGIN TRANSACTION")
+        other_machine.execute("DELETE FROM t WHERE teacher_model = 'a'")
+        other_machine.execute("INSERT INTO t VALUES ('a', 2), ('b', 3)")
+        other_machine.execute("COMMIT")
+        other_machine.execute('CREATE TABLE "new_table" AS SELECT 7 AS x')
+    finally:
+        other_machine.close()
+    assert partition(catalog_location, "t", "a") == [2] and partition(catalog_location, "t", "b") == [3]
+    assert catalog.query(catalog_location, "SELECT x FROM new_table") == [(7,)]
