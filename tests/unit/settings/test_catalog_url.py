@@ -99,3 +99,26 @@ def test_a_postgresql_that_does_not_answer_is_one_line_with_the_password_masked(
     assert "\n" not in message and SECRET not in message
     assert "postgresql://postgres:***@127.0.0.1:1/catalog" in message and "DISTILLSET_CATALOG_URL" in message
     assert "nothing was paid" in message
+
+
+def test_distillset_run_stops_before_anything_when_the_lakes_postgresql_does_not_answer(tmp_path):
+    import socket
+
+    from helpers.cli import cli_env, distillset, small_prompt_folder
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = cli_env(
+        tmp_path,
+        small_prompt_folder(tmp_path),
+        DISTILLSET_CATALOG_URL=f"ducklake:postgres:postgresql://postgres:{SECRET}@127.0.0.1:{port}/catalog",
+        DISTILLSET_CATALOG_DATA_PATH=str(tmp_path / "lake"),
+    )
+    run = distillset("run", env=env, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    lines = [line for line in run.stderr.splitlines() if "DuckLake catalog" in line]
+    assert len(lines) == 1 and "does not answer" in lines[0] and "nothing was paid" in lines[0]
+    assert f"postgres:***@127.0.0.1:{port}/catalog" in lines[0]
+    assert SECRET not in run.stdout + run.stderr
+    assert not (tmp_path / "home" / "dagster").exists(), "nothing started"
