@@ -133,7 +133,7 @@ def _s3_secret_sql(lake: Lake) -> str:
         options["USE_SSL"] = "false" if endpoint.scheme == "http" else "true"
         options["URL_STYLE"] = "'path'"  # S3-compatible stores (MinIO, moto) serve buckets by path
     body = ", ".join(f"{key} {value}" for key, value in options.items())
-    return f"CREATE SECRET distillset_catalog_s3 ({body})"  # temporary: this connection only
+    return f"CREATE SECRET distillset_catalog_s3 ({body})"  # temporary: in memory, never persisted
 
 
 class LakeConnection:

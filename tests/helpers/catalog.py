@@ -2,8 +2,8 @@
 database with its data in a local folder or in a moto S3 bucket.
 
 ``catalog_location`` (registered for every test by ``tests/conftest.py``) runs a test once per
-backend; the DuckLake ones skip, reason printed, when PostgreSQL does not answer. ``lake_env``
-gives the ``DISTILLSET_CATALOG_*`` variables of a fresh lake for tests that go through settings.
+backend; the DuckLake ones skip, reason printed, when PostgreSQL does not answer (and the S3 one
+needs moto's server, ``helpers.s3``).
 """
 
 from __future__ import annotations
