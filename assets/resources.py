@@ -18,6 +18,7 @@ import polars as pl
 from assets.run_owner import owner_tags
 from assets.settings_config import config_class, to_settings
 from distillset import catalog
+from distillset.catalog_lake import catalog_location
 from distillset.scorecards.store import ScorecardStore
 from distillset.settings import (
     DEFAULT_HUB_AUTHOR,
@@ -32,7 +33,7 @@ from distillset.settings import (
     TeacherSettings,
 )
 from distillset.settings.ledger_url import ledger_location
-from distillset.settings.paths import CACHE_DIR, CATALOG_FILE, SCORECARDS_FILE
+from distillset.settings.paths import CACHE_DIR, SCORECARDS_FILE
 from distillset.simulator.accuracy import parse_model_accuracy
 from distillset.simulator.endpoint import open_endpoint
 from distillset.teacher.endpoints import TeacherEndpoint
@@ -49,16 +50,24 @@ LicensePolicyConfig = config_class(LicensePolicy)
 
 
 class CatalogResource(dg.ConfigurableResource):
-    """Where the DuckDB catalog, the teacher ledger and local caches live (``DISTILLSET_HOME``).
+    """Where the catalog, the teacher ledger and local caches live (``DISTILLSET_HOME``, or the
+    shared services of ``DISTILLSET_CATALOG_URL`` and ``DISTILLSET_LEDGER_URL``).
 
-    Setting it up also records the run's worker process as run tags (``assets.run_owner``), so a
-    run that dies while holding the catalog pool slot can be told from a slow one.
+        Setting it up also records the run's worker process as run tags (``assets.run_owner``), so a
+        run that dies while holding the catalog pool slot can be told from a slow one.
     """
 
     home: str
     ledger_url: str | None = None
     """``DISTILLSET_LEDGER_URL``: a ledger file shared with other homes, or a PostgreSQL database
     (then a ``dg.EnvVar``: the URL, password and all, never enters run config); default: the home's own."""
+    catalog_url: str | None = None
+    """``DISTILLSET_CATALOG_URL``: a DuckLake catalog shared by workers (always a ``dg.EnvVar``: the
+    PostgreSQL part may hold a password); default: the home's ``catalog.duckdb``."""
+    catalog_data_path: str | None = None
+    """``DISTILLSET_CATALOG_DATA_PATH``: the DuckLake's Parquet files (``s3://`` or a folder)."""
+    s3_endpoint_url: str | None = None
+    """``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``: an S3-compatible store holding the lake's data."""
     chunk_rows: int = 50_000
     """``DISTILLSET_CHUNK_ROWS``: rows held at once by the stages that stream to the catalog."""
 
@@ -75,8 +84,14 @@ class CatalogResource(dg.ConfigurableResource):
         return Path(self.home).expanduser().resolve()
 
     @property
-    def catalog_path(self) -> Path:
-        return self.home_path / CATALOG_FILE
+    def catalog_path(self) -> catalog.Location:
+        """The catalog's location: the DuckLake of ``catalog_url``, or ``$DISTILLSET_HOME/catalog.duckdb``."""
+        return catalog_location(
+            self.catalog_url or None,
+            self.catalog_data_path or None,
+            self.home_path,
+            s3_endpoint_url=self.s3_endpoint_url or None,
+        )
 
     @property
     def ledger_location(self) -> Path | str:

@@ -1,8 +1,15 @@
-"""The DuckDB catalog: one file under ``DISTILLSET_HOME`` that holds every stage's table.
+"""The catalog that holds every stage's table: one DuckDB file under ``DISTILLSET_HOME`` (the
+embedded default), or a DuckLake shared by the workers of a cluster (``DISTILLSET_CATALOG_URL``,
+``distillset.catalog_lake``).
+
+Every function takes the catalog's location: the file's ``Path``, or a ``Lake``
+(``Settings.catalog_location``). The same SQL runs on both: a lake is attached and ``USE``d.
 
 DuckDB allows one writing process per file, and Dagster may run steps in several processes.
 Write connections are therefore short (open, write, close) and retried while another process
-holds the lock, instead of failing the step on contention.
+holds the lock, instead of failing the step on contention. A lake's writers take its writer lock
+in PostgreSQL (``catalog_lake.writer_lock``: one writer at a time across machines, readers never
+wait); a DuckLake commit that still conflicts is retried whole (``_retry_conflicts``).
 """
 
 from __future__ import annotations
@@ -17,21 +24,70 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from distillset.catalog_lake import Lake, lake_cursor, writer_lock
 from distillset.disk import is_disk_full
 from distillset.settings.paths import SQL_DIR
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+_CONFLICT_MARKERS = ("conflict",)
+CONFLICT_RETRIES = 20
+
+Location = Path | Lake
+"""Where the catalog is: the embedded DuckDB file, or a DuckLake."""
+
+
+def exists(location: Location) -> bool:
+    """The catalog has been created (a lake always exists: its tables are checked one by one)."""
+    return isinstance(location, Lake) or Path(location).exists()
+
+
+def local_dir(location: Location) -> Path:
+    """This machine's folder for the catalog's spool and temporary files (the file's folder, or
+    the home of a lake)."""
+    return Path(location.local_dir) if isinstance(location, Lake) else Path(location).parent
+
+
+def spool_prefix(location: Location) -> str:
+    """A name prefix for spool folders in ``local_dir`` (``.catalog.duckdb`` or ``.catalog-lake``)."""
+    return ".catalog-lake" if isinstance(location, Lake) else f".{Path(location).name}"
+
+
+def _retry_conflicts(write):
+    """Run ``write()`` again when a DuckLake commit conflicted with another worker's (the file
+    backend never raises one: its lock serialises writers)."""
+    delay = 0.05
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            return write()
+        except duckdb.TransactionException as exc:
+            if attempt + 1 == CONFLICT_RETRIES or not any(m in str(exc).lower() for m in _CONFLICT_MARKERS):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0
+    path: Location, *, read_only: bool = False, lock_timeout_s: float = 120.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the catalog, waiting up to ``lock_timeout_s`` while another process writes to it.
+    """Open the catalog, waiting up to ``lock_timeout_s`` while another process writes to the file.
 
     A write that fails because the disk is full raises ``OSError(ENOSPC)`` saying "no space left on
-    device at FOLDER", instead of DuckDB's I/O error text.
+    device at FOLDER", instead of DuckDB's I/O error text. A lake connection is a cursor of this
+    process's attached lake (``catalog_lake.lake_cursor``); a writer holds the lake's writer lock.
     """
+    if isinstance(path, Lake):
+        with (
+            contextlib.nullcontext() if read_only else writer_lock(path),
+            _disk_full_as_oserror(path.local_dir / "catalog-tmp", read_only),
+        ):
+            con = lake_cursor(path)
+            try:
+                yield con
+            finally:
+                con.close()
+        return
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,22 +136,31 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     )
 
 
-def replace_table(path: Path, table: str, frame: pl.DataFrame) -> None:
+def replace_table(path: Location, table: str, frame: pl.DataFrame) -> None:
     """Replace ``table`` with ``frame`` in one short write transaction."""
-    with connect(path) as con:
-        con.register("_frame", frame.to_arrow())
-        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _frame')
-        con.unregister("_frame")
+
+    def write() -> None:
+        with connect(path) as con, _transaction(con):
+            con.register("_frame", frame.to_arrow())
+            con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _frame')
+            con.unregister("_frame")
+
+    _retry_conflicts(write)
 
 
-def replace_partition(path: Path, table: str, frame: pl.DataFrame, *, column: str, value: str) -> None:
-    """Replace the rows of ``table`` where ``column = value`` with ``frame``, atomically.
+def replace_partition(path: Location, table: str, frame: pl.DataFrame, *, column: str, value: str) -> None:
+    """Replace the rows of ``table`` where ``column = value`` with ``frame``, atomically (one
+    transaction: the delete and the insert commit together, as one DuckLake snapshot on a lake).
 
     The table is created from ``frame``'s schema the first time; a frame whose schema grew
     (a new column in a later release) recreates the table with the union of columns.
     """
-    with connect(path) as con, _transaction(con):
-        _replace_partition_on(con, table, frame, column=column, value=value)
+
+    def write() -> None:
+        with connect(path) as con, _transaction(con):
+            _replace_partition_on(con, table, frame, column=column, value=value)
+
+    _retry_conflicts(write)
 
 
 @contextlib.contextmanager
@@ -187,15 +252,18 @@ class ChunkWriter:
 
 
 @contextlib.contextmanager
-def write_chunks(path: Path) -> Iterator[ChunkWriter]:
+def write_chunks(path: Location) -> Iterator[ChunkWriter]:
     """One write connection and transaction for tables written chunk by chunk (see ``ChunkWriter``).
 
-    Everything written through it commits at the end, or nothing does (an error rolls back).
+    Everything written through it commits at the end, or nothing does (an error rolls back). On a
+    lake, a commit that conflicts with another worker's raises (the chunks were consumed from the
+    caller's stream, so it cannot be replayed here); Dagster's one writer per partition makes that
+    a run overlapping another on the same partition.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = local_dir(path)
+    folder.mkdir(parents=True, exist_ok=True)
     with (
-        tempfile.TemporaryDirectory(prefix=f".{path.name}.chunks-", dir=path.parent) as spool,
+        tempfile.TemporaryDirectory(prefix=f"{spool_prefix(path)}.chunks-", dir=folder) as spool,
         connect(path) as con,
     ):
         con.execute(f"SET memory_limit = '{CHUNKED_WRITE_MEMORY}'")
@@ -218,9 +286,9 @@ def iter_chunks(
             yield pl.from_arrow(batch)
 
 
-def read_table(path: Path, table: str, where: str = "", params: list | None = None) -> pl.DataFrame:
+def read_table(path: Location, table: str, where: str = "", params: list | None = None) -> pl.DataFrame:
     """Read ``table`` (optionally filtered) into polars; an empty frame if it does not exist."""
-    if not Path(path).exists():
+    if not exists(path):
         return pl.DataFrame()
     with connect(path, read_only=True) as con:
         if not table_exists(con, table):
@@ -228,15 +296,15 @@ def read_table(path: Path, table: str, where: str = "", params: list | None = No
         return con.execute(f'SELECT * FROM "{table}" {where}', params or []).pl()
 
 
-def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
+def query(path: Location, sql: str, params: list | None = None) -> list[tuple]:
     """The rows of a read-only ``sql`` (aggregates, counts, a few rows), without a frame."""
     with connect(path, read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
 
 
-def count_rows(path: Path, table: str, where: str = "", params: list | None = None) -> int:
+def count_rows(path: Location, table: str, where: str = "", params: list | None = None) -> int:
     """``count(*)`` of ``table`` (optionally filtered); 0 if the catalog or the table does not exist."""
-    if not Path(path).exists():
+    if not exists(path):
         return 0
     with connect(path, read_only=True) as con:
         if not table_exists(con, table):
@@ -244,9 +312,9 @@ def count_rows(path: Path, table: str, where: str = "", params: list | None = No
         return int(con.execute(f'SELECT count(*) FROM "{table}" {where}', params or []).fetchone()[0])
 
 
-def table_columns(path: Path, table: str) -> list[str]:
+def table_columns(path: Location, table: str) -> list[str]:
     """The column names of ``table``, in order; empty if it does not exist."""
-    if not Path(path).exists():
+    if not exists(path):
         return []
     with connect(path, read_only=True) as con:
         if not table_exists(con, table):
@@ -254,10 +322,10 @@ def table_columns(path: Path, table: str) -> list[str]:
         return [row[0] for row in con.execute(f'DESCRIBE "{table}"').fetchall()]
 
 
-def iter_rows(path: Path, sql: str, params: list | None = None, *, chunk_rows: int = 10_000) -> Iterator[tuple]:
+def iter_rows(path: Location, sql: str, params: list | None = None, *, chunk_rows: int = 10_000) -> Iterator[tuple]:
     """The rows of a read-only ``sql`` one by one, fetched ``chunk_rows`` at a time (memory holds one
     fetch); nothing when the catalog file does not exist."""
-    if not Path(path).exists():
+    if not exists(path):
         return
     with connect(path, read_only=True) as con:
         cursor = con.execute(sql, params or [])

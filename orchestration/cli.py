@@ -34,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     from orchestration.run_summary import format_summary
 
     settings = settings_or_exit("run")
-    problem = _unreachable_ledger(settings)
+    problem = _unreachable_ledger(settings) or _unreachable_catalog(settings)
     if problem:
         print(f"distillset run: error: {problem}", file=sys.stderr, flush=True)
         return 2
@@ -66,6 +66,21 @@ def _unreachable_ledger(settings) -> str | None:
     try:
         Ledger(settings.ledger_location).close()
     except RuntimeError as exc:  # the message masks the password
+        return str(exc)
+    return None
+
+
+def _unreachable_catalog(settings) -> str | None:
+    """Why a DuckLake catalog cannot be used (its PostgreSQL does not answer, its data path does not
+    match the lake's), before anything starts; opening it the first time creates the lake."""
+    from distillset.catalog_lake import CatalogUnreachableError, Lake, check_reachable
+
+    location = settings.catalog_location
+    if not isinstance(location, Lake):
+        return None
+    try:
+        check_reachable(location)
+    except (CatalogUnreachableError, RuntimeError) as exc:  # the messages mask the password
         return str(exc)
     return None
 

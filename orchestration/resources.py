@@ -64,6 +64,10 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             ledger_url=_secret("DISTILLSET_LEDGER_URL", settings.ledger_url)
             if is_postgres_url(settings.ledger_url)
             else settings.ledger_url,
+            # Always from the environment: the PostgreSQL part of a DuckLake URL may carry a password.
+            catalog_url=_secret("DISTILLSET_CATALOG_URL", settings.catalog_url),
+            catalog_data_path=settings.catalog_data_path,
+            s3_endpoint_url=settings.s3_endpoint_url,
             chunk_rows=settings.chunk_rows,
         ),
         "prompt_source": _resource(

@@ -10,8 +10,8 @@ import pytest
 from distillset.settings.paths import DATA_DIR
 
 # moto's S3 server fixtures (moto_endpoint, s3_url) and PostgreSQL ones (postgres_url,
-# ledger_location) for the tests that need those services.
-pytest_plugins = ["helpers.s3", "helpers.postgres"]
+# ledger_location) and the catalog backends (catalog_location) for the tests that need those services.
+pytest_plugins = ["helpers.s3", "helpers.postgres", "helpers.catalog"]
 
 _CONFIGURATION_PREFIXES = ("DISTILLSET_", "TEACHER_")
 

@@ -1,7 +1,8 @@
 """Read-only queries on the catalog for the audit commands, and small text helpers they share.
 
 A missing catalog file or table reads as empty, so ``explain`` and ``diff`` still answer from the
-published versions alone. Filters run in DuckDB so explaining one id never loads whole tables.
+published versions alone. A DuckLake catalog (``catalog_lake.Lake``) is attached read-only.
+Filters run in DuckDB so explaining one id never loads whole tables.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import duckdb
 
 from distillset import ids
+from distillset.catalog_lake import Lake, open_lake
 
 EXCERPT_CHARS = 80
 
@@ -49,21 +51,25 @@ class CatalogReader:
     Filters run in DuckDB so explaining one id does not load whole tables into memory.
     """
 
-    def __init__(self, path: Path | str | None):
-        self.path = Path(path) if path else None
+    def __init__(self, path: Path | Lake | str | None):
+        self.path = path if isinstance(path, Lake) else Path(path) if path else None
         self._stack = contextlib.ExitStack()
         self._con = None
         self._columns: dict[str, set[str]] = {}
 
     def __enter__(self) -> CatalogReader:
-        if self.path is not None and self.path.exists():
-            self._con = _connect_read_only(self.path)
+        if isinstance(self.path, Lake) or (self.path is not None and self.path.exists()):
+            self._con = (
+                open_lake(self.path, read_only=True) if isinstance(self.path, Lake) else _connect_read_only(self.path)
+            )
             self._stack.callback(self._con.close)
             with contextlib.suppress(duckdb.Error):
                 # Timestamps read as UTC, as they are stored (the session default is the machine's zone).
                 self._con.execute("SET TimeZone = 'UTC'")
             for table, column in self._con.execute(
-                "SELECT table_name, column_name FROM information_schema.columns"
+                # The catalog's own tables (a lake's connection also lists its empty in-memory database).
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_catalog = current_database()"
             ).fetchall():
                 self._columns.setdefault(table, set()).add(column)
         return self

@@ -21,7 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("old", help="older version (v0001, or 'latest')")
     parser.add_argument("new", help="newer version (v0002, or 'latest')")
     parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
-    parser.add_argument("--catalog", help="DuckDB catalog (default: $DISTILLSET_HOME/catalog.duckdb)")
+    parser.add_argument(
+        "--catalog",
+        help="DuckDB catalog file (default: DISTILLSET_CATALOG_URL's DuckLake, else $DISTILLSET_HOME/catalog.duckdb)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             args.name,
             args.old,
             args.new,
-            args.catalog or settings.catalog_path,
+            args.catalog or settings.catalog_location,
             storage_options=settings.storage_options(),
         )
     except (FileNotFoundError, ValueError) as exc:

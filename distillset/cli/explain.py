@@ -20,7 +20,10 @@ HELP = (
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", help="an example_id or a prompt_id")
     parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
-    parser.add_argument("--catalog", help="DuckDB catalog (default: $DISTILLSET_HOME/catalog.duckdb)")
+    parser.add_argument(
+        "--catalog",
+        help="DuckDB catalog file (default: DISTILLSET_CATALOG_URL's DuckLake, else $DISTILLSET_HOME/catalog.duckdb)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -105,7 +108,7 @@ def format_samples(samples: list[dict]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     settings = settings_or_exit(NAME)
     result = explain(
-        args.catalog or settings.catalog_path,
+        args.catalog or settings.catalog_location,
         args.storage_url or settings.storage_url,
         args.id,
         storage_options=settings.storage_options(),

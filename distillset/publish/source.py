@@ -64,14 +64,14 @@ class CatalogSource:
 
     def __init__(
         self,
-        catalog_path: Path | str,
+        catalog_path: catalog.Location | str,
         *,
         table: str = "training_examples",
         partition: str | None = None,
         partition_column: str = "teacher_model",
         chunk_rows: int = CHUNK_ROWS,
     ):
-        self.catalog_path = Path(catalog_path)
+        self.catalog_path = catalog_path if isinstance(catalog_path, catalog.Lake) else Path(catalog_path)
         self.table = table
         self.partition = partition
         self.partition_column = partition_column
@@ -115,7 +115,7 @@ class CatalogSource:
         # catalog at once (two teachers) overwrote each other's (I/O errors, a crash). One folder each.
         with (
             tempfile.TemporaryDirectory(
-                prefix=f".{self.catalog_path.name}.sort-", dir=self.catalog_path.parent
+                prefix=f"{catalog.spool_prefix(self.catalog_path)}.sort-", dir=catalog.local_dir(self.catalog_path)
             ) as spill,
             catalog.connect(self.catalog_path, read_only=True) as con,
         ):

@@ -9,12 +9,12 @@ the manifest): one implementation for both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from distillset.catalog import connect, load_sql, table_exists
+from distillset.catalog import Location, connect, load_sql, table_exists
+from distillset.catalog import exists as catalog_exists
 from distillset.quality.verifiable import RESULTS
 
 HISTOGRAM_BINS = 10
@@ -74,9 +74,9 @@ def score_aggregates(con: duckdb.DuckDBPyConnection, relation: str, params: list
     )
 
 
-def partition_aggregates(catalog_path: Path, teacher_model: str, table: str = "quality_scores") -> ScoreAggregates:
+def partition_aggregates(catalog_path: Location, teacher_model: str, table: str = "quality_scores") -> ScoreAggregates:
     """The aggregates of one teacher's rows of ``table`` in the catalog (empty when it does not exist)."""
-    if not Path(catalog_path).exists():
+    if not catalog_exists(catalog_path):
         return ScoreAggregates()
     with connect(catalog_path, read_only=True) as con:
         if not table_exists(con, table):

@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from distillset.catalog import connect
+from distillset.catalog import Location, connect
 from distillset.quality.judge import JUDGE_SCORES_SCHEMA, judge_conversations, judge_scores_frame, score_histogram
 from distillset.teacher.rows import Conversation
 
@@ -27,7 +27,7 @@ _ANSWERS = "answers.parquet"
 _REFERENCES = "references.parquet"
 
 
-def export_answers(catalog_path: Path, folder: Path, teacher_model: str) -> None:
+def export_answers(catalog_path: Location, folder: Path, teacher_model: str) -> None:
     """Copy the partition's answers (in table order) and the pool's references to Parquet files in
     ``folder``, in one short read (plain scans: a join would lose the table's order)."""
     answers, references = _quoted(folder / _ANSWERS), _quoted(folder / _REFERENCES)

@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from distillset.catalog import connect, write_chunks
+from distillset.catalog import Location, connect, local_dir, write_chunks
 from distillset.quality.score import score_frame
 from distillset.settings import QualityThresholds
 
@@ -39,7 +39,7 @@ class ScoredPartition:
 
 
 def score_partition(
-    catalog_path: Path,
+    catalog_path: Location,
     teacher_model: str,
     *,
     chunk_rows: int,
@@ -60,9 +60,8 @@ def score_partition(
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    catalog_path = Path(catalog_path)
     schema = _scores_schema(thresholds, extra_patterns)
-    root = spool_root or catalog_path.parent
+    root = spool_root or local_dir(catalog_path)
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="quality-", dir=root) as folder:
         answers, prompts = Path(folder) / "answers.parquet", Path(folder) / "prompts.parquet"

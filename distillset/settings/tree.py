@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from distillset.settings.catalog_url import check_catalog_data_path, check_catalog_url, is_ducklake_url
 from distillset.settings.env import SettingsError
 from distillset.settings.executor import ExecutorSettings
 from distillset.settings.fields import setting, validate
@@ -568,6 +569,22 @@ class Settings:
         help="the teacher ledger, shared by every run that names it: a path, sqlite:///path or "
         "postgresql://user@host:port/database (workers on several machines)",
     )
+    catalog_url: str | None = setting(
+        None,
+        env="DISTILLSET_CATALOG_URL",
+        check=check_catalog_url,
+        secret=True,
+        help="the catalog later stages read, shared by workers on several machines: "
+        "ducklake:postgres:postgresql://user@host:port/database (DuckLake, metadata in PostgreSQL); "
+        "default $DISTILLSET_HOME/catalog.duckdb",
+    )
+    catalog_data_path: str | None = setting(
+        None,
+        env="DISTILLSET_CATALOG_DATA_PATH",
+        check=check_catalog_data_path,
+        help="where a DuckLake catalog keeps its Parquet files: s3://bucket/prefix/ or a folder every "
+        "worker mounts (required with DISTILLSET_CATALOG_URL)",
+    )
     s3_endpoint_url: str | None = setting(
         None, env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), rule="http_url", help="S3-compatible store"
     )
@@ -596,10 +613,24 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
         validate(self)
+        if is_ducklake_url(self.catalog_url) and not self.catalog_data_path:
+            where = "s3://bucket/prefix/ or a folder"
+            raise SettingsError([f"DISTILLSET_CATALOG_DATA_PATH must be set with DISTILLSET_CATALOG_URL: {where}"])
 
     @property
     def catalog_path(self) -> Path:
+        """The embedded catalog file, ``$DISTILLSET_HOME/catalog.duckdb`` (see ``catalog_location``)."""
         return self.home / CATALOG_FILE
+
+    @property
+    def catalog_location(self):
+        """What ``distillset.catalog`` opens: the DuckLake of ``DISTILLSET_CATALOG_URL`` (a
+        ``catalog.Lake``), or the file of ``catalog_path``."""
+        from distillset.catalog_lake import catalog_location  # duckdb stays unimported for settings alone
+
+        return catalog_location(
+            self.catalog_url, self.catalog_data_path, self.home, s3_endpoint_url=self.s3_endpoint_url
+        )
 
     @property
     def ledger_path(self) -> Path:

@@ -8,16 +8,15 @@ pass@1, pass@N, coverage, samples paid per prompt and cost per kept example
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 
-from distillset.catalog import connect, table_exists
+from distillset.catalog import Location, connect, table_exists
+from distillset.catalog import exists as catalog_exists
 from distillset.curation.best_of_n import SUMMARY_SAMPLE_COLUMNS, SelectionPolicy, policy_of, selection_summary
 from distillset.settings import TeacherSettings
 
 
-def best_of_n_report(catalog_path: Path, teacher: TeacherSettings) -> dict:
+def best_of_n_report(catalog_path: Location, teacher: TeacherSettings) -> dict:
     """The best-of-N summary of ``teacher``'s partition; the policy alone when nothing was sampled."""
     policy = policy_of(teacher)
     samples = _read(catalog_path, "teacher_samples", teacher.model, SUMMARY_SAMPLE_COLUMNS)
@@ -38,8 +37,8 @@ def policy_config(teacher: TeacherSettings) -> dict | None:
 _RATE_COLUMNS = ("verifier", "kept", "samples_correct", "pass_rate")
 
 
-def _read(catalog_path: Path, table: str, model: str, columns: tuple[str, ...]) -> pl.DataFrame:
-    if not Path(catalog_path).exists():
+def _read(catalog_path: Location, table: str, model: str, columns: tuple[str, ...]) -> pl.DataFrame:
+    if not catalog_exists(catalog_path):
         return pl.DataFrame()
     with connect(catalog_path, read_only=True) as con:
         if not table_exists(con, table):

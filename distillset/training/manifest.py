@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from distillset.catalog import Location
 from distillset.curation.decontam import Benchmark
 from distillset.curation.near_dedup import NearDupParams
 from distillset.ids import sha256_hex
@@ -29,7 +30,7 @@ from distillset.training.stage_report import drops_by_reason, stage_counts
 
 
 def version_manifest(
-    catalog_path: Path,
+    catalog_path: Location,
     *,
     examples: pl.DataFrame | None = None,
     scores: pl.DataFrame | None = None,

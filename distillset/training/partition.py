@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -23,10 +22,14 @@ from distillset.catalog import (
     CHUNKED_WRITE_MEMORY,
     SORT_RANGE_ROWS,
     ChunkWriter,
+    Location,
     connect,
     iter_chunks,
     key_ranges,
     table_exists,
+)
+from distillset.catalog import (
+    exists as catalog_exists,
 )
 from distillset.curation.decontam import BenchmarkIndex
 from distillset.quality.judge import combine_scores
@@ -188,10 +191,12 @@ def _count(con: duckdb.DuckDBPyConnection, table: str, teacher_model: str) -> in
     return int(con.execute(f'SELECT count(*) FROM "{table}" WHERE teacher_model = ?', [teacher_model]).fetchone()[0])
 
 
-def examples_split_overlap(catalog_path: Path, teacher_model: str, table: str = "training_examples") -> dict[str, int]:
+def examples_split_overlap(
+    catalog_path: Location, teacher_model: str, table: str = "training_examples"
+) -> dict[str, int]:
     """``split.split_overlap`` of one teacher's examples in the catalog, computed by DuckDB under the
     chunked write's memory limit (zero overlaps when the table does not exist)."""
-    if not Path(catalog_path).exists():
+    if not catalog_exists(catalog_path):
         return dict.fromkeys(OVERLAP_COLUMNS, 0)
     with connect(catalog_path, read_only=True) as con:
         if not table_exists(con, table):
@@ -201,12 +206,17 @@ def examples_split_overlap(catalog_path: Path, teacher_model: str, table: str = 
 
 
 def contaminated_examples(
-    catalog_path: Path, teacher_model: str, index: BenchmarkIndex, *, chunk_rows: int, table: str = "training_examples"
+    catalog_path: Location,
+    teacher_model: str,
+    index: BenchmarkIndex,
+    *,
+    chunk_rows: int,
+    table: str = "training_examples",
 ) -> pl.DataFrame:
     """``index.find`` over one teacher's examples (id, conversation), ``chunk_rows`` at a time: the
     contaminated examples, in table order (``find`` judges each text alone, so chunks change nothing)."""
     hits: list[pl.DataFrame] = []
-    if Path(catalog_path).exists():
+    if catalog_exists(catalog_path):
         with connect(catalog_path, read_only=True) as con:
             if table_exists(con, table):
                 sql = f'SELECT example_id, messages_json FROM "{table}" WHERE teacher_model = ?'

@@ -6,9 +6,7 @@ at a glance how many prompts became how many examples, and where the rest went.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from distillset.catalog import connect, table_exists
+from distillset.catalog import Location, connect, table_exists
 
 # (stage, table, filter on the teacher partition?, extra condition)
 _STAGES = [
@@ -23,7 +21,7 @@ _STAGES = [
 ]
 
 
-def stage_counts(catalog_path: Path, teacher_model: str) -> dict[str, int]:
+def stage_counts(catalog_path: Location, teacher_model: str) -> dict[str, int]:
     """Rows per stage (missing tables count as 0)."""
     counts: dict[str, int] = {}
     with connect(catalog_path, read_only=True) as con:
@@ -38,7 +36,7 @@ def stage_counts(catalog_path: Path, teacher_model: str) -> dict[str, int]:
     return counts
 
 
-def drops_by_reason(catalog_path: Path, teacher_model: str) -> dict[str, dict[str, int]]:
+def drops_by_reason(catalog_path: Location, teacher_model: str) -> dict[str, dict[str, int]]:
     """Dropped rows per stage and reason: rejects, prompt drops, generation drops, failed quality rules."""
     queries = {
         "raw_prompts": ("rejects", "SELECT reason, count(*) FROM rejects WHERE stage = 'raw_prompts' GROUP BY 1", []),

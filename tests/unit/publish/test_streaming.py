@@ -121,6 +121,23 @@ def _data_bytes_of(version_dir: Path, names) -> dict[str, bytes]:
     return {name: (version_dir / name).read_bytes() for name in names}
 
 
+def test_a_catalog_partition_streams_the_same_version_on_every_backend(tmp_path, catalog_location):
+    # The file, DuckLake with folder data, DuckLake with S3 data (tests/helpers/catalog.py).
+    examples = make_examples(ROWS)
+    other = make_examples(5, teacher="other/teacher", variant="x")
+    catalog.replace_partition(catalog_location, "training_examples", examples, column="teacher_model", value=LLAMA)
+    catalog.replace_partition(
+        catalog_location, "training_examples", other, column="teacher_model", value="other/teacher"
+    )
+    source = CatalogSource(catalog_location, partition=LLAMA, chunk_rows=9)
+    assert source.count() == ROWS
+    storage = str(tmp_path / "sets")
+    streamed = publish_training_set(storage, "math", source, manifest_fields=FIELDS, row_group_rows=ROW_GROUP)
+    assert streamed.published and streamed.content_hash == content_hash(examples, ["openai"])
+    back = read_examples(storage, "math")
+    assert back["example_id"].to_list() == sorted(examples["example_id"].to_list())
+
+
 class _ChangingSource(FrameSource):
     """A source whose rows change after the first pass (a catalog rewritten while publishing)."""
 

@@ -75,8 +75,8 @@ def _whole(generations: pl.DataFrame, prompts: pl.DataFrame) -> pl.DataFrame:
     return scores.select(pl.lit(TEACHER).alias("teacher_model"), pl.all())
 
 
-def _catalog(tmp_path, generations: pl.DataFrame, prompts: pl.DataFrame):
-    path = tmp_path / "catalog.duckdb"
+def _catalog(tmp_path, generations: pl.DataFrame, prompts: pl.DataFrame, path=None):
+    path = path or tmp_path / "catalog.duckdb"
     other = generations.head(3).with_columns(teacher_model=pl.lit(OTHER))
     catalog.replace_table(path, "deduplicated_generations", pl.concat([generations, other]))
     catalog.replace_table(path, "prompt_pool", prompts)
@@ -86,7 +86,7 @@ def _catalog(tmp_path, generations: pl.DataFrame, prompts: pl.DataFrame):
 def _score(path, chunk_rows: int, model: str = TEACHER):
     scored = score_partition(path, model, chunk_rows=chunk_rows, thresholds=QualityThresholds())
     # The spooled copies and parts are gone.
-    assert [p.name for p in path.parent.iterdir() if p.name.startswith("quality-")] == []
+    assert [p.name for p in catalog.local_dir(path).iterdir() if p.name.startswith("quality-")] == []
     return scored
 
 
@@ -161,3 +161,16 @@ def test_summary_and_gates_from_the_catalog_equal_the_frame_and_polars(tmp_path)
 def test_frame_aggregates_of_a_frame_without_rows_or_columns_are_empty():
     assert frame_aggregates(pl.DataFrame()).rows == 0
     assert summary_of(frame_aggregates(pl.DataFrame()))["median"] is None
+
+
+def test_chunked_scores_on_every_catalog_backend(tmp_path, catalog_location):
+    # The file, DuckLake with folder data, DuckLake with S3 data (tests/helpers/catalog.py).
+    generations, prompts = _tables(40)
+    path = _catalog(tmp_path, generations, prompts, path=catalog_location)
+    _score(path, chunk_rows=5, model=OTHER)
+    scored = _score(path, chunk_rows=7)
+    expected = _whole(generations, prompts)
+    got = catalog.read_table(path, "quality_scores", "WHERE teacher_model = ?", [TEACHER])
+    assert scored.rows == 40
+    assert got.sort("prompt_id").equals(expected.sort("prompt_id"))
+    assert catalog.count_rows(path, "quality_scores", "WHERE teacher_model = ?", [OTHER]) == 3

@@ -80,8 +80,8 @@ def _tables(count: int) -> dict[str, pl.DataFrame]:
     return {"generations": generations, "scores": scores, "prompts": prompts, "judgments": judgments}
 
 
-def _catalog(tmp_path, tables: dict[str, pl.DataFrame], *, judged: bool):
-    path = tmp_path / "catalog.duckdb"
+def _catalog(tmp_path, tables: dict[str, pl.DataFrame], *, judged: bool, path=None):
+    path = path or tmp_path / "catalog.duckdb"
     other = {k: v.head(4).with_columns(teacher_model=pl.lit(OTHER)) for k, v in tables.items() if k != "prompts"}
     names = {"generations": "deduplicated_generations", "scores": "quality_scores", "judgments": "judge_scores"}
     for key, table in names.items():
@@ -203,3 +203,19 @@ def test_examples_sorted_one_prompt_id_range_at_a_time_equal_one_sort(tmp_path, 
     options = {"validation_fraction": 0.2}
     _build(path, chunk_rows=7, **options)
     assert _written(path).equals(_expected(path, judged=False, **options))
+
+
+@pytest.mark.parametrize("judged", [False, True])
+def test_chunked_examples_on_every_catalog_backend(tmp_path, catalog_location, judged):
+    # The file, DuckLake with folder data, DuckLake with S3 data (tests/helpers/catalog.py).
+    tables = _tables(30)
+    path = _catalog(tmp_path, tables, judged=judged, path=catalog_location)
+    options = {"validation_fraction": 0.2, "judge_weight": 0.4, "judge_min_score": 3.0 if judged else None}
+    _build(path, chunk_rows=3, model=OTHER, **options)
+    written = _build(path, chunk_rows=7, **options)
+    expected = _expected(path, judged=judged, **options)
+    got = _written(path)
+    assert got.columns == TRAINING_EXAMPLES_COLUMNS
+    assert got.sort("example_id").equals(expected.sort("example_id"))
+    assert written.rows == expected.height > 0
+    assert _written(path, OTHER).height > 0
