@@ -46,6 +46,10 @@ How it works:
    are connected components, a member can reach the representative through a chain and show a
    similarity below the threshold.
 
+The streamed stages (``prompt_pool``, ``deduplicated_generations``) build this index in two passes
+over the catalog (``distillset.curation.near_index``): band keys for every text, signatures and
+sets only for the texts that share a band key with another one; the clusters are the same.
+
 Until 2026-11-29, pairs were accepted, and ``similarity`` reported, by the MinHash ESTIMATE. Its
 noise (standard deviation ~0.025-0.035 at J=0.8 with 128 slots) let pairs at 0.75-0.8 in and kept
 pairs at 0.8-0.85 out; on bench/synthetic_corpus.py exact verification raised edge precision
