@@ -105,7 +105,11 @@ def main() -> None:
     parser.add_argument("--docs", type=int, nargs="+", default=[100_000])
     parser.add_argument("--chunk-rows", type=int, default=50_000, help="rows per streamed chunk (the stages' default)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build:
+        build(int(args.build[0]), Path(args.build[1]))
+        return
     if args.child:
         mode, path, chunk_rows, out = args.child
         child(mode, Path(path), int(chunk_rows), Path(out))
@@ -116,7 +120,10 @@ def main() -> None:
     print("|---:|---|---:|---:|---:|---:|---:|")
     for n in args.docs:
         with tempfile.TemporaryDirectory(prefix="bench-near-index-") as scratch:
-            path = build(n, Path(scratch))
+            # Built in its own process: a child's ru_maxrss starts at its parent's RSS at the fork,
+            # so the parent must not hold the texts.
+            path = Path(scratch) / "pairs.duckdb"
+            subprocess.run([sys.executable, __file__, "--build", str(n), scratch], check=True)
             outs = {}
             for mode in ("one-pass", "two-pass"):
                 outs[mode] = Path(scratch) / f"{mode}.parquet"
