@@ -14,7 +14,14 @@ not measured: answers derived from the prompt, GSM8K ones right). The RSS of the
 process tree (the CLI and its run worker, summed) is sampled from ``/proc`` every 0.2 s; each
 stage's time and the peak RSS while it ran come from the Dagster step stats of the run.
 
+``--prefill`` writes the instant teacher's answer to every prompt into the shared ledger before
+the runs (the request hash the teacher stage computes for a single-turn prompt at the default
+sampling), so every run reads its answers from the ledger: paying a million answers through the
+HTTP teacher took over an hour on the shared 2-core box. Only the scorecard's few requests (at
+temperature 0) are paid.
+
 Usage:
+    .venv/bin/python bench/bench_scale.py --sizes 1000000 --prefill --checkout /work/main --checkout .
     .venv/bin/python bench/bench_scale.py --sizes 100000 300000
     .venv/bin/python bench/bench_scale.py --sizes 100000 300000 --checkout /work/main --checkout .
     .venv/bin/python bench/bench_scale.py --sizes 1000000
@@ -88,6 +95,56 @@ def write_prompts(n: int, folder: Path, seed: int = 19) -> dict[str, str]:
                     made[rng.randrange(len(made))] = text
             out.write(json.dumps({"prompt": text, "id": i}) + "\n")
     return {row["question"]: row["answer"] for row in gsm8k}
+
+
+def prefill_ledger(folder: Path, key: dict[str, str], ledger: Path, batch: int = 20_000) -> int:
+    """Add the instant teacher's answer to every prompt under ``folder`` to ``ledger``, keyed as the
+    teacher stage keys a single-turn prompt at the default sampling; returns the answers added."""
+    from datetime import UTC, datetime
+
+    from distillset import ids
+    from distillset.settings.tree import SamplingSettings
+    from distillset.teacher.ledger import Ledger, LedgerAnswer
+
+    sampling = SamplingSettings().params()
+    sampling_json = ids.canonical_json(sampling)
+    now = datetime.now(UTC)
+    book = Ledger(ledger)
+    added, answers = 0, []
+    try:
+        for file in sorted(folder.glob("*.jsonl")):
+            for line in file.open():
+                row = json.loads(line)
+                text = row["prompt"] if "prompt" in row else row["question"]
+                messages = [{"role": "user", "content": text}]
+                content = _answer(text, key)
+                answers.append(
+                    LedgerAnswer(
+                        request_hash=ids.request_hash(MODEL, messages, sampling),
+                        model=MODEL,
+                        messages_json=ids.canonical_json(messages),
+                        sampling_json=sampling_json,
+                        content=content,
+                        finish_reason="stop",
+                        prompt_tokens=len(text.split()),
+                        completion_tokens=len(content.split()),
+                        latency_ms=0.0,
+                        attempts=1,
+                        response_id=None,
+                        endpoint="bench_scale --prefill",
+                        simulated=False,
+                        created_at=now,
+                        run_id="bench-scale-prefill",
+                        served_model=MODEL,
+                    )
+                )
+                if len(answers) >= batch:
+                    added += book.merge(answers, [])[0]
+                    answers = []
+        added += book.merge(answers, [])[0]
+    finally:
+        book.close()
+    return added
 
 
 # ----- the instant teacher (its own process, not measured) -----
@@ -287,6 +344,9 @@ def main() -> None:
         "--env", action="append", default=[], help="KEY=VALUE set for every run (e.g. MALLOC_MMAP_THRESHOLD_=262144)"
     )
     parser.add_argument("--keep-ledger", type=Path, help="copy the shared ledger here at the end")
+    parser.add_argument(
+        "--prefill", action="store_true", help="write the instant teacher's answers to the ledger before the runs"
+    )
     args = parser.parse_args()
     checkouts = args.checkout or [PROJECT]
     extra_env = dict(item.split("=", 1) for item in args.env)
@@ -300,6 +360,8 @@ def main() -> None:
         for size in args.sizes:
             folder = Path(scratch) / str(size)
             key = write_prompts(size, folder)
+            if args.prefill:
+                print(f"prefilled {prefill_ledger(folder, key, ledger):,} answers", flush=True)
             with Teacher(key) as teacher:
                 for checkout in checkouts:
                     label = " ".join([str(checkout), *args.env])

@@ -286,6 +286,32 @@ def iter_chunks(
             yield pl.from_arrow(batch)
 
 
+def iter_chunks_of_ids(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list | None = None,
+    *,
+    id_column: str,
+    ids: pl.Series,
+    chunk_rows: int,
+) -> Iterator[pl.DataFrame]:
+    """The rows of ``sql`` whose ``id_column`` is one of ``ids``, streamed like ``iter_chunks``
+    (in no particular order): a second read of a few rows of a table, e.g. the texts the
+    near-duplicate index needs again (``curation.near_index``), without reading the others into
+    Python. ``ids`` is registered on ``con`` while the chunks are read."""
+    wanted = pl.DataFrame({id_column: ids.cast(pl.String)}).to_arrow()
+    con.register("_wanted_ids", wanted)
+    try:
+        yield from iter_chunks(
+            con,
+            f'SELECT * FROM ({sql}) WHERE "{id_column}" IN (SELECT "{id_column}" FROM _wanted_ids)',
+            params,
+            chunk_rows=chunk_rows,
+        )
+    finally:
+        con.unregister("_wanted_ids")
+
+
 def read_table(path: Location, table: str, where: str = "", params: list | None = None) -> pl.DataFrame:
     """Read ``table`` (optionally filtered) into polars; an empty frame if it does not exist."""
     if not exists(path):

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from distillset import catalog
-from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters_chunks
+from distillset.curation.near_dedup import NearDupParams
+from distillset.curation.near_index import two_pass_clusters
 from distillset.curation.pool import (
     DROPS_SCHEMA,
     _schema_of,
@@ -101,10 +102,12 @@ def deduplicate_generations_in_catalog(
     kept rows and drops, in the same order.
 
     Memory holds one chunk of ``chunk_rows`` rows, a 128-bit pair hash and the id of every distinct
-    ok pair (the exact-duplicate index), the near-duplicate index (signatures and shingle sets,
-    ``near_duplicate_clusters_chunks``) and the drop rows of duplicates (ids, no texts); never all
-    answers. ``source`` is read twice: once to find failed calls and duplicates (prompt texts
-    looked up per chunk in ``prompts``), once to write the kept rows through ``writer``.
+    ok pair (the exact-duplicate index), the near-duplicate index (band keys of every answer, then
+    signatures and shingle sets of the candidates only, ``near_index.two_pass_clusters``) and the
+    drop rows of duplicates (ids, no texts); never all answers. ``source`` is read twice: once
+    to find failed calls and duplicates (prompt texts looked up per chunk in ``prompts``), once to
+    write the kept rows through ``writer``; in between, the near-duplicate candidates' answers are
+    read again by id.
 
     Returns:
         The rows read, kept and dropped (by reason).
@@ -138,8 +141,19 @@ def deduplicate_generations_in_catalog(
                 ok = ok.filter(~pl.col("prompt_id").is_in(exact["prompt_id"].implode()))
             yield ok["prompt_id"].to_list(), ok["_pair_text"].to_list()
 
+    def texts_of_ids(wanted: pl.Series) -> Iterator[tuple[list[str], list[str]]]:
+        sql = f"SELECT prompt_id, response {where} AND status = 'ok'"
+        for chunk in catalog.iter_chunks_of_ids(
+            stream, sql, [model], id_column="prompt_id", ids=wanted, chunk_rows=chunk_rows
+        ):
+            pair = _with_pair_text(lookup, chunk, prompts)
+            yield pair["prompt_id"].to_list(), pair["_pair_text"].to_list()
+
     try:
-        clusters = near_duplicate_clusters_chunks(ok_chunks(), params=near_dup, capacity=ok_rows)
+        # Two streamed passes: band keys of every answer, then the texts of the candidates only.
+        clusters = two_pass_clusters(
+            ok_chunks(), texts_of_ids, params=near_dup, verification="union-find", capacity=ok_rows
+        )
     finally:
         stream.close()
         lookup.close()

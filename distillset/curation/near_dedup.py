@@ -46,6 +46,10 @@ How it works:
    are connected components, a member can reach the representative through a chain and show a
    similarity below the threshold.
 
+The streamed stages (``prompt_pool``, ``deduplicated_generations``) build this index in two passes
+over the catalog (``distillset.curation.near_index``): band keys for every text, signatures and
+sets only for the texts that share a band key with another one; the clusters are the same.
+
 Until 2026-11-29, pairs were accepted, and ``similarity`` reported, by the MinHash ESTIMATE. Its
 noise (standard deviation ~0.025-0.035 at J=0.8 with 128 slots) let pairs at 0.75-0.8 in and kept
 pairs at 0.8-0.85 out; on bench/synthetic_corpus.py exact verification raised edge precision
@@ -936,15 +940,34 @@ def _clusters(
     verification: str,
 ) -> pl.DataFrame:
     """Clusters and representatives from the exact groups, signatures and sets of the unique texts."""
-    n = len(id_series)
-    n_unique = len(first_rows)
+    component_of_unique = components(signatures, sets, params, verification)
+    del signatures
+    return cluster_frame(id_series, unique_of_row, component_of_unique, sets, priority)
+
+
+def components(signatures: np.ndarray, sets: ShingleSets, params: NearDupParams, verification: str) -> np.ndarray:
+    """Component label (the smallest member) of each text given its signature and shingle set,
+    by ``union_find_components`` or, for ``verification="exhaustive"``, by checking every pair."""
     if verification == "exhaustive":
         # Given the sets, verified_pairs never shingles again: it needs no texts.
         pairs, _ = verified_pairs(signatures, sets.sizes() > 0, pl.Series([], dtype=pl.String), params, sets)
-        component_of_unique = connected_components(n_unique, pairs["left"].to_numpy(), pairs["right"].to_numpy())
-    else:
-        component_of_unique = union_find_components(signatures, sets, params)
-    del signatures
+        return connected_components(len(signatures), pairs["left"].to_numpy(), pairs["right"].to_numpy())
+    return union_find_components(signatures, sets, params)
+
+
+def cluster_frame(
+    id_series: pl.Series,
+    unique_of_row: np.ndarray,
+    component_of_unique: np.ndarray,
+    sets: ShingleSets,
+    priority: Sequence[float] | None,
+) -> pl.DataFrame:
+    """The clusters frame (``near_duplicate_clusters``'s result) from the component of each unique
+    text: representatives by priority then input order, and the exact Jaccard of every near (not
+    exact) duplicate with its representative (``sets`` needs only the texts in clusters of two or
+    more unique texts)."""
+    n = len(id_series)
+    n_unique = len(component_of_unique)
     component = component_of_unique[unique_of_row]
 
     if priority is None:

@@ -16,7 +16,8 @@ import polars as pl
 
 from distillset import catalog
 from distillset.curation.decontam import BenchmarkIndex
-from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters, near_duplicate_clusters_chunks
+from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
+from distillset.curation.near_index import two_pass_clusters
 
 DROPS_SCHEMA: dict[str, pl.DataType] = {
     "prompt_id": pl.String,
@@ -124,7 +125,8 @@ def build_prompt_pool_in_catalog(
     """``build_prompt_pool`` over the catalog's ``source`` table, streamed: the same pool and drops.
 
     Memory holds the ids and text hashes of every prompt, one chunk of ``chunk_rows`` texts at a
-    time, and the near-duplicate index (signatures and shingle sets, ``near_duplicate_clusters_chunks``),
+    time, and the near-duplicate index (band keys of every prompt, then signatures and shingle sets of the
+    candidates only, ``near_index.two_pass_clusters``),
     never every document: exact duplicates are found from ``(prompt_id, text_hash)``, texts are
     streamed once for decontamination and sketching, then ``source`` once more, chunk by chunk,
     without the dropped ids into ``pool_table`` (in its order). ``writer`` is the chunked write
@@ -152,7 +154,15 @@ def build_prompt_pool_in_catalog(
                 chunk = chunk.filter(~pl.col("prompt_id").is_in(hits["prompt_id"].implode()))
             yield chunk["prompt_id"].to_list(), chunk["prompt_text"].to_list()
 
-    clusters = near_duplicate_clusters_chunks(clean_chunks(), params=near_dup, capacity=total - exact.height)
+    def texts_of_ids(wanted: pl.Series) -> Iterator[tuple[list[str], list[str]]]:
+        sql = f'SELECT prompt_id, prompt_text FROM "{source}"'
+        for chunk in catalog.iter_chunks_of_ids(con, sql, id_column="prompt_id", ids=wanted, chunk_rows=chunk_rows):
+            yield chunk["prompt_id"].to_list(), chunk["prompt_text"].to_list()
+
+    # Two streamed passes: band keys of every prompt, then the texts of the candidates only.
+    clusters = two_pass_clusters(
+        clean_chunks(), texts_of_ids, params=near_dup, verification="union-find", capacity=total - exact.height
+    )
     contaminated = pl.concat(contaminated_parts) if contaminated_parts else _empty_drops()
     near = (
         clusters.filter(~pl.col("kept"))
