@@ -113,9 +113,21 @@ def generation_row(
     """
     last = answers[-1] if answers and error is None else None
     status = "ok" if error is None else "skipped" if skipped else "failed"
+    if len(answers) == 1:  # a single-turn sample, the common case: no sums over one answer
+        only = answers[0]
+        prompt_tokens, completion_tokens = only.prompt_tokens, only.completion_tokens
+        latency_ms, attempts = float(only.latency_ms), only.attempts
+        cut, any_simulated = only.finish_reason == "length", bool(only.simulated)
+    else:
+        prompt_tokens = sum(a.prompt_tokens for a in answers)
+        completion_tokens = sum(a.completion_tokens for a in answers)
+        latency_ms = float(sum(a.latency_ms for a in answers))
+        attempts = sum(a.attempts for a in answers)
+        cut = any(a.finish_reason == "length" for a in answers)
+        any_simulated = any(a.simulated for a in answers) if answers else simulated
     finish_reason = None
     if last is not None:
-        finish_reason = "length" if any(a.finish_reason == "length" for a in answers) else last.finish_reason
+        finish_reason = "length" if cut else last.finish_reason
     return (
         model,
         prompt_id,
@@ -125,13 +137,13 @@ def generation_row(
         finish_reason,
         hashes[-1] if hashes else "",
         hashes,
-        sum(a.prompt_tokens for a in answers),
-        sum(a.completion_tokens for a in answers),
-        float(sum(a.latency_ms for a in answers)),
-        sum(a.attempts for a in answers),
+        prompt_tokens,
+        completion_tokens,
+        latency_ms,
+        attempts,
         last.response_id if last is not None else None,
         last.served_model if last is not None else None,
-        any(a.simulated for a in answers) if answers else simulated,
+        any_simulated,
         sampling_json,
         last.created_at if last is not None else None,
         error,
@@ -150,7 +162,15 @@ def _conversation_json(messages: list[dict], last: LedgerAnswer | None) -> str:
     stored request JSON (same key, same messages) by the answer instead of re-encoding it all."""
     if last is None:
         return ids.canonical_json(messages) if messages else "[]"
-    return f"{last.messages_json[:-1]},{ids.canonical_json(messages[-1])}]"
+    return f"{last.messages_json[:-1]},{_message_json(messages[-1])}]"
+
+
+def _message_json(message: dict) -> str:
+    """``ids.canonical_json(message)``; a plain role-and-content message spliced without sorting a dict."""
+    if len(message) == 2 and type(message.get("role")) is str and "content" in message:
+        # Sorted keys: "content" before "role".
+        return f'{{"content":{ids.canonical_json(message["content"])},"role":{ids.canonical_json(message["role"])}}}'
+    return ids.canonical_json(message)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
