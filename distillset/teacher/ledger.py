@@ -529,7 +529,10 @@ class LedgerWriter:
             self._answers.setdefault((answer.request_hash, answer.origin), answer)
             full = len(self._answers) + len(self._failures) >= self.batch_size
         self._raise_if_failed()
-        if full:
+        # Set only if not set: Event.set takes a Condition even when the writer is already due to
+        # wake. Safe because the writer clears the flag before it reads the buffer, so a flag seen
+        # set means a read of the buffer (with this answer in it) is still to come.
+        if full and not self._wake.is_set():
             self._wake.set()
 
     def add_failure(
@@ -786,8 +789,8 @@ def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: flo
     mine = [key for key in open_keys if holders.get(key, (None,))[0] == owner]
     # Look again now that the leases are ours: on PostgreSQL (READ COMMITTED, row locks) an answer
     # may have been committed since the first look, its lease deleted with it. Under SQLite's
-    # BEGIN IMMEDIATE nothing can, and this costs one read.
-    late = _answers_of(backend, con, mine)
+    # BEGIN IMMEDIATE nothing can, so SQLite skips the read (one query per claim group).
+    late = _answers_of(backend, con, mine) if backend.answers_land_during_claims else {}
     if late:
         backend.executemany(con, _DELETE_OWN_LEASE, [(h, o, owner) for h, o in sorted(late)])
     for key in open_keys:
