@@ -1,11 +1,13 @@
-"""Benchmark: client instructions per request, teacher stage vs the bare SDK loop (noise-free).
+"""Benchmark: client instructions per request, teacher stage vs the bare SDK loop (low noise).
 
 On the shared 2-core box wall-clock ratios swing by 2x with the load; the number of instructions
-the client executes does not (two runs agree to ~0.1%). This counts them with valgrind's
-cachegrind (``--cache-sim=no``) for a run of N and of 2N requests of each client against the
-instant bench server of ``bench_teacher.py``; the difference over N is the marginal cost of one
-request (imports, warm-up and per-call set-up cancel out). It also counts the cyclic GC's
-collections per generation over 3,000 requests (without valgrind).
+the client executes much less (two runs agreed to ~0.1% at load 7-12, but `generate`'s count,
+whose ledger-writer thread and GC depend on thread timing, varied by 4% at load 12-18:
+bench/README.md). This counts them with valgrind's cachegrind (``--cache-sim=no``) for a run
+of N and of 2N requests of each client against the instant bench server of ``bench_teacher.py``;
+the difference over N is the marginal cost of one request (imports, warm-up and per-call set-up
+cancel out). It also counts the cyclic GC's collections per generation over 3,000 requests
+(without valgrind).
 
 Usage (needs valgrind; ~10 minutes on the loaded box, ~5 more per extra tree):
     python bench/bench_teacher_instructions.py            # N = 1000
