@@ -15,9 +15,17 @@ from typing import Any
 _SPACE = re.compile(r"\s+")
 
 
+# The encoder ``json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))``
+# builds on every call, built once: the same output byte for byte (json.dumps makes exactly this
+# JSONEncoder and calls its encode), without the per-call construction (a quarter of the cost for a
+# teacher request's messages; bench/README.md, "Third pass"). The encoder keeps no state between
+# calls, so one is safe to share across threads.
+_ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no insignificant whitespace: equal values give equal strings."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 def sha256_hex(data: str | bytes) -> str:
@@ -43,6 +51,17 @@ def request_hash(model: str, messages: list[dict], sampling: dict) -> str:
     Changing any one of them makes a new key, so only that request is paid again.
     """
     return sha256_hex(canonical_json({"model": model, "messages": messages, "sampling": sampling}))
+
+
+def request_hash_of_json(model_json: str, messages_json: str, sampling_json: str) -> str:
+    """``request_hash`` from the canonical JSON of its three parts, byte for byte the same key.
+
+    The request's canonical JSON is an object whose sorted keys are ``messages``, ``model`` and
+    ``sampling``, so it is those parts' canonical JSON spliced in that order: a caller that needs
+    the messages' JSON anyway (the ledger stores it) encodes them once, not twice, and the model's
+    and sampling's JSON once per run. ``model_json`` is ``canonical_json(model)``.
+    """
+    return sha256_hex(f'{{"messages":{messages_json},"model":{model_json},"sampling":{sampling_json}}}')
 
 
 def prompt_id(source_sha256: str, source_line: int) -> str:

@@ -197,6 +197,7 @@ class _Run:
         self.early_stop = settings.pass_rate_min is None and settings.pass_rate_max is None
         self.sample_sampling = [settings.sample_params(i) for i in range(self.samples)]
         self.sample_sampling_json = [ids.canonical_json(p) for p in self.sample_sampling]
+        self.model_json = ids.canonical_json(settings.model)
         self.verify_pool = verify_pool
         self.slots = asyncio.Semaphore(settings.max_concurrency)
         self.stats = GenerationStats()
@@ -314,21 +315,27 @@ class _Run:
     def _looked_up(self, chunk: list[tuple[int, Conversation]]) -> Iterator[list[tuple]]:
         # The first turn of every sample a prompt may need, looked up in one query: a rerun (or a
         # raised N) finds what it already paid for without a query per sample.
-        first_keys: dict[int, list[str]] = {}
+        # The messages' JSON is encoded once per prompt: every sample's key is spliced from it
+        # (``ids.request_hash_of_json``) and the ledger record of the first turn reuses it.
+        first_keys: dict[int, tuple[list[str], str]] = {}
         for index, conversation in chunk:
             messages = self._first_messages(conversation)
             if messages is not None:
-                first_keys[index] = [
-                    ids.request_hash(self.settings.model, messages, self.sample_sampling[i])
-                    for i in range(self.samples)
-                ]
-        wanted = [key for keys in first_keys.values() for key in keys]
+                messages_json = ids.canonical_json(messages)
+                first_keys[index] = (
+                    [
+                        ids.request_hash_of_json(self.model_json, messages_json, self.sample_sampling_json[i])
+                        for i in range(self.samples)
+                    ],
+                    messages_json,
+                )
+        wanted = [key for keys, _json in first_keys.values() for key in keys]
         found = self.ledger.lookup(wanted, origin=self.endpoint.origin) if wanted else {}
         items = []
         for index, conversation in chunk:
-            keys = first_keys.get(index)
+            keys, messages_json = first_keys.get(index, (None, None))
             known = [found.get(key) for key in keys] if keys is not None else None
-            items.append((index, conversation, keys, known))
+            items.append((index, conversation, keys, known, messages_json))
         for start in range(0, len(items), self.group_size):
             yield items[start : start + self.group_size]
 
@@ -343,7 +350,7 @@ class _Run:
         if self.unanswered is not None or self.stats.budget_message_for(self.settings) is not None:
             return [], None
         wanted: list[str] = []
-        for _index, conversation, keys, known in group:
+        for _index, conversation, keys, known, _json in group:
             if keys is None or not _sendable(conversation):
                 continue
             task = conversation.task
@@ -386,16 +393,22 @@ class _Run:
             item = await queue.get()
             if item is None:
                 return
-            index, conversation, first_keys, first_answers = item
-            rows = await self._sample_prompt(conversation, first_keys, first_answers)
+            index, conversation, first_keys, first_answers, first_json = item
+            rows = await self._sample_prompt(conversation, first_keys, first_answers, first_json)
             self.done += 1
             self.rows.add(index, rows)
 
     # ----- the samples of one prompt -----
     async def _sample_prompt(
-        self, conversation: Conversation, first_keys: list[str] | None, first_answers: list | None
+        self,
+        conversation: Conversation,
+        first_keys: list[str] | None,
+        first_answers: list | None,
+        first_json: str | None = None,
     ) -> list[tuple]:
         """Up to N samples of one conversation, one row each, in sample order.
+
+        ``first_json`` is the canonical JSON of the first turn's messages, the keys' source.
 
         Without a verifier (or with a pass-rate window, which needs all N) every sample is drawn
         (they are ranked later). With one, samples are drawn in rounds of as many as could still
@@ -415,6 +428,7 @@ class _Run:
                     i,
                     first_keys[i] if first_keys else None,
                     first_answers[i] if first_answers else None,
+                    first_json,
                 )
                 for i in batch
             ]
@@ -436,10 +450,15 @@ class _Run:
         return rows
 
     async def _sample(
-        self, conversation: Conversation, sample_index: int, first_key: str | None, first_answer
+        self,
+        conversation: Conversation,
+        sample_index: int,
+        first_key: str | None,
+        first_answer,
+        first_json: str | None = None,
     ) -> tuple[tuple, Verdict | None]:
         """One sample's row and, for a verifiable prompt with an answer, its verdict."""
-        row, response = await self._converse(conversation, first_key, first_answer, sample_index)
+        row, response = await self._converse(conversation, first_key, first_answer, sample_index, first_json)
         task = conversation.task if isinstance(conversation, Conversation) else None
         if task is None or response is None:
             return row, None
@@ -487,12 +506,14 @@ class _Run:
         first_key: str | None,
         first_answer: LedgerAnswer | None,
         sample_index: int = 0,
+        first_json: str | None = None,
     ) -> tuple[tuple, str | None]:
         """All turns of one sample of a conversation, in order, and its last answer (None if none).
 
-        The first turn's key and ledger lookup come from the producer (batched), later turns are
-        looked up one by one (they depend on the earlier answers). Every turn of sample i sends
-        sample i's sampling parameters (``TeacherSettings.sample_params``).
+        The first turn's key, its messages' JSON (``first_json``) and ledger lookup come from the
+        producer (batched), later turns are looked up one by one (they depend on the earlier
+        answers). Every turn of sample i sends sample i's sampling parameters
+        (``TeacherSettings.sample_params``).
         """
         if sample_index == 0:
             self.stats.conversations += 1
@@ -523,14 +544,16 @@ class _Run:
         answers: list[LedgerAnswer] = []
         for turn_index, turn in enumerate(conversation.turns):
             messages = messages + [{"role": "user", "content": turn}]
-            key = (
-                first_key
-                if turn_index == 0 and first_key
-                else ids.request_hash(self.settings.model, messages, sampling)
-            )
+            if turn_index == 0 and first_key and first_json is not None:
+                key, messages_json = first_key, first_json
+            else:
+                messages_json = ids.canonical_json(messages)
+                key = ids.request_hash_of_json(self.model_json, messages_json, self.sample_sampling_json[sample_index])
             hashes.append(key)
             self.stats.requests_needed += 1
-            outcome = await self._answer(messages, key, first_answer if turn_index == 0 else _NOT_LOOKED_UP, sampling)
+            outcome = await self._answer(
+                messages, key, first_answer if turn_index == 0 else _NOT_LOOKED_UP, sampling, messages_json
+            )
             if outcome.answer is None:
                 if outcome.skipped:
                     self.stats.skipped_for_budget += 1
@@ -549,11 +572,13 @@ class _Run:
         row = self._row(conversation.prompt_id, messages, hashes, answers, None, sample_index=sample_index)
         return row, answers[-1].content
 
-    async def _answer(self, messages: list[dict], key: str, known, sampling: dict | None = None) -> TurnOutcome:
+    async def _answer(
+        self, messages: list[dict], key: str, known, sampling: dict | None = None, messages_json: str | None = None
+    ) -> TurnOutcome:
         """One turn: from the ledger, from an identical request already in flight, or paid.
 
         ``known`` is the ledger's answer when the caller already looked it up (None: not there),
-        or ``_NOT_LOOKED_UP``.
+        or ``_NOT_LOOKED_UP``. ``messages_json`` is ``messages``' canonical JSON when known.
         """
         looked_up = known is not _NOT_LOOKED_UP
         origin = self.endpoint.origin
@@ -578,7 +603,7 @@ class _Run:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:
-            outcome = await self._leased_send(messages, key, sampling)
+            outcome = await self._leased_send(messages, key, sampling, messages_json)
             future.set_result(outcome)
             return outcome
         except BaseException as exc:
@@ -588,7 +613,9 @@ class _Run:
         finally:
             del self.inflight[key]
 
-    async def _leased_send(self, messages: list[dict], key: str, sampling) -> TurnOutcome:
+    async def _leased_send(
+        self, messages: list[dict], key: str, sampling, messages_json: str | None = None
+    ) -> TurnOutcome:
         """Pay for ``key`` only while holding its lease; another worker's answer is reused instead."""
         claimed_at = self.held.pop(key, None)
         # Claimed ahead, and fresh: no other request of this run has sent it since (it would have
@@ -605,7 +632,7 @@ class _Run:
         # Samples of one prompt run concurrently: the semaphore keeps the requests in flight
         # within TEACHER_MAX_CONCURRENCY however many samples each worker draws at once.
         async with self.slots:
-            return await self.sender.send(messages, key, sampling)
+            return await self.sender.send(messages, key, sampling, messages_json)
 
     # ----- progress -----
     def _progress(self) -> GenerationProgress:

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import TypeVar
 
@@ -134,16 +135,34 @@ _ANSWER_COLUMNS = [f.name for f in fields(LedgerAnswer)]
 _FAILURE_COLUMNS = [f.name for f in fields(LedgerFailure)]
 
 
+def _row_layout(record_type: type) -> tuple[Callable, tuple[int, ...], tuple[int, ...]]:
+    """How to read a record type's fields as one tuple, and which positions hold times and flags."""
+    names = [f.name for f in fields(record_type)]
+    times = tuple(i for i, f in enumerate(fields(record_type)) if "datetime" in str(f.type))
+    flags = tuple(i for i, f in enumerate(fields(record_type)) if str(f.type) == "bool")
+    return attrgetter(*names), times, flags
+
+
+_ROW_LAYOUTS: dict[type, tuple[Callable, tuple[int, ...], tuple[int, ...]]] = {}
+
+
 def _to_row(record) -> tuple:
-    # Attribute by attribute: dataclasses.astuple deep-copies, which costs more than the insert.
-    return tuple(
-        value.astimezone(UTC).isoformat()
-        if isinstance(value, datetime)
-        else int(value)
-        if isinstance(value, bool)
-        else value
-        for value in (getattr(record, name) for name in record.__dataclass_fields__)
-    )
+    """A record's column values, times as ISO text in UTC and flags as 0/1 (what the tables store)."""
+    # One attrgetter call for all the fields, then only the time and flag fields converted: a
+    # generator over every field cost ~3x as much per answer (dataclasses.astuple deep-copies,
+    # which costs more than the insert).
+    layout = _ROW_LAYOUTS.get(type(record))
+    if layout is None:
+        layout = _ROW_LAYOUTS[type(record)] = _row_layout(type(record))
+    getter, times, flags = layout
+    values = list(getter(record))
+    for i in times:
+        if isinstance(values[i], datetime):
+            values[i] = values[i].astimezone(UTC).isoformat()
+    for i in flags:
+        if isinstance(values[i], bool):
+            values[i] = int(values[i])
+    return tuple(values)
 
 
 def _answer_from_row(row: tuple) -> LedgerAnswer:
@@ -510,7 +529,10 @@ class LedgerWriter:
             self._answers.setdefault((answer.request_hash, answer.origin), answer)
             full = len(self._answers) + len(self._failures) >= self.batch_size
         self._raise_if_failed()
-        if full:
+        # Set only if not set: Event.set takes a Condition even when the writer is already due to
+        # wake. Safe because the writer clears the flag before it reads the buffer, so a flag seen
+        # set means a read of the buffer (with this answer in it) is still to come.
+        if full and not self._wake.is_set():
             self._wake.set()
 
     def add_failure(
@@ -767,8 +789,8 @@ def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: flo
     mine = [key for key in open_keys if holders.get(key, (None,))[0] == owner]
     # Look again now that the leases are ours: on PostgreSQL (READ COMMITTED, row locks) an answer
     # may have been committed since the first look, its lease deleted with it. Under SQLite's
-    # BEGIN IMMEDIATE nothing can, and this costs one read.
-    late = _answers_of(backend, con, mine)
+    # BEGIN IMMEDIATE nothing can, so SQLite skips the read (one query per claim group).
+    late = _answers_of(backend, con, mine) if backend.answers_land_during_claims else {}
     if late:
         backend.executemany(con, _DELETE_OWN_LEASE, [(h, o, owner) for h, o in sorted(late)])
     for key in open_keys:

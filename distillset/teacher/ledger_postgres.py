@@ -102,6 +102,8 @@ class PostgresBackend:
     errors = (psycopg.Error,)
     answers_order = "seq"
     insertion_order = "seq"
+    answers_land_during_claims = True
+    """READ COMMITTED with row locks: another writer's answer may be committed while a claim runs."""
     """The column that keeps insertion order in ``answers`` and ``batch_lines``."""
 
     def __init__(self, url: str) -> None:

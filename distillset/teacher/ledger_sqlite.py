@@ -72,6 +72,9 @@ class SQLiteBackend:
     """The order answers were inserted in."""
     insertion_order = "rowid"
     """The column that keeps insertion order in ``answers`` and ``batch_lines``."""
+    answers_land_during_claims = False
+    """``BEGIN IMMEDIATE`` holds the write lock for the whole claim: no answer can be committed
+    between a claim's first look at the answers and its leases (``ledger._claim_chunk``)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

@@ -80,10 +80,13 @@ class RequestSender:
             text = text.replace(key, "***")
         return text
 
-    async def send(self, messages: list[dict], key: str, sampling: dict | None = None) -> TurnOutcome:
+    async def send(
+        self, messages: list[dict], key: str, sampling: dict | None = None, messages_json: str | None = None
+    ) -> TurnOutcome:
         """Send one request, retrying what is worth retrying; record the answer or the failure.
 
         ``sampling`` is this request's parameters (a best-of-N sample's own seed), default the run's.
+        ``messages_json`` is ``ids.canonical_json(messages)`` when the caller has it (it made the key).
         """
         settings = self.settings
         sampling = self.sampling if sampling is None else sampling
@@ -163,7 +166,7 @@ class RequestSender:
             answer = LedgerAnswer(
                 request_hash=key,
                 model=settings.model,
-                messages_json=ids.canonical_json(messages),
+                messages_json=ids.canonical_json(messages) if messages_json is None else messages_json,
                 sampling_json=sampling_json,
                 content=content,
                 finish_reason=choice.finish_reason,
