@@ -119,6 +119,9 @@ def _settle(future: asyncio.Future, result: list[LeaseClaim] | None, error: Base
         return
     if error is not None:
         future.set_exception(error)
+        # Marked retrieved: a claim made ahead may have no awaiter left once the stage stops, and the
+        # writer raises this same error to the stage itself (add/flush/close). Awaiting still raises.
+        future.exception()
     else:
         future.set_result(result)
 
