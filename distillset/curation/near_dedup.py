@@ -708,6 +708,50 @@ def _group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first_rows, np.searchsorted(first_rows, first)
 
 
+def sketch_in_workers(
+    chunks: Iterable[Sequence[str | None]],
+    params: NearDupParams,
+    work: Callable[[pl.Series, int], T],
+    collect: Callable[[T], None],
+    keep: Callable[[list[str], pl.Series], None],
+    *,
+    capacity: int | None,
+) -> int:
+    """Normalize a stream of text chunks here and sketch them in worker threads; the row count.
+
+    Normalization is Python (it holds the GIL) and sketching mostly is not, so the main thread
+    normalizes the next ``params.chunk_size`` piece while the workers run ``work(slice, first_row)``
+    on the previous one, at most about two chunks ahead (a fast producer cannot pile texts up);
+    ``collect`` gets each result in row order, ``keep(texts, normalized)`` each piece as it is
+    normalized. A worker's slice is at most ``_SLICE_DOCS`` documents: its shingles' transient
+    arrays (~50 bytes per shingle) are what a streamed index's peak is made of, not the chunk.
+
+    Raises:
+        ValueError: more rows come than ``capacity``.
+    """
+    step = max(1, min(params.chunk_size // _WORKERS, _SLICE_DOCS))
+    in_flight = 2 * max(_WORKERS, 1) * -(-params.chunk_size // (step * max(_WORKERS, 1)))
+    pending: collections.deque = collections.deque()
+    n = 0
+    with ThreadPoolExecutor(max(_WORKERS, 1)) as pool:
+        for chunk in chunks:
+            for piece_start in range(0, len(chunk), params.chunk_size):
+                texts = normalize_many(chunk[piece_start : piece_start + params.chunk_size])
+                normalized = pl.Series("normalized", texts, dtype=pl.String)
+                keep(texts, normalized)
+                del texts
+                if capacity is not None and n + len(normalized) > capacity:
+                    raise ValueError(f"more than the announced {capacity} texts")
+                for offset in range(0, len(normalized), step):
+                    pending.append(pool.submit(work, normalized[offset : offset + step], n + offset))
+                n += len(normalized)
+                while len(pending) > in_flight:
+                    collect(pending.popleft().result())
+        while pending:
+            collect(pending.popleft().result())
+    return n
+
+
 def _sketch_chunks(
     chunks: Iterable[Sequence[str | None]], params: NearDupParams, *, keep_normalized: bool, capacity: int | None
 ) -> _Sketched:
@@ -729,10 +773,6 @@ def _sketch_chunks(
     normalized_parts: list[pl.Series] = []
     key_parts: list[np.ndarray] = []
     signatures = np.zeros((capacity, params.num_perm), dtype=np.uint32) if capacity is not None else None
-    # A worker's slice is at most _SLICE_DOCS documents: its shingles' transient arrays (~50 bytes
-    # per shingle) are what the streamed path's peak is made of, not the chunk being normalized.
-    step = max(1, min(params.chunk_size // _WORKERS, _SLICE_DOCS))
-    in_flight = 2 * max(_WORKERS, 1) * -(-params.chunk_size // (step * max(_WORKERS, 1)))
 
     def work(chunk: pl.Series, start: int) -> tuple[np.ndarray, np.ndarray]:
         values, local_counts = _set_values(_shingles(chunk, params), len(chunk))
@@ -746,35 +786,21 @@ def _sketch_chunks(
         return values, local_counts, rows
 
     value_parts: list[np.ndarray] = []
-    pending: collections.deque = collections.deque()
 
-    def collect(future) -> None:
-        values, local_counts, rows = future.result()
+    def collect(result) -> None:
+        values, local_counts, rows = result
         value_parts.append(values)
         count_parts.append(local_counts)
         if rows is not None:
             signature_parts.append(rows)
 
-    n = 0
-    with ThreadPoolExecutor(max(_WORKERS, 1)) as pool:
-        for chunk in chunks:
-            for piece_start in range(0, len(chunk), params.chunk_size):
-                texts = normalize_many(chunk[piece_start : piece_start + params.chunk_size])
-                if not keep_normalized:
-                    key_parts.append(_text_keys(texts))
-                normalized = pl.Series("normalized", texts, dtype=pl.String)
-                del texts
-                if keep_normalized:
-                    normalized_parts.append(normalized)
-                if capacity is not None and n + len(normalized) > capacity:
-                    raise ValueError(f"more than the announced {capacity} texts")
-                for offset in range(0, len(normalized), step):
-                    pending.append(pool.submit(work, normalized[offset : offset + step], n + offset))
-                n += len(normalized)
-                while len(pending) > in_flight:
-                    collect(pending.popleft())
-        while pending:
-            collect(pending.popleft())
+    def keep(texts: list[str], normalized: pl.Series) -> None:
+        if keep_normalized:
+            normalized_parts.append(normalized)
+        else:
+            key_parts.append(_text_keys(texts))
+
+    n = sketch_in_workers(chunks, params, work, collect, keep, capacity=capacity)
     if signatures is None:
         signatures = (
             np.concatenate(signature_parts) if signature_parts else np.zeros((0, params.num_perm), dtype=np.uint32)

@@ -24,9 +24,7 @@ clusters, which are candidates, so their sets were built.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +32,6 @@ import polars as pl
 
 from distillset.curation import near_dedup
 from distillset.curation.near_dedup import NearDupParams, ShingleSets
-from distillset.curation.shingles import normalize_many
 
 TextsOfIds = Callable[[pl.Series], Iterable[tuple[Sequence[str], Sequence[str | None]]]]
 """Given ids (a ``String`` series), the ``(ids, texts)`` chunks of exactly those rows, any order,
@@ -77,9 +74,10 @@ def band_index_chunks(
 ) -> BandIndex:
     """Pass 1: the band keys, set sizes and exact groups of a stream of ``(ids, texts)`` chunks.
 
-    Like ``near_dedup._sketch_chunks``, the main thread normalizes the next chunk while worker
-    threads shingle and sketch the previous one; here a worker reduces its slice's signatures to
-    band keys at once, so only ``bands`` x 8 bytes per row stay (plus 16 for the text digest).
+    Like ``near_dedup._sketch_chunks`` (both drive ``near_dedup.sketch_in_workers``), the main
+    thread normalizes the next chunk while worker threads shingle and sketch the previous one; here
+    a worker reduces its slice's signatures to band keys at once, so only ``bands`` x 8 bytes per
+    row stay (plus 16 for the text digest).
 
     Raises:
         ValueError: a chunk's lengths differ, or more rows come than ``capacity``.
@@ -90,8 +88,6 @@ def band_index_chunks(
     size_parts: list[np.ndarray] = []
     digest_parts: list[np.ndarray] = []
     id_parts: list[pl.Series] = []
-    step = max(1, min(params.chunk_size // near_dedup._WORKERS, near_dedup._SLICE_DOCS))
-    in_flight = 2 * max(near_dedup._WORKERS, 1) * -(-params.chunk_size // (step * max(near_dedup._WORKERS, 1)))
 
     def work(chunk: pl.Series, start: int) -> tuple[np.ndarray, np.ndarray | None]:
         values, counts = near_dedup._set_values(near_dedup._shingles(chunk, params), len(chunk))
@@ -105,34 +101,27 @@ def band_index_chunks(
             out[:, band] = near_dedup._key_of_columns(signatures[:, band * rows : (band + 1) * rows], band)
         return counts.astype(np.int32), None if keys is not None else out
 
-    pending: collections.deque = collections.deque()
-
-    def collect(future) -> None:
-        counts, part = future.result()
+    def collect(result: tuple[np.ndarray, np.ndarray | None]) -> None:
+        counts, part = result
         size_parts.append(counts)
         if part is not None:
             key_parts.append(part)
 
-    n = 0
-    with ThreadPoolExecutor(max(near_dedup._WORKERS, 1)) as pool:
+    def texts_of() -> Iterator[Sequence[str | None]]:
         for chunk_ids, chunk_texts in chunks:
             if len(chunk_ids) != len(chunk_texts):
                 raise ValueError(f"{len(chunk_ids)} ids for {len(chunk_texts)} texts in a chunk")
             id_parts.append(pl.Series("id", [str(value) for value in chunk_ids], dtype=pl.String))
-            for piece_start in range(0, len(chunk_texts), params.chunk_size):
-                texts = normalize_many(chunk_texts[piece_start : piece_start + params.chunk_size])
-                digest_parts.append(near_dedup._text_keys(texts))
-                normalized = pl.Series("normalized", texts, dtype=pl.String)
-                del texts
-                if capacity is not None and n + len(normalized) > capacity:
-                    raise ValueError(f"more than the announced {capacity} texts")
-                for offset in range(0, len(normalized), step):
-                    pending.append(pool.submit(work, normalized[offset : offset + step], n + offset))
-                n += len(normalized)
-                while len(pending) > in_flight:
-                    collect(pending.popleft())
-        while pending:
-            collect(pending.popleft())
+            yield chunk_texts
+
+    n = near_dedup.sketch_in_workers(
+        texts_of(),
+        params,
+        work,
+        collect,
+        lambda texts, _normalized: digest_parts.append(near_dedup._text_keys(texts)),
+        capacity=capacity,
+    )
     if keys is None:
         keys = np.concatenate(key_parts) if key_parts else np.zeros((0, bands), dtype=np.uint64)
         del key_parts
@@ -141,7 +130,8 @@ def band_index_chunks(
     sizes = np.concatenate(size_parts) if size_parts else np.zeros(0, dtype=np.int32)
     ids = pl.concat(id_parts) if id_parts else pl.Series("id", [], dtype=pl.String)
     digests = np.concatenate(digest_parts) if digest_parts else np.zeros((0, 2), dtype=np.uint64)
-    del digest_parts, id_parts
+    digest_parts.clear()  # (cleared, not deleted: the closures above name them)
+    id_parts.clear()
     first_rows, unique_of_row = near_dedup._group_keys(digests)
     del digests
     unique = len(first_rows)
