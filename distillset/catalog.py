@@ -9,7 +9,8 @@ DuckDB allows one writing process per file, and Dagster may run steps in several
 Write connections are therefore short (open, write, close) and retried while another process
 holds the lock, instead of failing the step on contention. A lake's writers take its writer lock
 in PostgreSQL (``catalog_lake.writer_lock``: one writer at a time across machines, readers never
-wait); a DuckLake commit that still conflicts is retried whole (``_retry_conflicts``).
+wait). That lock is taken before a writer's transaction begins, so a DuckLake commit cannot
+conflict with another writer's; there is no second mechanism (a retry) for the same guarantee.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from distillset.disk import is_disk_full
 from distillset.settings.paths import SQL_DIR
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
-_CONFLICT_MARKERS = ("conflict",)
-CONFLICT_RETRIES = 20
 
 Location = Path | Lake
 """Where the catalog is: the embedded DuckDB file, or a DuckLake."""
@@ -50,21 +49,6 @@ def local_dir(location: Location) -> Path:
 def spool_prefix(location: Location) -> str:
     """A name prefix for spool folders in ``local_dir`` (``.catalog.duckdb`` or ``.catalog-lake``)."""
     return ".catalog-lake" if isinstance(location, Lake) else f".{Path(location).name}"
-
-
-def _retry_conflicts(write):
-    """Run ``write()`` again when a DuckLake commit conflicted with another worker's (the file
-    backend never raises one: its lock serialises writers)."""
-    delay = 0.05
-    for attempt in range(CONFLICT_RETRIES):
-        try:
-            return write()
-        except duckdb.TransactionException as exc:
-            if attempt + 1 == CONFLICT_RETRIES or not any(m in str(exc).lower() for m in _CONFLICT_MARKERS):
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -139,13 +123,10 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def replace_table(path: Location, table: str, frame: pl.DataFrame) -> None:
     """Replace ``table`` with ``frame`` in one short write transaction."""
 
-    def write() -> None:
-        with connect(path) as con, _transaction(con):
-            con.register("_frame", frame.to_arrow())
-            con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _frame')
-            con.unregister("_frame")
-
-    _retry_conflicts(write)
+    with connect(path) as con, _transaction(con):
+        con.register("_frame", frame.to_arrow())
+        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _frame')
+        con.unregister("_frame")
 
 
 def replace_partition(path: Location, table: str, frame: pl.DataFrame, *, column: str, value: str) -> None:
@@ -156,11 +137,8 @@ def replace_partition(path: Location, table: str, frame: pl.DataFrame, *, column
     (a new column in a later release) recreates the table with the union of columns.
     """
 
-    def write() -> None:
-        with connect(path) as con, _transaction(con):
-            _replace_partition_on(con, table, frame, column=column, value=value)
-
-    _retry_conflicts(write)
+    with connect(path) as con, _transaction(con):
+        _replace_partition_on(con, table, frame, column=column, value=value)
 
 
 @contextlib.contextmanager
