@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from distillset.settings import Settings, SettingsError, load_settings
@@ -14,3 +15,17 @@ def settings_or_exit(command: str) -> Settings:
     except SettingsError as exc:
         print(f"distillset {command}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def add_location_flags(parser: argparse.ArgumentParser, *, catalog: bool = True, json_help: str = "print JSON") -> None:
+    """The flags the audit commands share: where the training sets are (``--storage-url``), the
+    catalog to read (``--catalog``, unless ``catalog=False``) and ``--json`` output."""
+    parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
+    if catalog:
+        parser.add_argument(
+            "--catalog",
+            help=(
+                "DuckDB catalog file (default: DISTILLSET_CATALOG_URL's DuckLake, else $DISTILLSET_HOME/catalog.duckdb)"
+            ),
+        )
+    parser.add_argument("--json", action="store_true", help=json_help)

@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from distillset.audit.diff import diff
-from distillset.cli.common import settings_or_exit
+from distillset.cli.common import add_location_flags, settings_or_exit
 
 NAME = "diff"
 HELP = (
@@ -20,12 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="training set name")
     parser.add_argument("old", help="older version (v0001, or 'latest')")
     parser.add_argument("new", help="newer version (v0002, or 'latest')")
-    parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
-    parser.add_argument(
-        "--catalog",
-        help="DuckDB catalog file (default: DISTILLSET_CATALOG_URL's DuckLake, else $DISTILLSET_HOME/catalog.duckdb)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_location_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:

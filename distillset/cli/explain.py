@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from distillset.audit.explain import Explanation, explain
-from distillset.cli.common import settings_or_exit
+from distillset.cli.common import add_location_flags, settings_or_exit
 
 NAME = "explain"
 ANSWER_CHARS = 300  # of the teacher's answer shown on one line (--json gives it whole)
@@ -19,12 +19,7 @@ HELP = (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", help="an example_id or a prompt_id")
-    parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
-    parser.add_argument(
-        "--catalog",
-        help="DuckDB catalog file (default: DISTILLSET_CATALOG_URL's DuckLake, else $DISTILLSET_HOME/catalog.duckdb)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_location_flags(parser)
 
 
 def format_explanation(e: Explanation) -> str:

@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from distillset.audit.versions import simulated_label, versions
-from distillset.cli.common import settings_or_exit
+from distillset.cli.common import add_location_flags, settings_or_exit
 from distillset.scorecards.store import STUDENT, ScorecardStore
 
 NAME = "versions"
@@ -19,8 +19,7 @@ HELP = (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="training set name (default: every training set)")
-    parser.add_argument("--storage-url", help="folder or s3:// prefix (default: DISTILLSET_STORAGE_URL)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_location_flags(parser, catalog=False, json_help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
