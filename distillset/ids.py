@@ -41,7 +41,9 @@ def short_id(*parts: Any, length: int = 16) -> str:
 
 def normalize_text(text: str) -> str:
     """The form used for exact deduplication: NFKC, case-folded, whitespace collapsed."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    # str.split() splits on exactly the characters ``\s`` matches in a str pattern (both are
+    # Py_UNICODE_ISSPACE) and drops the ends, so this is ``_SPACE.sub(" ", t).strip()``, faster.
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
 
 
 def request_hash(model: str, messages: list[dict], sampling: dict) -> str:
@@ -66,6 +68,15 @@ def request_hash_of_json(model_json: str, messages_json: str, sampling_json: str
 
 def prompt_id(source_sha256: str, source_line: int) -> str:
     """A prompt row's id: its source file's content hash and its line (or row) number."""
+    if (
+        type(source_line) is int
+        and isinstance(source_sha256, str)
+        and source_sha256.isalnum()
+        and source_sha256.isascii()
+    ):
+        # canonical_json(["prompt", sha, line]) spelled out (no character of a hex digest needs
+        # escaping): the same bytes without the JSON encoder, once per prompt read.
+        return sha256_hex(f'["prompt","{source_sha256}",{source_line}]')[:16]
     return short_id("prompt", source_sha256, source_line)
 
 
