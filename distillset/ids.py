@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from json.encoder import encode_basestring
 from typing import Any
 
 _SPACE = re.compile(r"\s+")
@@ -21,6 +22,7 @@ _SPACE = re.compile(r"\s+")
 # teacher request's messages; bench/README.md, "Third pass"). The encoder keeps no state between
 # calls, so one is safe to share across threads.
 _ENCODE = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+_quote = encode_basestring  # what that encoder quotes every string with (ensure_ascii=False)
 
 
 def canonical_json(value: Any) -> str:
@@ -36,6 +38,12 @@ def sha256_hex(data: str | bytes) -> str:
 
 def short_id(*parts: Any, length: int = 16) -> str:
     """A short hex id derived from ``parts`` (joined canonically)."""
+    if all(type(part) is str or type(part) is int for part in parts):
+        # canonical_json of a list of strings and ints spelled out: each string quoted by the
+        # encoder's own function, each int as its repr. The same bytes without the encoder's
+        # machinery, once per row for prompt and example ids.
+        text = ",".join(_quote(part) if type(part) is str else repr(part) for part in parts)
+        return sha256_hex(f"[{text}]")[:length]
     return sha256_hex(canonical_json(list(parts)))[:length]
 
 
@@ -68,15 +76,6 @@ def request_hash_of_json(model_json: str, messages_json: str, sampling_json: str
 
 def prompt_id(source_sha256: str, source_line: int) -> str:
     """A prompt row's id: its source file's content hash and its line (or row) number."""
-    if (
-        type(source_line) is int
-        and isinstance(source_sha256, str)
-        and source_sha256.isalnum()
-        and source_sha256.isascii()
-    ):
-        # canonical_json(["prompt", sha, line]) spelled out (no character of a hex digest needs
-        # escaping): the same bytes without the JSON encoder, once per prompt read.
-        return sha256_hex(f'["prompt","{source_sha256}",{source_line}]')[:16]
     return short_id("prompt", source_sha256, source_line)
 
 

@@ -112,3 +112,22 @@ def test_normalize_text_collapses_every_unicode_space_like_the_regex():
     for text in texts:
         assert ids.normalize_text(text) == reference(text)
     assert ids.normalize_text(f" a{spaces}B ") == "a b"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("example", "meta-llama/Llama-3.1-8B", "abc", "f" * 64),
+        ("quote \" and \\ back", "tab\tnew\nline\x00\x1f", "\u2028\u2029 é 中文 😀 \ud800", -12, 0, 10**30),
+        ("bool", True, False),  # not ints to the fast path: JSON true/false
+        ("mixed", None, 1.5, ["list"], {"b": 1, "a": 2}),
+        (),
+    ],
+)
+def test_short_id_is_the_hash_of_the_canonical_json_of_its_parts(parts):
+    expected = hashlib.sha256(_reference_json(list(parts)).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    if "\ud800" in "".join(p for p in parts if isinstance(p, str)):
+        with pytest.raises(UnicodeEncodeError):  # a lone surrogate cannot be hashed, on either path
+            ids.short_id(*parts)
+        return
+    assert ids.short_id(*parts) == expected
