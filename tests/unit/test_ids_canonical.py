@@ -118,7 +118,7 @@ def test_normalize_text_collapses_every_unicode_space_like_the_regex():
     "parts",
     [
         ("example", "meta-llama/Llama-3.1-8B", "abc", "f" * 64),
-        ("quote \" and \\ back", "tab\tnew\nline\x00\x1f", "\u2028\u2029 é 中文 😀 \ud800", -12, 0, 10**30),
+        ('quote " and \\ back', "tab\tnew\nline\x00\x1f", "\u2028\u2029 é 中文 😀 \ud800", -12, 0, 10**30),
         ("bool", True, False),  # not ints to the fast path: JSON true/false
         ("mixed", None, 1.5, ["list"], {"b": 1, "a": 2}),
         (),
