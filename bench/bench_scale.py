@@ -12,13 +12,16 @@ measures before and after a change on the same prompts, side by side) runs the r
 temporary folder, against an instant local OpenAI-compatible teacher (aiohttp, its own process,
 not measured: answers derived from the prompt, GSM8K ones right). The RSS of the run's whole
 process tree (the CLI and its run worker, summed) is sampled from ``/proc`` every 0.2 s; each
-stage's time and the peak RSS while it ran come from the Dagster step stats of the run.
+stage's time and the peak RSS while it ran come from the Dagster step stats of the run, and its CPU
+seconds from the same samples (the tree's user + system time from ``/proc``, at the last sample
+before the step's start and end): on a shared box they are less inflated than the wall seconds.
 
 ``--prefill`` writes the instant teacher's answer to every prompt into the shared ledger before
 the runs (the request hash the teacher stage computes for a single-turn prompt at the default
 sampling), so every run reads its answers from the ledger: paying a million answers through the
 HTTP teacher took over an hour on the shared 2-core box. Only the scorecard's few requests (at
-temperature 0) are paid.
+temperature 0) are paid, by every run: each starts from its own copy of the prefilled ledger, so
+a checkout measured second does not read the first one's scorecard answers for free.
 
 Usage:
     .venv/bin/python bench/bench_scale.py --sizes 1000000 --prefill --checkout /work/main --checkout .
@@ -382,7 +385,14 @@ def main() -> None:
             with Teacher(key) as teacher:
                 for checkout in checkouts:
                     label = " ".join([str(checkout), *args.env])
-                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, ledger, extra_env)
+                    run_ledger = ledger
+                    if args.prefill:
+                        # Each run on its own copy of the prefilled ledger: the scorecard's
+                        # temperature-0 requests are not prefilled, and a shared ledger would
+                        # let every checkout after the first read them for free.
+                        run_ledger = Path(scratch) / "run-ledger.sqlite"
+                        shutil.copyfile(ledger, run_ledger)
+                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, run_ledger, extra_env)
                     _report(size, label, result)
                     results.append({"size": size, "checkout": label, **result})
             for file in folder.iterdir():
