@@ -12,13 +12,16 @@ measures before and after a change on the same prompts, side by side) runs the r
 temporary folder, against an instant local OpenAI-compatible teacher (aiohttp, its own process,
 not measured: answers derived from the prompt, GSM8K ones right). The RSS of the run's whole
 process tree (the CLI and its run worker, summed) is sampled from ``/proc`` every 0.2 s; each
-stage's time and the peak RSS while it ran come from the Dagster step stats of the run.
+stage's time and the peak RSS while it ran come from the Dagster step stats of the run, and its CPU
+seconds from the same samples (the tree's user + system time from ``/proc``, at the last sample
+before the step's start and end): on a shared box they are less inflated than the wall seconds.
 
 ``--prefill`` writes the instant teacher's answer to every prompt into the shared ledger before
 the runs (the request hash the teacher stage computes for a single-turn prompt at the default
 sampling), so every run reads its answers from the ledger: paying a million answers through the
 HTTP teacher took over an hour on the shared 2-core box. Only the scorecard's few requests (at
-temperature 0) are paid.
+temperature 0) are paid, by every run: each starts from its own copy of the prefilled ledger, so
+a checkout measured second does not read the first one's scorecard answers for free.
 
 Usage:
     .venv/bin/python bench/bench_scale.py --sizes 1000000 --prefill --checkout /work/main --checkout .
@@ -216,10 +219,12 @@ class Teacher:
 
 
 # ----- measuring one run -----
-def _tree_rss_bytes(root: int) -> int:
-    """The summed RSS of ``root`` and all its descendants (from /proc)."""
+def _tree_rss_bytes(root: int) -> tuple[int, float]:
+    """The summed RSS of ``root`` and all its descendants, and their summed CPU seconds (user +
+    system, live processes only), from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -229,15 +234,17 @@ def _tree_rss_bytes(root: int) -> int:
             statm = Path(f"/proc/{entry}/statm").read_text().split()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+        fields = stat.rsplit(")", 1)[1].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
         rss[int(entry)] = int(statm[1]) * page
-    total, stack = 0, [root]
+        cpu[int(entry)] = int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    total, ticks, stack = 0, 0, [root]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        ticks += cpu.get(pid, 0)
         stack += children.get(pid, [])
-    return total
+    return total, ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _step_stats(python: Path, dagster_home: Path) -> list[tuple[str, float, float]]:
@@ -274,7 +281,7 @@ def measure(
         env.pop("VIRTUAL_ENV", None)
         if chunk_rows:
             env["DISTILLSET_CHUNK_ROWS"] = str(chunk_rows)
-        samples: list[tuple[float, int]] = []
+        samples: list[tuple[float, int, float]] = []
         log = Path(home) / "run.log"
         started = time.time()
         with log.open("w") as out:
@@ -285,7 +292,7 @@ def measure(
 
             def poll() -> None:
                 while not done.is_set():
-                    samples.append((time.time(), _tree_rss_bytes(process.pid)))
+                    samples.append((time.time(), *_tree_rss_bytes(process.pid)))
                     done.wait(0.2)
 
             poller = threading.Thread(target=poll, daemon=True)
@@ -301,31 +308,44 @@ def measure(
         for step, start, end in _step_stats(checkout / ".venv/bin/python", Path(home) / "dagster"):
             if start is None or end is None:
                 continue
-            peak = max((rss for t, rss in samples if start <= t <= end), default=0)
-            steps.append({"step": step, "seconds": end - start, "peak_mb": peak / 2**20})
+            peak = max((rss for t, rss, _ in samples if start <= t <= end), default=0)
+            steps.append(
+                {
+                    "step": step,
+                    "seconds": end - start,
+                    "cpu_s": _cpu_at(samples, end) - _cpu_at(samples, start),
+                    "peak_mb": peak / 2**20,
+                }
+            )
         steps.sort(key=lambda s: s["seconds"], reverse=True)
         return {
             "exit_code": code,
             "wall_s": wall,
-            "peak_mb": max((rss for _, rss in samples), default=0) / 2**20,
+            "peak_mb": max((rss for _, rss, _ in samples), default=0) / 2**20,
             "steps": steps,
         }
+
+
+def _cpu_at(samples: list[tuple[float, int, float]], moment: float) -> float:
+    """The run tree's CPU seconds at the last sample taken by ``moment`` (samples every 0.2 s)."""
+    return max((cpu for t, _, cpu in samples if t <= moment), default=0.0)
 
 
 def _report(size: int, label: str, result: dict) -> None:
     steps = result["steps"]
     teacher = sum(s["seconds"] for s in steps if s["step"].startswith("teacher_generations"))
     outside = sum(s["seconds"] for s in steps) - teacher
+    outside_cpu = sum(s.get("cpu_s", 0.0) for s in steps if not s["step"].startswith("teacher_generations"))
     print(
         f"\n== {size:,} prompts, {label}: exit {result['exit_code']}, wall {result['wall_s']:.1f} s, "
         f"peak RSS {result['peak_mb']:,.0f} MB, steps outside the teacher {outside:.1f} s "
-        f"({outside / size * 100_000:.1f} s per 100k), teacher {teacher:.1f} s",
+        f"({outside / size * 100_000:.1f} s per 100k; CPU {outside_cpu:.1f} s), teacher {teacher:.1f} s",
         flush=True,
     )
-    print("| step | seconds | peak RSS MB while it ran |\n|---|---:|---:|")
+    print("| step | seconds | CPU s | peak RSS MB while it ran |\n|---|---:|---:|---:|")
     for step in steps:
         if step["seconds"] >= 0.5:
-            print(f"| {step['step']} | {step['seconds']:.1f} | {step['peak_mb']:,.0f} |")
+            print(f"| {step['step']} | {step['seconds']:.1f} | {step.get('cpu_s', 0.0):.1f} | {step['peak_mb']:,.0f} |")
     sys.stdout.flush()
 
 
@@ -365,21 +385,29 @@ def main() -> None:
             with Teacher(key) as teacher:
                 for checkout in checkouts:
                     label = " ".join([str(checkout), *args.env])
-                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, ledger, extra_env)
+                    run_ledger = ledger
+                    if args.prefill:
+                        # Each run on its own copy of the prefilled ledger: the scorecard's
+                        # temperature-0 requests are not prefilled, and a shared ledger would
+                        # let every checkout after the first read them for free.
+                        run_ledger = Path(scratch) / "run-ledger.sqlite"
+                        shutil.copyfile(ledger, run_ledger)
+                    result = measure(checkout, folder, teacher.base_url, args.chunk_rows, run_ledger, extra_env)
                     _report(size, label, result)
                     results.append({"size": size, "checkout": label, **result})
             for file in folder.iterdir():
                 file.unlink()
         if args.keep_ledger:
             shutil.copyfile(ledger, args.keep_ledger)
-    print("\n| prompts | checkout | wall s | peak RSS MB | outside the teacher s (per 100k) |")
-    print("|---:|---|---:|---:|---:|")
+    print("\n| prompts | checkout | wall s | peak RSS MB | outside the teacher s (per 100k) | its CPU s |")
+    print("|---:|---|---:|---:|---:|---:|")
     for r in results:
         teacher = sum(s["seconds"] for s in r["steps"] if s["step"].startswith("teacher_generations"))
         outside = sum(s["seconds"] for s in r["steps"]) - teacher
+        cpu = sum(s["cpu_s"] for s in r["steps"] if not s["step"].startswith("teacher_generations"))
         print(
             f"| {r['size']:,} | {r['checkout']} | {r['wall_s']:.0f} | {r['peak_mb']:,.0f} | "
-            f"{outside:.0f} ({outside / r['size'] * 100_000:.1f}) |"
+            f"{outside:.0f} ({outside / r['size'] * 100_000:.1f}) | {cpu:.0f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -92,12 +92,14 @@ def _read_jsonl(handle: BinaryIO, block_bytes: int = BLOCK_BYTES) -> Iterator[So
         raw = raw.removesuffix(b"\r")
         if not raw.strip():
             continue
-        excerpt = excerpt_of(raw.decode("utf-8", errors="replace"))
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
+            excerpt = excerpt_of(raw.decode("utf-8", errors="replace"))
             yield SourceRow(number, None, excerpt, ("invalid_utf8", f"the line is not valid UTF-8 at byte {exc.start}"))
             continue
+        # Valid UTF-8 decodes the same with errors="replace": the excerpt is the decoded line's.
+        excerpt = excerpt_of(line)
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:

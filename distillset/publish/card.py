@@ -148,6 +148,9 @@ def _size_category(count: int) -> str:
     return "1M<n<10M" if count < 10_000_000 else "n>10M"
 
 
+_ASCII_NON_LETTERS = bytes(b for b in range(128) if not chr(b).isalpha())
+
+
 def guess_languages(texts: Iterable[str]) -> list[str]:
     """``["en"]`` when the prompts are written in ASCII letters (the card's ``language``), else ``[]``.
 
@@ -156,6 +159,10 @@ def guess_languages(texts: Iterable[str]) -> list[str]:
     """
     ascii_letters = other = 0
     for value in texts:
+        if value.isascii():
+            # The letters of ASCII text are its A-Z and a-z bytes: counted in C, the same count.
+            ascii_letters += len(value.encode("ascii").translate(None, _ASCII_NON_LETTERS))
+            continue
         for char in value:
             if char.isalpha():
                 if char.isascii():

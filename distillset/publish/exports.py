@@ -93,9 +93,16 @@ def check_formats(formats: Iterable[str]) -> list[str]:
     return sorted(requested)
 
 
+# ``json.dumps(record, ensure_ascii=False)`` builds this encoder anew for every record (its
+# non-default argument defeats json's cached encoder); built once, the same bytes. It keeps no
+# state between calls.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def jsonl_bytes(records: Iterable[dict]) -> bytes:
     """UTF-8 JSON Lines, non-ASCII kept as is (training text is multilingual)."""
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    encode = _ENCODE
+    return "".join([encode(r) + "\n" for r in records]).encode("utf-8")
 
 
 def export(messages_json: Iterable[str], format_name: str, lineage: Iterable[dict] | None = None) -> bytes:

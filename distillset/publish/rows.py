@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from json.encoder import encode_basestring
 
 import polars as pl
 
@@ -30,10 +31,22 @@ class ContentHasher:
     def update(self, rows: pl.DataFrame) -> None:
         """Add rows (``example_id``, ``messages_json``, ``split``), already in ``example_id`` order
         and after every row added before."""
-        update = self._digest.update
-        for row in rows.select("example_id", "messages_json", "split").iter_rows():
-            update(canonical_json(list(row)).encode("utf-8"))
-            update(b"\n")
+        columns = rows.select("example_id", "messages_json", "split")
+        if any(columns.null_count().row(0)):
+            update = self._digest.update
+            for row in columns.iter_rows():
+                update(canonical_json(list(row)).encode("utf-8"))
+                update(b"\n")
+            return
+        # Every value a string: canonical_json([a, b, c]) is each string JSON-quoted (the encoder's
+        # own function) between "[", "," and "]". One update of the joined lines hashes the same
+        # bytes as one update per line.
+        quote = encode_basestring
+        lines = [
+            f"[{quote(a)},{quote(b)},{quote(c)}]\n"
+            for a, b, c in zip(*(columns.get_column(n).to_list() for n in columns.columns), strict=True)
+        ]
+        self._digest.update("".join(lines).encode("utf-8"))
 
     def hexdigest(self, formats: Sequence[str]) -> str:
         """The hash of every row added, the export formats and the layout."""

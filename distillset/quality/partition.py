@@ -20,7 +20,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from distillset.catalog import Location, connect, local_dir, write_chunks
+from distillset.catalog import SPOOL_COMPRESSION, Location, connect, local_dir, write_chunks
 from distillset.quality.score import score_frame
 from distillset.settings import QualityThresholds
 
@@ -89,7 +89,7 @@ def score_partition(
                     )
                     scores = scores.select(pl.lit(teacher_model, dtype=pl.Utf8).alias("teacher_model"), pl.all())
                     parts.append(Path(folder) / f"scores-{len(parts):06d}.parquet")
-                    scores.write_parquet(parts[-1])
+                    scores.write_parquet(parts[-1], compression=SPOOL_COMPRESSION)
                     if head.height < PREVIEW_ROWS:
                         head = pl.concat([head, scores.head(PREVIEW_ROWS - head.height)], how="vertical_relaxed")
                     rows += scores.height

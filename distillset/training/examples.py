@@ -93,14 +93,15 @@ def finish_examples(
     of rows finishes like the whole set (``forced_validation_key`` is the set's
     ``split.fallback_validation_key``)."""
     rows = _with_origin(rows).with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id"))
-    rows = rows.with_columns(
-        pl.struct("teacher_model", "prompt_id", "request_hash", "simulated")
-        .map_elements(
-            lambda r: example_id(r["teacher_model"], r["prompt_id"], r["request_hash"], simulated=bool(r["simulated"])),
-            return_dtype=pl.String,
+    # A comprehension over the columns, not map_elements over a struct (a dict built per row).
+    ids_ = [
+        example_id(model, prompt, request, simulated=bool(simulated))
+        for model, prompt, request, simulated in zip(
+            *(rows.get_column(name).to_list() for name in ("teacher_model", "prompt_id", "request_hash", "simulated")),
+            strict=True,
         )
-        .alias("example_id")
-    )
+    ]
+    rows = rows.with_columns(pl.Series("example_id", ids_, dtype=pl.String))
     splits = split_of_keys(
         _split_keys(rows).to_list(), validation_fraction, forced_validation_key=forced_validation_key
     )

@@ -84,3 +84,50 @@ def test_the_shared_encoder_still_rejects_circular_values():
     value.append(value)
     with pytest.raises(ValueError):
         ids.canonical_json(value)
+
+
+@pytest.mark.parametrize(
+    ("sha", "line"),
+    [("ab" * 32, 1), ("0" * 64, 123_456), ("f" * 64, 0), ("not hex ü", 7), ("ab" * 32, True)],
+)
+def test_prompt_id_is_the_short_id_of_its_parts(sha, line):
+    # The spelled-out fast path and the generic one give the same ids (rows' ids are a contract).
+    reference = hashlib.sha256(_reference_json(["prompt", sha, line]).encode("utf-8")).hexdigest()[:16]
+    assert ids.prompt_id(sha, line) == reference
+
+
+def test_normalize_text_collapses_every_unicode_space_like_the_regex():
+    import re
+    import sys
+    import unicodedata
+
+    spaces = "".join(chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c)))
+    assert len(spaces) > 20  # the ASCII ones, NEL, NBSP, the U+2000 block, ideographic space...
+
+    def reference(text: str) -> str:
+        return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+    texts = [spaces, f"{spaces}A{spaces}b", "\ufb01 Straße\u00a0\u3000X\x1c\x1dy\n", "", "plain"]
+    texts += [f"a{c}b{c}{c}C " for c in spaces]
+    for text in texts:
+        assert ids.normalize_text(text) == reference(text)
+    assert ids.normalize_text(f" a{spaces}B ") == "a b"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("example", "meta-llama/Llama-3.1-8B", "abc", "f" * 64),
+        ('quote " and \\ back', "tab\tnew\nline\x00\x1f", "\u2028\u2029 é 中文 😀 \ud800", -12, 0, 10**30),
+        ("bool", True, False),  # not ints to the fast path: JSON true/false
+        ("mixed", None, 1.5, ["list"], {"b": 1, "a": 2}),
+        (),
+    ],
+)
+def test_short_id_is_the_hash_of_the_canonical_json_of_its_parts(parts):
+    expected = hashlib.sha256(_reference_json(list(parts)).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    if "\ud800" in "".join(p for p in parts if isinstance(p, str)):
+        with pytest.raises(UnicodeEncodeError):  # a lone surrogate cannot be hashed, on either path
+            ids.short_id(*parts)
+        return
+    assert ids.short_id(*parts) == expected
