@@ -230,10 +230,13 @@ class _Run:
         )
         progress_task = None
         try:
-            # Group commit: the writer thread commits whatever has arrived each time it wakes, so an
-            # answer is durable (and survives kill -9) milliseconds after it arrives, while commits
-            # still batch under load.
-            with self.ledger.writer(run_id=self.run_id, batch_size=1, lease_owner=self.leases.owner) as writer:
+            # Group commit: whatever arrived in one iteration of this loop is committed in the next
+            # (on this thread for a SQLite ledger, by the writer's thread for PostgreSQL or when
+            # another process holds the lock), so an answer is durable (and survives kill -9)
+            # within milliseconds of arriving, while commits still batch under load.
+            with self.ledger.writer(
+                run_id=self.run_id, batch_size=1, lease_owner=self.leases.owner, loop=asyncio.get_running_loop()
+            ) as writer:
                 self.leases.writer = writer  # claims share the writer's transactions
                 self.sender = RequestSender(
                     client,

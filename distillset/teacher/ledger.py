@@ -35,6 +35,7 @@ opened (``ledger_sqlite._migrate``, ``ledger_postgres._migrate``).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -451,16 +452,19 @@ class Ledger:
         batch_size: int = 32,
         flush_interval_s: float = 0.5,
         lease_owner: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> LedgerWriter:
         """A buffered writer (a context manager) that commits every ``batch_size`` answers or
         ``flush_interval_s`` seconds, whichever comes first, and on exit. A failure it commits
-        releases ``lease_owner``'s lease on that key."""
+        releases ``lease_owner``'s lease on that key. With ``loop`` (the running loop of the thread
+        that adds the answers), a SQLite ledger is committed on that loop (see ``LedgerWriter``)."""
         return LedgerWriter(
             self._backend,
             run_id=run_id,
             batch_size=batch_size,
             flush_interval_s=flush_interval_s,
             lease_owner=lease_owner,
+            loop=loop,
         )
 
     def close(self) -> None:
@@ -475,6 +479,15 @@ class LedgerWriter:
     ``kill -9`` loses at most the answers added since the last commit, never a committed one.
     ``pending`` lets the caller see answers that are buffered but not yet committed, so a
     duplicate request in the same run is not paid again in that window.
+
+    With ``loop`` and a backend whose writes are local (SQLite: ``inline_writes``), what is due is
+    committed on the loop's own thread instead, once per loop iteration (``_flush_on_loop``: every
+    answer that arrived in one iteration in one transaction, microseconds of work), through a
+    connection that never waits for the write lock. The thread stays, and takes over whenever that
+    lock is another process's (``busy``) or an inline commit fails: the loop never blocks on
+    another run's transaction, and errors surface as they do without ``loop``. Why: handing every
+    answer to a thread cost ~0.2 ms of CPU per request on the instant bench server, most of it
+    the GIL passing back and forth around each SQLite statement (bench/README.md, fourth pass).
     """
 
     def __init__(
@@ -485,6 +498,7 @@ class LedgerWriter:
         batch_size: int,
         flush_interval_s: float,
         lease_owner: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -504,11 +518,19 @@ class LedgerWriter:
         self._error: BaseException | None = None
         self.answers_written = 0
         self.failures_written = 0
+        self.transactions = 0
+        """Write transactions committed (answers and failures, claims): for the benchmark."""
         self._con = None
         self._thread: threading.Thread | None = None
+        self._loop = loop if loop is not None and getattr(backend, "inline_writes", False) else None
+        self._loop_thread = threading.get_ident()
+        self._loop_con = None
+        self._flush_scheduled = False
 
     def __enter__(self) -> LedgerWriter:
         self._con = self._backend.connect_writer()
+        if self._loop is not None:
+            self._loop_con = self._backend.connect_inline_writer()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
         return self
@@ -529,11 +551,40 @@ class LedgerWriter:
             self._answers.setdefault((answer.request_hash, answer.origin), answer)
             full = len(self._answers) + len(self._failures) >= self.batch_size
         self._raise_if_failed()
+        if full:
+            self._due()
+
+    def _due(self) -> None:
+        """Something is to be committed now: on the loop, next iteration (``loop``), else by the thread."""
+        if self._loop_con is not None and threading.get_ident() == self._loop_thread:
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush_on_loop)
         # Set only if not set: Event.set takes a Condition even when the writer is already due to
         # wake. Safe because the writer clears the flag before it reads the buffer, so a flag seen
         # set means a read of the buffer (with this answer in it) is still to come.
-        if full and not self._wake.is_set():
+        elif not self._wake.is_set():
             self._wake.set()
+
+    def _flush_on_loop(self) -> None:
+        """Commit what is buffered, on the loop's thread, unless that would wait: then the thread does."""
+        self._flush_scheduled = False
+        if self._loop_con is None:  # closed (close committed the rest), or handed over for good
+            return
+        if not self._write_lock.acquire(blocking=False):
+            self._wake.set()  # the thread is committing: its next round takes what is left
+            return
+        try:
+            self._write_batch(self._loop_con, requeue_claims=True)
+        except Exception as exc:
+            if not self._backend.busy(exc):
+                # Not a lock held elsewhere (a full disk, say): the thread commits from now on, so
+                # the error is raised, and the paid answers spilled, exactly as without ``loop``.
+                self._loop_con, con = None, self._loop_con
+                self._backend.close_writer(con)
+            self._wake.set()
+        finally:
+            self._write_lock.release()
 
     def add_failure(
         self,
@@ -562,7 +613,7 @@ class LedgerWriter:
             self._failures.append(failure)
             full = len(self._answers) + len(self._failures) >= self.batch_size
         if full:
-            self._wake.set()
+            self._due()
 
     def submit_claim(
         self,
@@ -598,7 +649,7 @@ class LedgerWriter:
             self._claims.append((keys, lease_s, done))
         if self._error is not None or self._thread is None:  # nobody will take it: fail it now
             self._fail_claims(self._error or RuntimeError(f"the ledger writer of {self.where} is closed"))
-        self._wake.set()
+        self._due()
 
     def _fail_claims(self, error: BaseException) -> None:
         with self._lock:
@@ -641,6 +692,9 @@ class LedgerWriter:
         finally:
             self._fail_claims(RuntimeError(f"the ledger writer of {self.where} is closed"))
             self._backend.close_writer(self._con)
+            if self._loop_con is not None:
+                self._loop_con, con = None, self._loop_con
+                self._backend.close_writer(con)
         self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
@@ -663,9 +717,11 @@ class LedgerWriter:
 
     def _write_buffered(self) -> None:
         with self._write_lock:
-            self._write_batch()
+            self._write_batch(self._con)
 
-    def _write_batch(self) -> None:
+    def _write_batch(self, con, *, requeue_claims: bool = False) -> None:
+        """Commit the buffer on ``con``; on an error, the claims fail (or, ``requeue_claims``, wait
+        for the next round: the inline path hands them to the thread)."""
         with self._lock:
             if not self._answers and not self._failures and not self._claims:
                 return
@@ -674,17 +730,23 @@ class LedgerWriter:
             self._failures = []
             claims, self._claims = self._claims, []
         try:
-            results = self._commit(answers, failures, claims)
+            results = self._commit(con, answers, failures, claims)
         except BaseException as exc:
-            for *_, done in claims:
-                done(None, exc)
+            if requeue_claims:
+                with self._lock:
+                    self._claims = claims + self._claims
+            else:
+                for *_, done in claims:
+                    done(None, exc)
             raise
         start = 0
         for keys, _lease, done in claims:
             done(results[start : start + len(keys)], None)
             start += len(keys)
 
-    def _commit(self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list) -> list[LeaseClaim]:
+    def _commit(
+        self, con, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list
+    ) -> list[LeaseClaim]:
         """Commit the answers and failures, then the claims, each in a transaction of its own.
 
         Two, not one: a transaction that deleted the leases of its answers and then claimed other
@@ -695,7 +757,7 @@ class LedgerWriter:
         """
         if answers or failures:
             try:
-                self._in_transaction(lambda: self._commit_rows(answers, failures))
+                self._in_transaction(con, lambda: self._commit_rows(con, answers, failures))
             except BaseException:
                 with self._lock:
                     self._failures = failures + self._failures
@@ -708,22 +770,24 @@ class LedgerWriter:
                         del self._answers[key]
             self.answers_written += len(answers)
             self.failures_written += len(failures)
-        return self._in_transaction(lambda: self._claim(claims)) if claims else []
+        return self._in_transaction(con, lambda: self._claim(con, claims)) if claims else []
 
-    def _in_transaction(self, body: Callable):
+    def _in_transaction(self, con, body: Callable):
         """``body()`` in one transaction on the writer's connection; a deadlock victim runs again."""
         backend = self._backend
         for attempt in range(1, _MAX_TX_ATTEMPTS + 1):
             try:
-                with backend.transaction(self._con):
-                    return body()
+                with backend.transaction(con):
+                    result = body()
+                self.transactions += 1
+                return result
             except backend.errors as exc:
                 if not (backend.retryable(exc) and attempt < _MAX_TX_ATTEMPTS):
                     raise
         raise AssertionError("unreachable")
 
-    def _commit_rows(self, answers: list[LedgerAnswer], failures: list[LedgerFailure]) -> None:
-        backend, con = self._backend, self._con
+    def _commit_rows(self, con, answers: list[LedgerAnswer], failures: list[LedgerFailure]) -> None:
+        backend = self._backend
         if answers:
             # In arrival order: the ledger's insertion order is the order answers came in.
             backend.executemany(con, _INSERT_ANSWER, [_to_row(a) for a in answers])
@@ -740,10 +804,10 @@ class LedgerWriter:
                     sorted({(f.request_hash, f.origin, self.lease_owner) for f in failures}),
                 )
 
-    def _claim(self, claims: list) -> list[LeaseClaim]:
+    def _claim(self, con, claims: list) -> list[LeaseClaim]:
         keys = [key for entry_keys, _lease, _done in claims for key in entry_keys]
         lease_s = max(lease for _keys, lease, _done in claims)  # one run, one lease length
-        return _claim_rows(self._backend, self._con, keys, self.lease_owner, lease_s)
+        return _claim_rows(self._backend, con, keys, self.lease_owner, lease_s)
 
 
 def _claim_rows(backend, con, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
