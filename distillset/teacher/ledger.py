@@ -844,10 +844,8 @@ def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: flo
     )
     holders = {
         (h, o): (holder, expires_at)
-        for h, o, holder, expires_at in backend.execute(
-            con,
-            f"SELECT request_hash, origin, owner, expires_at FROM leases WHERE {_key_filter(len(open_keys))}",
-            _key_params(open_keys),
+        for h, o, holder, expires_at in _select_keys(
+            backend, con, "SELECT request_hash, origin, owner, expires_at FROM leases", open_keys
         )
     }
     mine = [key for key in open_keys if holders.get(key, (None,))[0] == owner]
@@ -869,21 +867,27 @@ def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: flo
     return claims
 
 
-def _key_filter(n: int) -> str:
-    return f"(request_hash, origin) IN (VALUES {', '.join(['(?, ?)'] * n)})"
+def _select_keys(backend, con, select: str, keys: list[tuple[str, str]]) -> Iterator[tuple]:
+    """The rows of ``select`` (a table with ``request_hash`` and ``origin``) on (request hash, origin) ``keys``.
 
-
-def _key_params(keys: list[tuple[str, str]]) -> list[str]:
-    return [value for key in keys for value in key]
+    One ``request_hash IN (...) AND origin = ?`` per origin, which both backends answer from the
+    key's index. Not ``(request_hash, origin) IN (VALUES ...)``: SQLite scans the whole table for
+    that, so every claim cost time in proportion to the ledger's size (bench/README.md, fourth pass).
+    """
+    by_origin: dict[str, list[str]] = {}
+    for request_hash, origin in keys:
+        by_origin.setdefault(origin, []).append(request_hash)
+    for origin, hashes in by_origin.items():
+        marks = ", ".join("?" * len(hashes))
+        yield from backend.execute(con, f"{select} WHERE request_hash IN ({marks}) AND origin = ?", [*hashes, origin])
 
 
 def _answers_of(backend, con, keys: list[tuple[str, str]]) -> dict[tuple[str, str], LedgerAnswer]:
     """The stored answers of (request hash, origin) ``keys``."""
     if not keys:
         return {}
-    sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE {_key_filter(len(keys))}"
     found = {}
-    for row in backend.execute(con, sql, _key_params(keys)):
+    for row in _select_keys(backend, con, f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers", keys):
         answer = _answer_from_row(row)
         found[(answer.request_hash, answer.origin)] = answer
     return found
