@@ -118,7 +118,10 @@ def _child(client: str, base_url: str, n: int) -> dict:
         where = "loop" if tid == me else "writer" if name == "ledger-writer" else "other"
         for i in range(4):
             totals[where][i] += now[i] - then[i]
+    import distillset
+
     result = {
+        "distillset": str(Path(distillset.__file__).resolve().parent.parent),
         "rate": n / elapsed,
         "threads": {k: [v[0] * 1000 / n, v[1] * 1000 / n, v[2] / n, v[3] / n] for k, v in totals.items()},
         "gen0_per_3000": gen0[0] * 3000 / n,
@@ -139,7 +142,10 @@ def _measure(client: str, base_url: str, n: int, tree: str | None) -> dict:
         check=True,
         env=env,
     ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    result = json.loads(out.strip().splitlines()[-1])
+    if tree is not None and result["distillset"] != str(Path(tree).resolve()):
+        raise SystemExit(f"the child imported distillset from {result['distillset']}, not from {tree}")
+    return result
 
 
 def main() -> None:
