@@ -75,7 +75,18 @@ class _Sampler:
 
 def _child(client: str, base_url: str, n: int) -> dict:
     from distillset.teacher import ledger as ledger_module
+    from distillset.teacher import ledger_sqlite
 
+    # Write transactions counted at the backend, so a tree without ``LedgerWriter.transactions``
+    # is counted the same way (claims' and answers' transactions alike).
+    transactions = [0]
+    plain_transaction = ledger_sqlite.SQLiteBackend.transaction
+
+    def counted_transaction(self, con):
+        transactions[0] += 1
+        return plain_transaction(self, con)
+
+    ledger_sqlite.SQLiteBackend.transaction = counted_transaction
     writers = []
     original = ledger_module.Ledger.writer
 
@@ -88,6 +99,7 @@ def _child(client: str, base_url: str, n: int) -> dict:
     run = bt.run_raw if client == "raw" else bt.run_generate
     run(base_url, 300, 64)  # warm-up: imports, connections
     writers.clear()
+    transactions[0] = 0
     gen0 = [0]
 
     def count(phase: str, info: dict) -> None:
@@ -128,8 +140,8 @@ def _child(client: str, base_url: str, n: int) -> dict:
     }
     if writers:
         w = writers[-1]
-        result["transactions"] = w.transactions
-        result["answers_per_tx"] = w.answers_written / max(1, w.transactions)
+        result["transactions"] = transactions[0]
+        result["answers_per_tx"] = w.answers_written / max(1, transactions[0])
     return result
 
 
@@ -139,10 +151,11 @@ def _measure(client: str, base_url: str, n: int, tree: str | None) -> dict:
         [sys.executable, __file__, "--child", client, "--base-url", base_url, "--n", str(n)],
         capture_output=True,
         text=True,
-        check=True,
         env=env,
-    ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    )
+    if out.returncode:
+        raise SystemExit(f"{client} ({tree}) failed:\n{out.stderr}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
     if tree is not None and result["distillset"] != str(Path(tree).resolve()):
         raise SystemExit(f"the child imported distillset from {result['distillset']}, not from {tree}")
     return result
@@ -174,7 +187,7 @@ def main() -> None:
     print()
     print(
         "| client | req/s (median) | vs raw (ratio of medians) | CPU ms/req (median): loop user+sys | writer "
-        "| other | total | ctx switches/req (vol / invol) | gen-0 GC per 3,000 | writer tx | answers/tx |"
+        "| other | total | ctx switches/req (vol / invol) | gen-0 GC per 3,000 | write tx | answers/tx |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     raw_rate = statistics.median(r["rate"] for r in results["raw"])

@@ -635,7 +635,14 @@ class _Run:
         # Samples of one prompt run concurrently: the semaphore keeps the requests in flight
         # within TEACHER_MAX_CONCURRENCY however many samples each worker draws at once.
         async with self.slots:
-            return await self.sender.send(messages, key, sampling, messages_json)
+            return await self.sender.send(messages, key, sampling, messages_json, self._sampling_json_of(sampling))
+
+    def _sampling_json_of(self, sampling) -> str | None:
+        """The canonical JSON of one of the run's samples' parameters, encoded once per run (None: not one)."""
+        for params, params_json in zip(self.sample_sampling, self.sample_sampling_json, strict=True):
+            if params is sampling:
+                return params_json
+        return None
 
     # ----- progress -----
     def _progress(self) -> GenerationProgress:
