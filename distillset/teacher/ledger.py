@@ -624,7 +624,8 @@ class LedgerWriter:
     ) -> None:
         """Claim a key for ``lease_owner`` in the writer's next transaction (``Ledger.claim``'s rules).
 
-        ``done(claim, error)`` is called from the writer's thread once it is committed (or failed).
+        ``done(claim, error)`` is called once it is committed (or failed), from the writer's thread or,
+        with ``loop``, from the loop's.
         Each round commits the answers that arrived, then claims the keys asked for (set at a time),
         so a run's writes never wait on each other's locks, and many claims cost one commit.
         """
