@@ -36,6 +36,7 @@ opened (``ledger_sqlite._migrate``, ``ledger_postgres._migrate``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -71,6 +72,7 @@ _CLAIM_CHUNK = 400
 _MAX_TX_ATTEMPTS = 8
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -711,10 +713,21 @@ class LedgerWriter:
             self._wake.clear()
             try:
                 self._write_buffered()
+                if self._loop_con is not None:
+                    self._checkpoint()
             except BaseException as exc:  # surfaced to the caller on its next add/flush/close
                 self._error = exc
                 self._fail_claims(exc)
                 return
+
+    def _checkpoint(self) -> None:
+        # The loop's connection never checkpoints (it would sync files on the loop), so this thread
+        # does. Committed answers are safe in the WAL whatever happens here: an error (a full disk)
+        # leaves the checkpoint to the next round or the next connection, it does not stop the run.
+        try:
+            self._backend.checkpoint(self._con)
+        except self._backend.errors as exc:
+            log.debug("WAL checkpoint of %s failed: %s", self.where, exc)
 
     def _write_buffered(self) -> None:
         with self._write_lock:

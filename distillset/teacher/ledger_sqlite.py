@@ -151,8 +151,18 @@ class SQLiteBackend:
         return _connect(self.path)
 
     def connect_inline_writer(self) -> sqlite3.Connection:
-        """A writer connection that never waits for the write lock: busy at once (``busy``) instead."""
-        return _connect(self.path, busy_timeout_ms=0)
+        """A writer connection that never waits for the write lock: busy at once (``busy``) instead.
+
+        It never checkpoints either (a checkpoint writes and syncs the database file: milliseconds
+        on the event loop); the writer's thread does, ``checkpoint``.
+        """
+        con = _connect(self.path, busy_timeout_ms=0)
+        con.execute("PRAGMA wal_autocheckpoint = 0")
+        return con
+
+    def checkpoint(self, con: sqlite3.Connection) -> None:
+        """Copy what the WAL holds into the database file, waiting for nobody (``PASSIVE``)."""
+        con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def busy(self, exc: BaseException) -> bool:
         """The write lock is another connection's (only ``connect_inline_writer``'s connections see it)."""
