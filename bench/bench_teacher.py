@@ -33,7 +33,11 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
+# After PYTHONPATH, not before it: the side-by-side benchmarks (``--trees``) import another checkout's
+# distillset through PYTHONPATH, and inserting this checkout first made them all measure this one.
+_GIVEN = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+_AFTER_GIVEN = max((i + 1 for i, p in enumerate(sys.path) if p and os.path.abspath(p) in _GIVEN), default=0)
+sys.path.insert(_AFTER_GIVEN, str(PROJECT))
 
 MODEL = "meta-llama/Llama-3.1-405B-Instruct"
 ANSWER = (

@@ -230,10 +230,13 @@ class _Run:
         )
         progress_task = None
         try:
-            # Group commit: the writer thread commits whatever has arrived each time it wakes, so an
-            # answer is durable (and survives kill -9) milliseconds after it arrives, while commits
-            # still batch under load.
-            with self.ledger.writer(run_id=self.run_id, batch_size=1, lease_owner=self.leases.owner) as writer:
+            # Group commit: whatever arrived in one iteration of this loop is committed in the next
+            # (on this thread for a SQLite ledger, by the writer's thread for PostgreSQL or when
+            # another process holds the lock), so an answer is durable (and survives kill -9)
+            # within milliseconds of arriving, while commits still batch under load.
+            with self.ledger.writer(
+                run_id=self.run_id, batch_size=1, lease_owner=self.leases.owner, loop=asyncio.get_running_loop()
+            ) as writer:
                 self.leases.writer = writer  # claims share the writer's transactions
                 self.sender = RequestSender(
                     client,
@@ -632,7 +635,14 @@ class _Run:
         # Samples of one prompt run concurrently: the semaphore keeps the requests in flight
         # within TEACHER_MAX_CONCURRENCY however many samples each worker draws at once.
         async with self.slots:
-            return await self.sender.send(messages, key, sampling, messages_json)
+            return await self.sender.send(messages, key, sampling, messages_json, self._sampling_json_of(sampling))
+
+    def _sampling_json_of(self, sampling) -> str | None:
+        """The canonical JSON of one of the run's samples' parameters, encoded once per run (None: not one)."""
+        for params, params_json in zip(self.sample_sampling, self.sample_sampling_json, strict=True):
+            if params is sampling:
+                return params_json
+        return None
 
     # ----- progress -----
     def _progress(self) -> GenerationProgress:

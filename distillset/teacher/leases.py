@@ -10,11 +10,13 @@ over). After a ``kill -9`` only the requests that were in flight are paid again,
 expire (``TEACHER_LEASE_S``); a lease whose owner was a process of this machine that is gone is
 taken over at once (the owner id names the host, the pid and the process's start time).
 
-Ledger calls are blocking database transactions, so they never run on the event loop: a run's claims
-ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which commit the answers
-that arrived and then claim the keys asked for since the last round, on one connection (two
-transactions, see ``LedgerWriter._commit``). So a run's own writes never wait for each other's
-locks, and 64 requests in flight cost a few commits, not 64. ``generate`` claims most keys ahead
+A run's claims ride on its ledger writer's transactions (``LedgerWriter.submit_claim``), which
+commit the answers that arrived and then claim the keys asked for since the last round, on one
+connection (two transactions, see ``LedgerWriter._commit``): on the event loop's thread for a
+SQLite ledger (local statements, never waiting for another process's lock: the writer's thread
+does that), on the writer's thread for PostgreSQL (round trips), never blocking the loop. So a
+run's own writes never wait for each other's locks, and 64 requests in flight cost a few commits,
+not 64. ``generate`` claims most keys ahead
 (``Leases.submit_many``, a group of prompts per transaction, at most 1.5x the concurrency beyond
 the requests in flight) so that a request does not wait for a claim of its own; ``acquire`` is the
 path for the rest (later turns, duplicates, keys another owner holds).

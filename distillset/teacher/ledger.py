@@ -35,6 +35,8 @@ opened (``ledger_sqlite._migrate``, ``ledger_postgres._migrate``).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -70,6 +72,7 @@ _CLAIM_CHUNK = 400
 _MAX_TX_ATTEMPTS = 8
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -451,16 +454,19 @@ class Ledger:
         batch_size: int = 32,
         flush_interval_s: float = 0.5,
         lease_owner: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> LedgerWriter:
         """A buffered writer (a context manager) that commits every ``batch_size`` answers or
         ``flush_interval_s`` seconds, whichever comes first, and on exit. A failure it commits
-        releases ``lease_owner``'s lease on that key."""
+        releases ``lease_owner``'s lease on that key. With ``loop`` (the running loop of the thread
+        that adds the answers), a SQLite ledger is committed on that loop (see ``LedgerWriter``)."""
         return LedgerWriter(
             self._backend,
             run_id=run_id,
             batch_size=batch_size,
             flush_interval_s=flush_interval_s,
             lease_owner=lease_owner,
+            loop=loop,
         )
 
     def close(self) -> None:
@@ -475,6 +481,15 @@ class LedgerWriter:
     ``kill -9`` loses at most the answers added since the last commit, never a committed one.
     ``pending`` lets the caller see answers that are buffered but not yet committed, so a
     duplicate request in the same run is not paid again in that window.
+
+    With ``loop`` and a backend whose writes are local (SQLite: ``inline_writes``), what is due is
+    committed on the loop's own thread instead, once per loop iteration (``_flush_on_loop``: every
+    answer that arrived in one iteration in one transaction, microseconds of work), through a
+    connection that never waits for the write lock. The thread stays, and takes over whenever that
+    lock is another process's (``busy``) or an inline commit fails: the loop never blocks on
+    another run's transaction, and errors surface as they do without ``loop``. Why: handing every
+    answer to a thread cost ~0.2 ms of CPU per request on the instant bench server, most of it
+    the GIL passing back and forth around each SQLite statement (bench/README.md, fourth pass).
     """
 
     def __init__(
@@ -485,6 +500,7 @@ class LedgerWriter:
         batch_size: int,
         flush_interval_s: float,
         lease_owner: str | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -504,11 +520,19 @@ class LedgerWriter:
         self._error: BaseException | None = None
         self.answers_written = 0
         self.failures_written = 0
+        self.transactions = 0
+        """Write transactions committed (answers and failures, claims): for the benchmark."""
         self._con = None
         self._thread: threading.Thread | None = None
+        self._loop = loop if loop is not None and getattr(backend, "inline_writes", False) else None
+        self._loop_thread = threading.get_ident()
+        self._loop_con = None
+        self._flush_scheduled = False
 
     def __enter__(self) -> LedgerWriter:
         self._con = self._backend.connect_writer()
+        if self._loop is not None:
+            self._loop_con = self._backend.connect_inline_writer()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
         return self
@@ -529,11 +553,40 @@ class LedgerWriter:
             self._answers.setdefault((answer.request_hash, answer.origin), answer)
             full = len(self._answers) + len(self._failures) >= self.batch_size
         self._raise_if_failed()
+        if full:
+            self._due()
+
+    def _due(self) -> None:
+        """Something is to be committed now: on the loop, next iteration (``loop``), else by the thread."""
+        if self._loop_con is not None and threading.get_ident() == self._loop_thread:
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush_on_loop)
         # Set only if not set: Event.set takes a Condition even when the writer is already due to
         # wake. Safe because the writer clears the flag before it reads the buffer, so a flag seen
         # set means a read of the buffer (with this answer in it) is still to come.
-        if full and not self._wake.is_set():
+        elif not self._wake.is_set():
             self._wake.set()
+
+    def _flush_on_loop(self) -> None:
+        """Commit what is buffered, on the loop's thread, unless that would wait: then the thread does."""
+        self._flush_scheduled = False
+        if self._loop_con is None:  # closed (close committed the rest), or handed over for good
+            return
+        if not self._write_lock.acquire(blocking=False):
+            self._wake.set()  # the thread is committing: its next round takes what is left
+            return
+        try:
+            self._write_batch(self._loop_con, requeue_claims=True)
+        except Exception as exc:
+            if not self._backend.busy(exc):
+                # Not a lock held elsewhere (a full disk, say): the thread commits from now on, so
+                # the error is raised, and the paid answers spilled, exactly as without ``loop``.
+                self._loop_con, con = None, self._loop_con
+                self._backend.close_writer(con)
+            self._wake.set()
+        finally:
+            self._write_lock.release()
 
     def add_failure(
         self,
@@ -562,7 +615,7 @@ class LedgerWriter:
             self._failures.append(failure)
             full = len(self._answers) + len(self._failures) >= self.batch_size
         if full:
-            self._wake.set()
+            self._due()
 
     def submit_claim(
         self,
@@ -573,7 +626,8 @@ class LedgerWriter:
     ) -> None:
         """Claim a key for ``lease_owner`` in the writer's next transaction (``Ledger.claim``'s rules).
 
-        ``done(claim, error)`` is called from the writer's thread once it is committed (or failed).
+        ``done(claim, error)`` is called once it is committed (or failed), from the writer's thread or,
+        with ``loop``, from the loop's.
         Each round commits the answers that arrived, then claims the keys asked for (set at a time),
         so a run's writes never wait on each other's locks, and many claims cost one commit.
         """
@@ -598,7 +652,7 @@ class LedgerWriter:
             self._claims.append((keys, lease_s, done))
         if self._error is not None or self._thread is None:  # nobody will take it: fail it now
             self._fail_claims(self._error or RuntimeError(f"the ledger writer of {self.where} is closed"))
-        self._wake.set()
+        self._due()
 
     def _fail_claims(self, error: BaseException) -> None:
         with self._lock:
@@ -641,6 +695,9 @@ class LedgerWriter:
         finally:
             self._fail_claims(RuntimeError(f"the ledger writer of {self.where} is closed"))
             self._backend.close_writer(self._con)
+            if self._loop_con is not None:
+                self._loop_con, con = None, self._loop_con
+                self._backend.close_writer(con)
         self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
@@ -656,16 +713,29 @@ class LedgerWriter:
             self._wake.clear()
             try:
                 self._write_buffered()
+                if self._loop_con is not None:
+                    self._checkpoint()
             except BaseException as exc:  # surfaced to the caller on its next add/flush/close
                 self._error = exc
                 self._fail_claims(exc)
                 return
 
+    def _checkpoint(self) -> None:
+        # The loop's connection never checkpoints (it would sync files on the loop), so this thread
+        # does. Committed answers are safe in the WAL whatever happens here: an error (a full disk)
+        # leaves the checkpoint to the next round or the next connection, it does not stop the run.
+        try:
+            self._backend.checkpoint(self._con)
+        except self._backend.errors as exc:
+            log.debug("WAL checkpoint of %s failed: %s", self.where, exc)
+
     def _write_buffered(self) -> None:
         with self._write_lock:
-            self._write_batch()
+            self._write_batch(self._con)
 
-    def _write_batch(self) -> None:
+    def _write_batch(self, con, *, requeue_claims: bool = False) -> None:
+        """Commit the buffer on ``con``; on an error, the claims fail (or, ``requeue_claims``, wait
+        for the next round: the inline path hands them to the thread)."""
         with self._lock:
             if not self._answers and not self._failures and not self._claims:
                 return
@@ -674,17 +744,23 @@ class LedgerWriter:
             self._failures = []
             claims, self._claims = self._claims, []
         try:
-            results = self._commit(answers, failures, claims)
+            results = self._commit(con, answers, failures, claims)
         except BaseException as exc:
-            for *_, done in claims:
-                done(None, exc)
+            if requeue_claims:
+                with self._lock:
+                    self._claims = claims + self._claims
+            else:
+                for *_, done in claims:
+                    done(None, exc)
             raise
         start = 0
         for keys, _lease, done in claims:
             done(results[start : start + len(keys)], None)
             start += len(keys)
 
-    def _commit(self, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list) -> list[LeaseClaim]:
+    def _commit(
+        self, con, answers: list[LedgerAnswer], failures: list[LedgerFailure], claims: list
+    ) -> list[LeaseClaim]:
         """Commit the answers and failures, then the claims, each in a transaction of its own.
 
         Two, not one: a transaction that deleted the leases of its answers and then claimed other
@@ -695,7 +771,7 @@ class LedgerWriter:
         """
         if answers or failures:
             try:
-                self._in_transaction(lambda: self._commit_rows(answers, failures))
+                self._in_transaction(con, lambda: self._commit_rows(con, answers, failures))
             except BaseException:
                 with self._lock:
                     self._failures = failures + self._failures
@@ -708,22 +784,24 @@ class LedgerWriter:
                         del self._answers[key]
             self.answers_written += len(answers)
             self.failures_written += len(failures)
-        return self._in_transaction(lambda: self._claim(claims)) if claims else []
+        return self._in_transaction(con, lambda: self._claim(con, claims)) if claims else []
 
-    def _in_transaction(self, body: Callable):
+    def _in_transaction(self, con, body: Callable):
         """``body()`` in one transaction on the writer's connection; a deadlock victim runs again."""
         backend = self._backend
         for attempt in range(1, _MAX_TX_ATTEMPTS + 1):
             try:
-                with backend.transaction(self._con):
-                    return body()
+                with backend.transaction(con):
+                    result = body()
+                self.transactions += 1
+                return result
             except backend.errors as exc:
                 if not (backend.retryable(exc) and attempt < _MAX_TX_ATTEMPTS):
                     raise
         raise AssertionError("unreachable")
 
-    def _commit_rows(self, answers: list[LedgerAnswer], failures: list[LedgerFailure]) -> None:
-        backend, con = self._backend, self._con
+    def _commit_rows(self, con, answers: list[LedgerAnswer], failures: list[LedgerFailure]) -> None:
+        backend = self._backend
         if answers:
             # In arrival order: the ledger's insertion order is the order answers came in.
             backend.executemany(con, _INSERT_ANSWER, [_to_row(a) for a in answers])
@@ -740,10 +818,10 @@ class LedgerWriter:
                     sorted({(f.request_hash, f.origin, self.lease_owner) for f in failures}),
                 )
 
-    def _claim(self, claims: list) -> list[LeaseClaim]:
+    def _claim(self, con, claims: list) -> list[LeaseClaim]:
         keys = [key for entry_keys, _lease, _done in claims for key in entry_keys]
         lease_s = max(lease for _keys, lease, _done in claims)  # one run, one lease length
-        return _claim_rows(self._backend, self._con, keys, self.lease_owner, lease_s)
+        return _claim_rows(self._backend, con, keys, self.lease_owner, lease_s)
 
 
 def _claim_rows(backend, con, keys: list[tuple[str, str]], owner: str, lease_s: float) -> list[LeaseClaim]:
@@ -780,10 +858,8 @@ def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: flo
     )
     holders = {
         (h, o): (holder, expires_at)
-        for h, o, holder, expires_at in backend.execute(
-            con,
-            f"SELECT request_hash, origin, owner, expires_at FROM leases WHERE {_key_filter(len(open_keys))}",
-            _key_params(open_keys),
+        for h, o, holder, expires_at in _select_keys(
+            backend, con, "SELECT request_hash, origin, owner, expires_at FROM leases", open_keys
         )
     }
     mine = [key for key in open_keys if holders.get(key, (None,))[0] == owner]
@@ -805,21 +881,27 @@ def _claim_chunk(backend, con, keys: list[tuple[str, str]], owner: str, now: flo
     return claims
 
 
-def _key_filter(n: int) -> str:
-    return f"(request_hash, origin) IN (VALUES {', '.join(['(?, ?)'] * n)})"
+def _select_keys(backend, con, select: str, keys: list[tuple[str, str]]) -> Iterator[tuple]:
+    """The rows of ``select`` (a table with ``request_hash`` and ``origin``) on (request hash, origin) ``keys``.
 
-
-def _key_params(keys: list[tuple[str, str]]) -> list[str]:
-    return [value for key in keys for value in key]
+    One ``request_hash IN (...) AND origin = ?`` per origin, which both backends answer from the
+    key's index. Not ``(request_hash, origin) IN (VALUES ...)``: SQLite scans the whole table for
+    that, so every claim cost time in proportion to the ledger's size (bench/README.md, fourth pass).
+    """
+    by_origin: dict[str, list[str]] = {}
+    for request_hash, origin in keys:
+        by_origin.setdefault(origin, []).append(request_hash)
+    for origin, hashes in by_origin.items():
+        marks = ", ".join("?" * len(hashes))
+        yield from backend.execute(con, f"{select} WHERE request_hash IN ({marks}) AND origin = ?", [*hashes, origin])
 
 
 def _answers_of(backend, con, keys: list[tuple[str, str]]) -> dict[tuple[str, str], LedgerAnswer]:
     """The stored answers of (request hash, origin) ``keys``."""
     if not keys:
         return {}
-    sql = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE {_key_filter(len(keys))}"
     found = {}
-    for row in backend.execute(con, sql, _key_params(keys)):
+    for row in _select_keys(backend, con, f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers", keys):
         answer = _answer_from_row(row)
         found[(answer.request_hash, answer.origin)] = answer
     return found

@@ -102,6 +102,8 @@ class PostgresBackend:
     errors = (psycopg.Error,)
     answers_order = "seq"
     insertion_order = "seq"
+    inline_writes = False
+    """Every statement is a round trip to the server: writes stay on the writer's thread."""
     answers_land_during_claims = True
     """READ COMMITTED with row locks: another writer's answer may be committed while a claim runs."""
     """The column that keeps insertion order in ``answers`` and ``batch_lines``."""
@@ -169,6 +171,10 @@ class PostgresBackend:
     def writing(self) -> Iterator[psycopg.Connection]:
         with _pool(self.url).connection() as con, con.transaction():
             yield con
+
+    def busy(self, exc: BaseException) -> bool:
+        """Never asked: PostgreSQL writes stay on the writer's thread (``inline_writes``)."""
+        return False
 
     def connect_writer(self) -> psycopg.Connection:
         return _pool(self.url).getconn()

@@ -38,9 +38,9 @@ BUSY_TIMEOUT_MS = 120_000
 TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"}
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-    con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def _connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    con = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
+    con.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     _set_wal(con)
     # NORMAL in WAL mode is durable against a killed process (the only crash we must survive
     # cheaply); only a power loss can drop the last commits, and those answers are re-paid.
@@ -72,6 +72,11 @@ class SQLiteBackend:
     """The order answers were inserted in."""
     insertion_order = "rowid"
     """The column that keeps insertion order in ``answers`` and ``batch_lines``."""
+    inline_writes = True
+    """A write transaction is a few local statements (no fsync per commit in WAL mode with
+    ``synchronous = NORMAL``): an event loop may commit on its own thread (``LedgerWriter``'s
+    ``loop``), through ``connect_inline_writer``, and hand over to the writer's thread only when
+    another process holds the write lock."""
     answers_land_during_claims = False
     """``BEGIN IMMEDIATE`` holds the write lock for the whole claim: no answer can be committed
     between a claim's first look at the answers and its leases (``ledger._claim_chunk``)."""
@@ -144,6 +149,26 @@ class SQLiteBackend:
     def connect_writer(self) -> sqlite3.Connection:
         """A connection of its own for a ``LedgerWriter``'s thread."""
         return _connect(self.path)
+
+    def connect_inline_writer(self) -> sqlite3.Connection:
+        """A writer connection that never waits for the write lock: busy at once (``busy``) instead.
+
+        It never checkpoints either (a checkpoint writes and syncs the database file: milliseconds
+        on the event loop); the writer's thread does, ``checkpoint``.
+        """
+        con = _connect(self.path, busy_timeout_ms=0)
+        con.execute("PRAGMA wal_autocheckpoint = 0")
+        return con
+
+    def checkpoint(self, con: sqlite3.Connection) -> None:
+        """Copy what the WAL holds into the database file, waiting for nobody (``PASSIVE``)."""
+        con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def busy(self, exc: BaseException) -> bool:
+        """The write lock is another connection's (only ``connect_inline_writer``'s connections see it)."""
+        # The primary code (low byte): SQLITE_BUSY and its extended forms (recovery, snapshot, timeout).
+        code = getattr(exc, "sqlite_errorcode", None)
+        return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
     def close_writer(self, con: sqlite3.Connection) -> None:
         con.close()

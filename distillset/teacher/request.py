@@ -81,16 +81,23 @@ class RequestSender:
         return text
 
     async def send(
-        self, messages: list[dict], key: str, sampling: dict | None = None, messages_json: str | None = None
+        self,
+        messages: list[dict],
+        key: str,
+        sampling: dict | None = None,
+        messages_json: str | None = None,
+        sampling_json: str | None = None,
     ) -> TurnOutcome:
         """Send one request, retrying what is worth retrying; record the answer or the failure.
 
         ``sampling`` is this request's parameters (a best-of-N sample's own seed), default the run's.
-        ``messages_json`` is ``ids.canonical_json(messages)`` when the caller has it (it made the key).
+        ``messages_json`` is ``ids.canonical_json(messages)`` when the caller has it (it made the key),
+        ``sampling_json`` likewise ``sampling``'s (``generate`` encodes each sample's once per run).
         """
         settings = self.settings
         sampling = self.sampling if sampling is None else sampling
-        sampling_json = self.sampling_json if sampling is self.sampling else ids.canonical_json(sampling)
+        if sampling_json is None:
+            sampling_json = self.sampling_json if sampling is self.sampling else ids.canonical_json(sampling)
         estimated = estimate_tokens(messages, settings.sampling.max_tokens) if self.limiter.tokens is not None else 0
         attempts = 0
         for retry_index in range(settings.max_retries + 1):

@@ -169,8 +169,14 @@ def _message_json(message: dict) -> str:
     """``ids.canonical_json(message)``; a plain role-and-content message spliced without sorting a dict."""
     if len(message) == 2 and type(message.get("role")) is str and "content" in message:
         # Sorted keys: "content" before "role".
-        return f'{{"content":{ids.canonical_json(message["content"])},"role":{ids.canonical_json(message["role"])}}}'
+        role = message["role"]
+        role_json = _ROLE_JSON.get(role) or ids.canonical_json(role)
+        return f'{{"content":{ids.canonical_json(message["content"])},"role":{role_json}}}'
     return ids.canonical_json(message)
+
+
+_ROLE_JSON = {role: ids.canonical_json(role) for role in ("assistant", "user", "system")}
+"""The roles every row's last message has, encoded once (an encoder call per row saved)."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
