@@ -23,11 +23,21 @@ HTTP teacher took over an hour on the shared 2-core box. Only the scorecard's fe
 temperature 0) are paid, by every run: each starts from its own copy of the prefilled ledger, so
 a checkout measured second does not read the first one's scorecard answers for free.
 
+``--samples N`` runs best-of-N (``TEACHER_SAMPLES_PER_PROMPT=N``) and ``--judge`` the LLM judge
+(``DISTILLSET_JUDGE_ENABLED=true``, the teacher judging on its endpoint). With ``--prefill`` the
+ledger then also holds every sample's answer (sample i at its own sampling, seed i: ``TeacherSettings
+.sample_params``) and the judge's judgment of every answer (the request ``distillset.quality.judge``
+builds: the rubric, the conversation, the reference); the instant teacher answers judge requests
+with a JSON judgment the judge parser accepts. Each run prints its summary's "paid / reused" lines,
+which show whether the answers came from the ledger.
+
 Usage:
     .venv/bin/python bench/bench_scale.py --sizes 1000000 --prefill --checkout /work/main --checkout .
     .venv/bin/python bench/bench_scale.py --sizes 100000 300000
     .venv/bin/python bench/bench_scale.py --sizes 100000 300000 --checkout /work/main --checkout .
     .venv/bin/python bench/bench_scale.py --sizes 1000000
+    .venv/bin/python bench/bench_scale.py --sizes 100000 300000 --prefill --judge
+    .venv/bin/python bench/bench_scale.py --sizes 100000 300000 --prefill --samples 4
 """
 
 from __future__ import annotations
@@ -100,47 +110,69 @@ def write_prompts(n: int, folder: Path, seed: int = 19) -> dict[str, str]:
     return {row["question"]: row["answer"] for row in gsm8k}
 
 
-def prefill_ledger(folder: Path, key: dict[str, str], ledger: Path, batch: int = 20_000) -> int:
-    """Add the instant teacher's answer to every prompt under ``folder`` to ``ledger``, keyed as the
-    teacher stage keys a single-turn prompt at the default sampling; returns the answers added."""
+def prefill_ledger(
+    folder: Path, key: dict[str, str], ledger: Path, *, samples: int = 1, judge: bool = False, batch: int = 20_000
+) -> int:
+    """Add the instant teacher's answers to every prompt under ``folder`` to ``ledger``; returns the
+    answers added.
+
+    Keyed as the teacher stage keys a single-turn prompt: ``samples`` samples at their own sampling
+    (``TeacherSettings.sample_params``), and with ``judge`` the judge's judgment of every sample's
+    answer, keyed as the judge stage keys it (``distillset.quality.judge``: the rubric as system
+    prompt, the conversation and the prompt's reference, the judge's deterministic sampling).
+    """
     from datetime import UTC, datetime
 
     from distillset import ids
-    from distillset.settings.tree import SamplingSettings
+    from distillset.quality.judge import JUDGE_RUBRIC, judge_generation_settings, judge_prompt
+    from distillset.settings.tree import JudgeSettings, TeacherSettings
     from distillset.teacher.ledger import Ledger, LedgerAnswer
 
-    sampling = SamplingSettings().params()
-    sampling_json = ids.canonical_json(sampling)
+    teacher = TeacherSettings(model=MODEL)
+    sample_sampling = [teacher.sample_params(i) for i in range(samples)]
+    judging = judge_generation_settings(JudgeSettings().for_teacher(teacher), teacher)
+    judge_sampling = judging.sampling_params()
     now = datetime.now(UTC)
     book = Ledger(ledger)
     added, answers = 0, []
+
+    def record(model: str, messages: list[dict], sampling: dict, content: str) -> None:
+        answers.append(
+            LedgerAnswer(
+                request_hash=ids.request_hash(model, messages, sampling),
+                model=model,
+                messages_json=ids.canonical_json(messages),
+                sampling_json=ids.canonical_json(sampling),
+                content=content,
+                finish_reason="stop",
+                prompt_tokens=sum(len(m["content"].split()) for m in messages),
+                completion_tokens=len(content.split()),
+                latency_ms=0.0,
+                attempts=1,
+                response_id=None,
+                endpoint="bench_scale --prefill",
+                simulated=False,
+                created_at=now,
+                run_id="bench-scale-prefill",
+                served_model=model,
+            )
+        )
+
     try:
         for file in sorted(folder.glob("*.jsonl")):
             for line in file.open():
                 row = json.loads(line)
                 text = row["prompt"] if "prompt" in row else row["question"]
                 messages = [{"role": "user", "content": text}]
-                content = _answer(text, key)
-                answers.append(
-                    LedgerAnswer(
-                        request_hash=ids.request_hash(MODEL, messages, sampling),
-                        model=MODEL,
-                        messages_json=ids.canonical_json(messages),
-                        sampling_json=sampling_json,
-                        content=content,
-                        finish_reason="stop",
-                        prompt_tokens=len(text.split()),
-                        completion_tokens=len(content.split()),
-                        latency_ms=0.0,
-                        attempts=1,
-                        response_id=None,
-                        endpoint="bench_scale --prefill",
-                        simulated=False,
-                        created_at=now,
-                        run_id="bench-scale-prefill",
-                        served_model=MODEL,
-                    )
-                )
+                # The pool's reference of a GSM8K row: the text after its answer's last "####".
+                reference = (key[text].rsplit("####", 1)[-1].strip() or None) if text in key else None
+                for sampling in sample_sampling:
+                    content = _answer(text, key, sampling.get("seed"))
+                    record(MODEL, messages, sampling, content)
+                    if judge:
+                        rated = judge_prompt([*messages, {"role": "assistant", "content": content}], reference)
+                        asked = [{"role": "system", "content": JUDGE_RUBRIC}, {"role": "user", "content": rated}]
+                        record(judging.model, asked, judge_sampling, _judgment(rated))
                 if len(answers) >= batch:
                     added += book.merge(answers, [])[0]
                     answers = []
@@ -151,11 +183,14 @@ def prefill_ledger(folder: Path, key: dict[str, str], ledger: Path, batch: int =
 
 
 # ----- the instant teacher (its own process, not measured) -----
-def _answer(prompt: str, key: dict[str, str]) -> str:
+def _answer(prompt: str, key: dict[str, str], seed: int | None = None) -> str:
+    """The instant teacher's answer: GSM8K's own (right), else the prompt's words shuffled, in an
+    order of their own for each best-of-N sample's ``seed`` (none: the single-answer request)."""
     if prompt in key:
         return key[prompt]
     words = prompt.split()
-    rng = random.Random(hashlib.blake2b(prompt.encode(), digest_size=8).digest())
+    salt = b"" if seed is None else f"\x00{seed}".encode()
+    rng = random.Random(hashlib.blake2b(prompt.encode() + salt, digest_size=8).digest())
     rng.shuffle(words)
     return (
         "Here is a careful answer. "
@@ -164,8 +199,17 @@ def _answer(prompt: str, key: dict[str, str]) -> str:
     )
 
 
+def _judgment(rated: str) -> str:
+    """The instant judge's answer to a judge request (its user message ``rated``): a JSON judgment,
+    score 3-9 drawn from the request, as ``distillset.quality.judge.parse_judgment`` reads it."""
+    score = 3 + hashlib.blake2b(rated.encode(), digest_size=2).digest()[0] % 7
+    return json.dumps({"score": score, "rationale": "Addresses the request; the instant bench judge."})
+
+
 def _serve(key: dict[str, str], port_queue) -> None:
     from aiohttp import web
+
+    from distillset.quality.judge import JUDGE_RUBRIC_MARKER
 
     counter = 0
 
@@ -177,7 +221,11 @@ def _serve(key: dict[str, str], port_queue) -> None:
         if isinstance(content, list):
             content = " ".join(part.get("text", "") for part in content)
         counter += 1
-        answer = _answer(content, key)
+        system = next((m.get("content") or "" for m in body["messages"] if m.get("role") == "system"), "")
+        if JUDGE_RUBRIC_MARKER in system:
+            answer = _judgment(content)
+        else:
+            answer = _answer(content, key, body.get("seed"))
         return web.json_response(
             {
                 "id": f"chatcmpl-{counter}",
@@ -319,6 +367,7 @@ def measure(
             )
         steps.sort(key=lambda s: s["seconds"], reverse=True)
         return {
+            "ledger_lines": _paid_lines(log.read_text()),
             "exit_code": code,
             "wall_s": wall,
             "peak_mb": max((rss for _, rss, _ in samples), default=0) / 2**20,
@@ -329,6 +378,15 @@ def measure(
 def _cpu_at(samples: list[tuple[float, int, float]], moment: float) -> float:
     """The run tree's CPU seconds at the last sample taken by ``moment`` (samples every 0.2 s)."""
     return max((cpu for t, _, cpu in samples if t <= moment), default=0.0)
+
+
+def _paid_lines(log: str) -> list[str]:
+    """The run summary's lines saying what was paid and what came from the ledger."""
+    return [
+        line.strip()
+        for line in log.splitlines()
+        if " paid" in line and "reused" in line and " - dagster - " not in line  # not the progress log
+    ]
 
 
 def _report(size: int, label: str, result: dict) -> None:
@@ -342,6 +400,8 @@ def _report(size: int, label: str, result: dict) -> None:
         f"({outside / size * 100_000:.1f} s per 100k; CPU {outside_cpu:.1f} s), teacher {teacher:.1f} s",
         flush=True,
     )
+    for line in result.get("ledger_lines", []):
+        print(f"   {line}")
     print("| step | seconds | CPU s | peak RSS MB while it ran |\n|---|---:|---:|---:|")
     for step in steps:
         if step["seconds"] >= 0.5:
@@ -367,9 +427,27 @@ def main() -> None:
     parser.add_argument(
         "--prefill", action="store_true", help="write the instant teacher's answers to the ledger before the runs"
     )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=1,
+        help="best-of-N: TEACHER_SAMPLES_PER_PROMPT for every run (with --prefill, every sample's answer is prefilled)",
+    )
+    parser.add_argument(
+        "--judge",
+        action="store_true",
+        help="the LLM judge on: DISTILLSET_JUDGE_ENABLED=true (with --prefill, every answer's judgment is prefilled)",
+    )
     args = parser.parse_args()
+    if args.samples < 1:
+        parser.error("--samples must be at least 1")
     checkouts = args.checkout or [PROJECT]
-    extra_env = dict(item.split("=", 1) for item in args.env)
+    stage_env = {}
+    if args.samples > 1:
+        stage_env["TEACHER_SAMPLES_PER_PROMPT"] = str(args.samples)
+    if args.judge:
+        stage_env["DISTILLSET_JUDGE_ENABLED"] = "true"
+    extra_env = {**stage_env, **dict(item.split("=", 1) for item in args.env)}
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-prompts-") as scratch:
         # One ledger for every run: the first run of a size pays the teacher, the others (and
@@ -381,10 +459,11 @@ def main() -> None:
             folder = Path(scratch) / str(size)
             key = write_prompts(size, folder)
             if args.prefill:
-                print(f"prefilled {prefill_ledger(folder, key, ledger):,} answers", flush=True)
+                added = prefill_ledger(folder, key, ledger, samples=args.samples, judge=args.judge)
+                print(f"prefilled {added:,} answers", flush=True)
             with Teacher(key) as teacher:
                 for checkout in checkouts:
-                    label = " ".join([str(checkout), *args.env])
+                    label = " ".join([str(checkout), *(f"{k}={v}" for k, v in stage_env.items()), *args.env])
                     run_ledger = ledger
                     if args.prefill:
                         # Each run on its own copy of the prefilled ledger: the scorecard's

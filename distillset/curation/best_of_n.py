@@ -16,16 +16,21 @@ row per sample with its verdict) and keeps at most k per prompt:
 Every sample gets ``kept``, ``drop_reason`` and ``selection`` in ``teacher_samples``; per prompt,
 samples paid, samples correct and the pass rate go to ``prompt_pass_rates``; ``summary`` holds
 pass@1, pass@N, coverage, samples per prompt, the pass-rate histogram and tokens / cost per kept
-example (asset metadata, the card and the manifest read it).
+example (asset metadata, the card and the manifest read it). The summary is SQL aggregates run by
+DuckDB (``selection_summary_sql``), over frames, the teacher stage's Parquet parts or the catalog's
+tables alike, so a run of millions of samples never holds their columns in Python.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from distillset import ids
@@ -111,8 +116,15 @@ class Selection:
     """The ``teacher_samples`` rows: every sample, with ``kept`` / ``drop_reason`` / ``selection``."""
     pass_rates: pl.DataFrame
     """The ``prompt_pass_rates`` rows."""
-    summary: dict
-    """pass@1, pass@N, coverage, samples per prompt, histogram, per-verifier pass rates, cost."""
+    policy: SelectionPolicy
+
+    @cached_property
+    def summary(self) -> dict:
+        """pass@1, pass@N, coverage, samples per prompt, histogram, per-verifier pass rates, cost.
+
+        Computed when first read: the teacher stage selects chunk by chunk and summarizes its parts
+        once at the end, so it never pays for a summary per chunk."""
+        return selection_summary(self.samples, self.pass_rates, self.policy)
 
 
 def select_samples(
@@ -147,12 +159,7 @@ def select_samples(
         generations = _export_reasoning(generations)
     sample_frame = pl.DataFrame(sample_rows, schema=SAMPLES_SCHEMA, orient="row")
     rates = pl.DataFrame(rate_rows, schema=PASS_RATES_SCHEMA, orient="row")
-    return Selection(
-        generations=generations,
-        samples=sample_frame,
-        pass_rates=rates,
-        summary=selection_summary(sample_frame, rates, policy),
-    )
+    return Selection(generations=generations, samples=sample_frame, pass_rates=rates, policy=policy)
 
 
 def _with_quality_scores(
@@ -321,9 +328,49 @@ SUMMARY_SAMPLE_COLUMNS = (
 )
 """The ``teacher_samples`` columns ``selection_summary`` reads (never the samples' texts)."""
 
+SUMMARY_RATE_COLUMNS = ("verifier", "kept", "samples_correct", "pass_rate")
+"""The ``prompt_pass_rates`` columns ``selection_summary`` reads."""
+
 
 def selection_summary(samples: pl.DataFrame, rates: pl.DataFrame, policy: SelectionPolicy) -> dict:
     """pass@1, pass@N, coverage, samples per prompt, the pass-rate histogram, verifiers, cost.
+
+    ``samples`` holds ``teacher_samples`` rows (at least ``SUMMARY_SAMPLE_COLUMNS``), ``rates``
+    ``prompt_pass_rates`` rows (at least ``SUMMARY_RATE_COLUMNS``); see ``selection_summary_sql``
+    for what each figure counts.
+    """
+    con = duckdb.connect()
+    try:
+        con.register("_samples", samples.select(SUMMARY_SAMPLE_COLUMNS).to_arrow())
+        con.register("_rates", rates.select(SUMMARY_RATE_COLUMNS).to_arrow())
+        return selection_summary_sql(con, "_samples", "_rates", policy)
+    finally:
+        con.close()
+
+
+def parquet_selection_summary(samples: Sequence[Path], rates: Sequence[Path], policy: SelectionPolicy) -> dict:
+    """``selection_summary`` of ``teacher_samples`` / ``prompt_pass_rates`` Parquet files (the teacher
+    stage's parts), read by DuckDB a row group at a time; no files is no samples."""
+    if not samples or not rates:
+        return selection_summary(pl.DataFrame(schema=SAMPLES_SCHEMA), pl.DataFrame(schema=PASS_RATES_SCHEMA), policy)
+    con = duckdb.connect()
+    try:
+        return selection_summary_sql(con, _read_parquet(samples), _read_parquet(rates), policy)
+    finally:
+        con.close()
+
+
+def _read_parquet(files: Sequence[Path]) -> str:
+    listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{listed}])"
+
+
+def selection_summary_sql(con: duckdb.DuckDBPyConnection, samples: str, rates: str, policy: SelectionPolicy) -> dict:
+    """The best-of-N summary as SQL aggregates over two relations, run by DuckDB on ``con``.
+
+    ``samples`` and ``rates`` are relations in SQL (a table, ``read_parquet(...)`` or a parenthesized
+    query) with ``SUMMARY_SAMPLE_COLUMNS`` and ``SUMMARY_RATE_COLUMNS``. Only counts and sums come
+    back to Python, so memory does not grow with the samples.
 
     ``pass_at_1`` is the share of verifiable prompts whose first sample is correct, ``pass_at_n``
     the share with any correct sample among those drawn (with early stop, sampling ends at the
@@ -331,53 +378,72 @@ def selection_summary(samples: pl.DataFrame, rates: pl.DataFrame, policy: Select
     a kept verified answer. Tokens and cost count every sample with an answer (paid by this run or
     an earlier one) against the examples kept.
     """
-    prompts = rates.height
-    verifiable = rates.filter(pl.col("verifier").is_not_null())
-    first = samples.filter((pl.col("sample_index") == 0) & pl.col("verifier").is_not_null())
-    answered = samples.filter(pl.col("status") == "ok")
-    kept = int(samples["kept"].sum()) if samples.height else 0
-    prompt_tokens = int(answered["prompt_tokens"].sum()) if answered.height else 0
-    completion_tokens = int(answered["completion_tokens"].sum()) if answered.height else 0
+    prompts, verifiable, covered, any_correct, with_kept = con.execute(
+        "SELECT count(*), count(verifier), count(*) FILTER (WHERE verifier IS NOT NULL AND kept > 0), "
+        "count(*) FILTER (WHERE verifier IS NOT NULL AND samples_correct > 0), count(*) FILTER (WHERE kept > 0) "
+        f"FROM {rates}"
+    ).fetchone()
+    answered, kept, prompt_tokens, completion_tokens, first_correct = con.execute(
+        "SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE kept), "
+        "coalesce(sum(prompt_tokens) FILTER (WHERE status = 'ok'), 0), "
+        "coalesce(sum(completion_tokens) FILTER (WHERE status = 'ok'), 0), "
+        "count(*) FILTER (WHERE sample_index = 0 AND verifier IS NOT NULL AND verdict = 'correct') "
+        f"FROM {samples}"
+    ).fetchone()
+    prompt_tokens, completion_tokens = int(prompt_tokens), int(completion_tokens)
     cost = (prompt_tokens * policy.price_input_per_mtok + completion_tokens * policy.price_output_per_mtok) / 1e6
-    covered = verifiable.filter(pl.col("kept") > 0).height
     return {
         "policy": policy.as_dict(),
         "prompts": prompts,
-        "prompts_verifiable": verifiable.height,
-        "samples_paid": answered.height,
-        "samples_paid_per_prompt": round(answered.height / prompts, 4) if prompts else 0.0,
+        "prompts_verifiable": verifiable,
+        "samples_paid": answered,
+        "samples_paid_per_prompt": round(answered / prompts, 4) if prompts else 0.0,
         "examples_kept": kept,
-        "pass_at_1": _share(first.filter(pl.col("verdict") == "correct").height, verifiable.height),
-        "pass_at_n": _share(verifiable.filter(pl.col("samples_correct") > 0).height, verifiable.height),
-        "coverage": _share(covered, verifiable.height),
-        "prompts_with_kept_answer": rates.filter(pl.col("kept") > 0).height,
+        "pass_at_1": _share(first_correct, verifiable),
+        "pass_at_n": _share(any_correct, verifiable),
+        "coverage": _share(covered, verifiable),
+        "prompts_with_kept_answer": with_kept,
         "tokens_per_kept_example": round((prompt_tokens + completion_tokens) / kept, 2) if kept else None,
         "cost_usd": round(cost, 6),
         "cost_per_kept_example_usd": round(cost / kept, 8) if kept else None,
-        "pass_rate_histogram": pass_rate_histogram(verifiable),
-        "verifiers": _verifier_rates(samples),
-        "selection": dict(Counter(s for s in samples["selection"].to_list() if s)) if samples.height else {},
-        "drop_reasons": dict(Counter(r for r in samples["drop_reason"].to_list() if r)) if samples.height else {},
+        "pass_rate_histogram": _pass_rate_histogram(con, rates),
+        "verifiers": _verifier_rates(con, samples),
+        "selection": _counts(con, samples, "selection"),
+        "drop_reasons": _counts(con, samples, "drop_reason"),
     }
 
 
-def pass_rate_histogram(rates: pl.DataFrame) -> dict[str, int]:
+def _pass_rate_histogram(con: duckdb.DuckDBPyConnection, rates: str) -> dict[str, int]:
     """Verifiable prompts per pass-rate bin (``0.0-0.1`` ... ``0.9-1.0``; 1.0 falls in the last)."""
     bins = {f"{i / HISTOGRAM_BINS:.1f}-{(i + 1) / HISTOGRAM_BINS:.1f}": 0 for i in range(HISTOGRAM_BINS)}
     labels = list(bins)
-    for rate in rates["pass_rate"].drop_nulls().to_list() if rates.height else []:
-        bins[labels[min(int(rate * HISTOGRAM_BINS), HISTOGRAM_BINS - 1)]] += 1
+    rows = con.execute(
+        f"SELECT least(CAST(floor(pass_rate * {HISTOGRAM_BINS}) AS BIGINT), {HISTOGRAM_BINS - 1}) AS bin, count(*) "
+        f"FROM {rates} WHERE verifier IS NOT NULL AND pass_rate IS NOT NULL GROUP BY bin"
+    ).fetchall()
+    for index, count in rows:
+        bins[labels[index]] += count
     return bins
 
 
-def _verifier_rates(samples: pl.DataFrame) -> dict[str, dict]:
-    verified = samples.filter(pl.col("verifier").is_not_null()) if samples.height else samples
-    out: dict[str, dict] = {}
-    for verifier in sorted(set(verified["verifier"].to_list())) if verified.height else []:
-        rows = verified.filter(pl.col("verifier") == verifier)
-        correct = rows.filter(pl.col("verdict") == "correct").height
-        out[verifier] = {"samples": rows.height, "correct": correct, "pass_rate": _share(correct, rows.height)}
-    return out
+def _verifier_rates(con: duckdb.DuckDBPyConnection, samples: str) -> dict[str, dict]:
+    rows = con.execute(
+        "SELECT verifier, count(*), count(*) FILTER (WHERE verdict = 'correct') "
+        f"FROM {samples} WHERE verifier IS NOT NULL GROUP BY verifier ORDER BY verifier"
+    ).fetchall()
+    return {
+        verifier: {"samples": total, "correct": correct, "pass_rate": _share(correct, total)}
+        for verifier, total, correct in rows
+    }
+
+
+def _counts(con: duckdb.DuckDBPyConnection, samples: str, column: str) -> dict[str, int]:
+    """How often each non-empty value of ``column`` occurs, most frequent first."""
+    rows = con.execute(
+        f"SELECT {column}, count(*) AS n FROM {samples} WHERE {column} IS NOT NULL AND {column} <> '' "
+        f"GROUP BY {column} ORDER BY n DESC, {column}"
+    ).fetchall()
+    return dict(rows)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -73,13 +73,20 @@ Number = TypeVar("Number", float, pl.Expr)
 
 def judge_generation_settings(judge: JudgeSettings, teacher: TeacherSettings) -> TeacherSettings:
     """Settings for ``distillset.teacher.generate.generate`` that ask ``judge`` (resolved with
-    ``judge.for_teacher(teacher)``): the judge model and endpoint, deterministic sampling, and the
+    ``judge.for_teacher(teacher)``): the judge model and endpoint, deterministic sampling, one
+    judgment per answer (never the teacher's best-of-N samples or pass-rate window), and the
     teacher's concurrency, rate limits, retries, timeout and budget."""
     judge = judge.for_teacher(teacher)
     return teacher.with_overrides(
         base_url=judge.base_url,
         api_key=judge.api_key,
         model=judge.model,
+        # A best-of-N teacher (TEACHER_SAMPLES_PER_PROMPT=N) would otherwise have every answer
+        # judged N times at N seeds: N paid judgments, N judge_scores rows for one answer.
+        samples_per_prompt=1,
+        max_answers_per_prompt=1,
+        pass_rate_min=None,
+        pass_rate_max=None,
         sampling=dataclasses.replace(
             teacher.sampling, temperature=0.0, top_p=1.0, max_tokens=judge.max_tokens, seed=None, system_prompt=None
         ),

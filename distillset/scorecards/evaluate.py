@@ -65,9 +65,19 @@ class BenchmarkScore:
 
 
 def eval_settings(settings: TeacherSettings, model: str, temperature: float = 0.0) -> TeacherSettings:
-    """``settings`` for evaluating ``model``: temperature 0 by default, no budget cut mid-set."""
+    """``settings`` for evaluating ``model``: temperature 0 by default, no budget cut mid-set, one
+    answer per question (a best-of-N teacher's samples would be N answers to score against one task)."""
     sampling = dataclasses.replace(settings.sampling, temperature=temperature, system_prompt=None)
-    return settings.with_overrides(model=model, sampling=sampling, budget_tokens=None, budget_usd=None)
+    return settings.with_overrides(
+        model=model,
+        sampling=sampling,
+        budget_tokens=None,
+        budget_usd=None,
+        samples_per_prompt=1,
+        max_answers_per_prompt=1,
+        pass_rate_min=None,
+        pass_rate_max=None,
+    )
 
 
 def evaluate_benchmark(

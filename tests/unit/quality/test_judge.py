@@ -278,6 +278,25 @@ def test_judgments_through_the_simulator_are_paid_once_and_parse(tmp_path):
     assert sum(score_histogram(scores).values()) == rows.height
 
 
+def test_a_best_of_n_teacher_gets_one_judgment_per_answer(tmp_path):
+    # The judge inherits the teacher's settings: with TEACHER_SAMPLES_PER_PROMPT=4 it drew four
+    # judgments (four seeds) per answer, paid four times, four judge_scores rows for one answer.
+    rows = _answered_rows()
+    teacher = TeacherSettings(model=MODEL, max_concurrency=4, samples_per_prompt=4, max_answers_per_prompt=2)
+    settings = judge_generation_settings(JudgeSettings(), teacher)
+    assert (settings.samples_per_prompt, settings.max_answers_per_prompt) == (1, 1)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    with TeacherSimulator([MODEL]) as sim:
+        endpoint = TeacherEndpoint(base_url=sim.base_url, api_key=None, simulated=True)
+        result = generate(judge_conversations(rows), settings, endpoint, ledger)
+        assert sim.stats()["completions"] == rows.height
+    assert result.stats.requests_paid == rows.height
+    assert result.generations["prompt_id"].to_list() == rows["prompt_id"].to_list()
+    scores = judge_scores_frame(MODEL, rows, result.generations)
+    assert scores["answer_request_hash"].to_list() == rows["request_hash"].to_list()
+    ledger.close()
+
+
 def test_failed_judge_call_becomes_an_error_row():
     judgments = pl.DataFrame(
         {

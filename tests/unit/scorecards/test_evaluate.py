@@ -53,6 +53,18 @@ def test_each_release_is_measured_within_its_interval_and_a_repeat_pays_nothing(
     ledger.close()
 
 
+def test_a_best_of_n_teacher_is_scored_on_one_answer_per_question(simulator, gsm8k, tmp_path):
+    # TEACHER_SAMPLES_PER_PROMPT=4 made the scorecard draw 4 answers per question, and the run
+    # failed scoring "800 answers but 200 tasks".
+    teacher = TeacherSettings(base_url=simulator.base_url, samples_per_prompt=4, max_answers_per_prompt=2)
+    settings = eval_settings(teacher, STRONG)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    score = evaluate_benchmark("gsm8k", gsm8k, settings, _endpoint(simulator), ledger)
+    assert score.n == 200 and score.requests_paid == 200
+    assert simulator.stats()["completions"] == 200
+    ledger.close()
+
+
 def test_evaluations_run_at_temperature_zero_and_without_the_teachers_system_prompt():
     teacher = TeacherSettings(sampling=TeacherSettings().sampling.__class__(temperature=0.7, system_prompt="Be terse."))
     settings = eval_settings(teacher, STRONG)
