@@ -36,6 +36,10 @@ import polars as pl
 from distillset.curation import near_dedup
 from distillset.curation.near_dedup import NearDupParams, ShingleSets
 
+_CANDIDATE_KEY_BITS = 32
+"""Bits of a band key pass 1 keeps (at most 32, the keys' ``uint32``); fewer only find more
+candidates (the tests use a few bits to force collisions)."""
+
 TextsOfIds = Callable[[pl.Series], Iterable[tuple[Sequence[str], Sequence[str | None]]]]
 """Given ids (a ``String`` series), the ``(ids, texts)`` chunks of exactly those rows, any order,
 with the texts pass 1 saw for them."""
@@ -89,6 +93,7 @@ def band_index_chunks(
         ValueError: a chunk's lengths differ, or more rows come than ``capacity``.
     """
     bands, rows = params.band_layout()
+    mask = np.uint64((1 << _CANDIDATE_KEY_BITS) - 1)
     keys = np.zeros((capacity, bands), dtype=np.uint32) if capacity is not None else None
     key_parts: list[np.ndarray] = []
     size_parts: list[np.ndarray] = []
@@ -104,8 +109,8 @@ def band_index_chunks(
         del values
         out = keys[start : start + len(chunk)] if keys is not None else np.empty((len(chunk), bands), np.uint32)
         for band in range(bands):
-            # The low 32 bits (astype truncates); pass 2 compares the candidates' full 64-bit keys.
-            out[:, band] = near_dedup._key_of_columns(signatures[:, band * rows : (band + 1) * rows], band)
+            # The low bits only; pass 2 compares the candidates' full 64-bit keys.
+            out[:, band] = near_dedup._key_of_columns(signatures[:, band * rows : (band + 1) * rows], band) & mask
         return counts.astype(np.int32), None if keys is not None else out
 
     def collect(result: tuple[np.ndarray, np.ndarray | None]) -> None:
