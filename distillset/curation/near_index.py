@@ -18,7 +18,7 @@ the set are never looked at again once their band keys are known. So:
 The result is identical to the one-pass index: a text in no band bucket with another text is in
 no candidate pair, so it is alone in its component; every bucket with two or more texts is kept
 whole in the subset (two texts with equal 64-bit keys have equal 32-bit ones; a 32-bit collision
-only adds a text to the subset, where pass 2's 64-bit keys put it in no bucket of its own), in
+only adds a text to the subset, where pass 2's 64-bit keys pair it as the one-pass index does), in
 the same (stable, by position) order, so ``band_pairs`` yields the same pairs and the
 verification the same components (labels are the smallest member, and the subset
 keeps the order of positions). Similarities to the representative only concern texts in
