@@ -126,6 +126,11 @@ def deduplicate_generations_in_catalog(
     # The streamed read and the per-chunk look-ups each need their own cursor: a query on a
     # connection ends the result it was streaming.
     stream, lookup = con.cursor(), con.cursor()
+    # The passes only scan (the answers, the pool's texts per chunk): DuckDB would keep the blocks
+    # it read cached up to the write limit (256 MB once the tables are that large, at ~1M rows),
+    # on top of the index. The kept rows are inserted at the commit, under the write limit again
+    # (an error on the way rolls the whole write back, and the connection is closed).
+    con.execute(f"SET memory_limit = '{SCAN_MEMORY}'")
 
     def ok_chunks() -> Iterator[tuple[list[str], list[str]]]:
         sql = f"SELECT prompt_id, status, response, error {where}"
@@ -172,10 +177,14 @@ def deduplicate_generations_in_catalog(
         # (near_duplicate_clusters: cluster_id is the kept row's id).
         writer.append(kept_table, kept.with_columns(pl.col("prompt_id").alias("cluster_id")))
         counts.kept += kept.height
+    con.execute(f"SET memory_limit = '{catalog.CHUNKED_WRITE_MEMORY}'")  # for the commit's inserts
     return counts
 
 
 _PARTITION = "teacher_model"
+SCAN_MEMORY = "64MB"
+"""DuckDB's memory limit while ``deduplicate_generations_in_catalog`` streams its two passes: scans
+and a semi join of one chunk's ids need little, and a lower limit evicts the blocks read."""
 
 
 @dataclass

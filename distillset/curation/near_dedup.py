@@ -93,10 +93,11 @@ _MAX_BUCKET_SPAN = 16
 Small buckets get all their pairs; a huge bucket (thousands of near-identical boilerplate rows)
 becomes a connected band of pairs instead of millions."""
 
-_SLICE_DOCS = 5_000
+_SLICE_DOCS = 2_000
 """Documents per worker slice in the streamed sketch (``_sketch_chunks``): 25k long answers (prompt
 and answer, ~130 shingles each) held ~160 MB of transient shingle arrays per thread, 5k ~32 MB
-(measured: 879 MB peak for 200k such texts at 25k per slice, 642 MB at 5k)."""
+(measured: 879 MB peak for 200k such texts at 25k per slice, 642 MB at 5k); 2k lowered pass 1 of
+the two-pass index over 300k answers by another ~40 MB at the same speed (69 s vs 68 s)."""
 _VERIFY_BATCH = 50_000
 """Candidate pairs per batch of estimates: two 512-byte signature rows per pair (~50 MB)."""
 _WORKERS = min(2, os.cpu_count() or 1)
@@ -721,7 +722,7 @@ def sketch_in_workers(
 
     Normalization is Python (it holds the GIL) and sketching mostly is not, so the main thread
     normalizes the next ``params.chunk_size`` piece while the workers run ``work(slice, first_row)``
-    on the previous one, at most about two chunks ahead (a fast producer cannot pile texts up);
+    on the previous one, at most about one chunk ahead (a fast producer cannot pile texts up);
     ``collect`` gets each result in row order, ``keep(texts, normalized)`` each piece as it is
     normalized. A worker's slice is at most ``_SLICE_DOCS`` documents: its shingles' transient
     arrays (~50 bytes per shingle) are what a streamed index's peak is made of, not the chunk.
@@ -730,7 +731,9 @@ def sketch_in_workers(
         ValueError: more rows come than ``capacity``.
     """
     step = max(1, min(params.chunk_size // _WORKERS, _SLICE_DOCS))
-    in_flight = 2 * max(_WORKERS, 1) * -(-params.chunk_size // (step * max(_WORKERS, 1)))
+    # One chunk's slices queued behind the ones running: enough for the workers never to wait on
+    # the main thread's normalizing, and each queued slice holds its normalized texts.
+    in_flight = max(_WORKERS, 1) * -(-params.chunk_size // (step * max(_WORKERS, 1)))
     pending: collections.deque = collections.deque()
     n = 0
     with ThreadPoolExecutor(max(_WORKERS, 1)) as pool:
@@ -758,7 +761,7 @@ def _sketch_chunks(
     """Exact groups, signatures and sets of the unique texts of a stream of text chunks.
 
     Normalization is Python (it holds the GIL) and sketching mostly is not, so the main thread
-    normalizes chunk ``k + 1`` while the worker threads sketch chunk ``k`` (at most two chunks
+    normalizes chunk ``k + 1`` while the worker threads sketch chunk ``k`` (at most one chunk
     ahead, so a fast producer cannot pile texts up). Every row is sketched (rows that turn out to
     be exact duplicates too, a few percent of the work), then signatures are compacted to the
     unique texts in place and the sets indexed through ``slot_of``.

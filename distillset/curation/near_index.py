@@ -6,18 +6,21 @@
 the set are never looked at again once their band keys are known. So:
 
 1. Pass 1 streams the texts: each chunk is normalized, shingled and sketched like before
-   (``near_dedup._sketch_chunks``'s threads and slices), but only the LSH band keys (``bands`` x
-   8 bytes), the set size and a 128-bit digest of the normalized text (the exact-duplicate key)
-   outlive the chunk. After exact duplicates are grouped, a unique text is a *candidate* if it
-   shares a band key with another eligible (non-empty) unique text in some band.
+   (``near_dedup._sketch_chunks``'s threads and slices), but only the LSH band keys, cut to their
+   low 32 bits (``bands`` x 4 bytes), the set size and a 128-bit digest of the normalized text
+   (the exact-duplicate key) outlive the chunk. After exact duplicates are grouped, a unique text
+   is a *candidate* if it shares a (32-bit) band key with another eligible (non-empty) unique text
+   in some band.
 2. Pass 2 reads again only the candidates' texts, by id (``texts_of_ids``, e.g. a semi join on
    the catalog table), sketches them (signatures and exact sets), and runs the same verification
    (``near_dedup.components``) on that subset.
 
 The result is identical to the one-pass index: a text in no band bucket with another text is in
 no candidate pair, so it is alone in its component; every bucket with two or more texts is kept
-whole in the subset, in the same (stable, by position) order, so ``band_pairs`` yields the same
-pairs and the verification the same components (labels are the smallest member, and the subset
+whole in the subset (two texts with equal 64-bit keys have equal 32-bit ones; a 32-bit collision
+only adds a text to the subset, where pass 2's 64-bit keys pair it as the one-pass index does), in
+the same (stable, by position) order, so ``band_pairs`` yields the same pairs and the
+verification the same components (labels are the smallest member, and the subset
 keeps the order of positions). Similarities to the representative only concern texts in
 clusters, which are candidates, so their sets were built.
 """
@@ -33,6 +36,10 @@ import polars as pl
 from distillset.curation import near_dedup
 from distillset.curation.near_dedup import NearDupParams, ShingleSets
 
+_CANDIDATE_KEY_BITS = 32
+"""Bits of a band key pass 1 keeps (at most 32, the keys' ``uint32``); fewer only find more
+candidates (the tests use a few bits to force collisions)."""
+
 TextsOfIds = Callable[[pl.Series], Iterable[tuple[Sequence[str], Sequence[str | None]]]]
 """Given ids (a ``String`` series), the ``(ids, texts)`` chunks of exactly those rows, any order,
 with the texts pass 1 saw for them."""
@@ -46,7 +53,8 @@ class BandIndex:
         ids: every row's id, in input order.
         first_rows: the first row of each unique normalized text.
         unique_of_row: per row, its unique text.
-        keys: ``(unique, bands)`` ``uint64`` band keys (meaningless for an empty set).
+        keys: ``(unique, bands)`` ``uint32`` band keys, the low half of the 64-bit ones
+            (meaningless for an empty set).
         sizes: per unique text, the number of distinct shingles.
     """
 
@@ -76,14 +84,17 @@ def band_index_chunks(
 
     Like ``near_dedup._sketch_chunks`` (both drive ``near_dedup.sketch_in_workers``), the main
     thread normalizes the next chunk while worker threads shingle and sketch the previous one; here
-    a worker reduces its slice's signatures to band keys at once, so only ``bands`` x 8 bytes per
-    row stay (plus 16 for the text digest).
+    a worker reduces its slice's signatures to band keys at once, so only ``bands`` x 4 bytes per
+    row stay (plus 16 for the text digest): 32 bits are plenty to find the candidates (at a
+    million texts, ~120 chance collisions per band, each a text sketched again for nothing) and
+    halve the state kept for every text.
 
     Raises:
         ValueError: a chunk's lengths differ, or more rows come than ``capacity``.
     """
     bands, rows = params.band_layout()
-    keys = np.zeros((capacity, bands), dtype=np.uint64) if capacity is not None else None
+    mask = np.uint64((1 << _CANDIDATE_KEY_BITS) - 1)
+    keys = np.zeros((capacity, bands), dtype=np.uint32) if capacity is not None else None
     key_parts: list[np.ndarray] = []
     size_parts: list[np.ndarray] = []
     digest_parts: list[np.ndarray] = []
@@ -96,9 +107,10 @@ def band_index_chunks(
         signatures = np.empty((len(chunk), params.num_perm), dtype=np.uint32)
         near_dedup._digest_rows(values, offsets, params, signatures)
         del values
-        out = keys[start : start + len(chunk)] if keys is not None else np.empty((len(chunk), bands), np.uint64)
+        out = keys[start : start + len(chunk)] if keys is not None else np.empty((len(chunk), bands), np.uint32)
         for band in range(bands):
-            out[:, band] = near_dedup._key_of_columns(signatures[:, band * rows : (band + 1) * rows], band)
+            # The low bits only; pass 2 compares the candidates' full 64-bit keys.
+            out[:, band] = near_dedup._key_of_columns(signatures[:, band * rows : (band + 1) * rows], band) & mask
         return counts.astype(np.int32), None if keys is not None else out
 
     def collect(result: tuple[np.ndarray, np.ndarray | None]) -> None:
@@ -123,7 +135,7 @@ def band_index_chunks(
         capacity=capacity,
     )
     if keys is None:
-        keys = np.concatenate(key_parts) if key_parts else np.zeros((0, bands), dtype=np.uint64)
+        keys = np.concatenate(key_parts) if key_parts else np.zeros((0, bands), dtype=np.uint32)
         del key_parts
     else:
         keys = keys[:n]
@@ -192,7 +204,7 @@ def two_pass_clusters(
 ) -> pl.DataFrame:
     """``near_duplicate_clusters`` of the concatenated chunks (no priority), in two streamed passes.
 
-    Memory holds ~``bands`` x 8 + 20 bytes and an id per row, then the signatures and sets of the
+    Memory holds ~``bands`` x 4 + 20 bytes and an id per row, then the signatures and sets of the
     candidates only (see the module docstring); ``texts_of_ids`` is called once.
     """
     index = band_index_chunks(chunks, params, capacity)

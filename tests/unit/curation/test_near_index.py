@@ -4,7 +4,8 @@ Protects: the same clusters, kept rows, duplicate_of and similarities as the in-
 ``near_duplicate_clusters`` for both verification modes, with candidates in different chunks,
 chunks of 7 rows, an empty chunk, None and empty texts, exact copies and a band bucket larger
 than ``_MAX_BUCKET_SPAN``; pass 2 asks only for texts in candidate pairs, never for the unique
-texts without a near neighbour; a reader whose texts changed between passes is an error.
+texts without a near neighbour (unless pass 1's truncated band keys collide, which only adds
+candidates); a reader whose texts changed between passes is an error.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 import polars as pl
 import pytest
 
-from distillset.curation import near_dedup
+from distillset.curation import near_dedup, near_index
 from distillset.curation.near_dedup import NearDupParams, near_duplicate_clusters
 from distillset.curation.near_index import two_pass_clusters
 
@@ -83,6 +84,21 @@ def test_two_pass_equals_in_memory_clusters(verification, sizes):
     near_kept = set(expected.filter(pl.col("similarity") < 1.0)["cluster_id"])
     assert near_kept and near_kept <= asked[0]
     assert len(asked[0]) < len(ids) - 30
+
+
+def test_colliding_pass_one_keys_only_add_candidates(monkeypatch):
+    # Pass 1 keeps 32 bits of each band key: a chance collision makes a text a candidate for
+    # nothing, never changes a cluster. With 3 bits nearly every text collides in some band.
+    ids, texts = _corpus()
+    params = NearDupParams(threshold=0.7, chunk_size=7)
+    expected = near_duplicate_clusters(ids, texts, params=params, verification="union-find")
+    asked: list[set[str]] = []
+    for bits in (32, 3):
+        monkeypatch.setattr(near_index, "_CANDIDATE_KEY_BITS", bits)
+        chunks, reader = _chunks(ids, texts, (7,)), _reader(ids, texts, asked)
+        got = two_pass_clusters(chunks, reader, params=params, verification="union-find", capacity=None)
+        assert got.equals(expected)
+    assert asked[0] < asked[1]  # more texts read again, the same clusters
 
 
 def test_two_pass_without_candidates_reads_nothing_again():

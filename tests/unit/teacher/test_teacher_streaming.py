@@ -3,7 +3,8 @@
 Protects (issue 19): ``generate(on_rows=...)`` hands rows over as they finish, in input order with
 every sample of a prompt in one frame, and keeps none; ``SelectionSpool`` selecting chunk by
 chunk (chunks far smaller than the run) writes exactly the rows and the summary that
-``select_samples`` over the whole table gives; no rows, no parts.
+``select_samples`` over the whole table gives (the summary as SQL over the
+parts, ``best_of_n.parquet_selection_summary``); no rows, no parts, and the empty summary.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import polars as pl
 import pytest
 from test_best_of_n import _endpoint, _number, _settings, answer_key, gsm8k, gsm8k_conversations
 
-from distillset.curation.best_of_n import SelectionPolicy, select_samples
+from distillset.curation.best_of_n import SelectionPolicy, select_samples, selection_summary
 from distillset.simulator.server import TeacherSimulator
 from distillset.teacher import rows as rows_module
 from distillset.teacher import spool as spool_module
 from distillset.teacher.generate import generate
 from distillset.teacher.ledger import Ledger
+from distillset.teacher.rows import GENERATIONS_SCHEMA
 from distillset.teacher.spool import SelectionSpool
 
 
@@ -83,3 +85,5 @@ def test_no_rows_no_parts(tmp_path):
     summary = spool.close()
     assert all(not parts for parts in spool.parts.values())
     assert summary["prompts"] == 0 and spool.counts.rows == 0
+    empty = select_samples(pl.DataFrame(schema=GENERATIONS_SCHEMA), pl.DataFrame(), SelectionPolicy())
+    assert summary == selection_summary(empty.samples, empty.pass_rates, SelectionPolicy())
