@@ -13,6 +13,10 @@ records); nothing was paid twice (the simulator's count per request equals the l
 each teacher's training set is published once and verifies; the instance database's password is
 in no output and no worker log. Before this, no job used the celery
 executor and `distillset run` always executed in process.
+
+With ``DISTILLSET_SHARDS=2`` (Redis broker), one teacher's `distillset run` is four runs; its two
+teacher x shard steps execute on the two workers (each worker one shard), every step once, nothing
+is paid twice, one version is published.
 """
 
 from __future__ import annotations
