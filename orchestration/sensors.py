@@ -4,7 +4,8 @@ Each tick lists the models the teacher endpoint serves (``TEACHER_BASE_URL``, it
 ``GET /models``) and, if ``DISTILLSET_RELEASE_HUB_URL`` is set, the models a Hugging Face-style
 hub lists for ``DISTILLSET_RELEASE_HUB_AUTHOR`` (default ``meta-llama``), keeps the ids matching
 ``DISTILLSET_RELEASE_PATTERN`` (default: Llama instruct releases) and, for each one it has not
-seen, registers the partition and requests the whole flow for it.
+seen, registers the partition and requests the whole flow for it (with ``DISTILLSET_SHARDS`` > 1 an
+asset backfill of the whole graph for it, no run key: the cursor keeps it to one per release).
 
 "Seen" is the cursor (the releases this sensor acted on) plus every registered teacher partition,
 so a teacher added by ``distillset run`` or by hand never triggers a duplicate; the run key
