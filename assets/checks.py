@@ -18,6 +18,7 @@ def ratio_check(
     labels: tuple[str, str],
     partitioned: bool = True,
     empty_passes: bool = False,
+    partitions_def: dg.PartitionsDefinition = teacher_partitions,
 ) -> dg.AssetChecksDefinition:
     """A non-blocking check that ``bad / total <= limit``.
 
@@ -30,11 +31,13 @@ def ratio_check(
         labels: metadata names of the two counts, e.g. ``("failed", "rows")``.
         partitioned: the check runs for one teacher partition (the run's).
         empty_passes: whether no rows at all passes (the default: nothing to check is a failure).
+        partitions_def: the checked asset's partitions, when partitioned (teacher x shard for a
+            sharded teacher stage); the counts are still the run's teacher's.
     """
 
     # A partitioned check keeps one result per teacher: with three teachers the UI shows all three.
     @dg.asset_check(
-        asset=asset, name=name, description=description, partitions_def=teacher_partitions if partitioned else None
+        asset=asset, name=name, description=description, partitions_def=partitions_def if partitioned else None
     )
     def _check(context: dg.AssetCheckExecutionContext, catalog_db: CatalogResource) -> dg.AssetCheckResult:
         partition = run_teacher_partition(context) if partitioned else None

@@ -7,7 +7,7 @@ from assets.constants import CATALOG_POOL, OWNERS
 from assets.metadata import counts_markdown, preview_table, table_metadata
 from assets.partitions import teacher_partitions
 from assets.resources import CatalogResource
-from assets.teacher import teacher_generations
+from assets.teacher import require_every_shard, teacher_generations
 from distillset.curation.generations import deduplicate_generations_in_catalog
 from distillset.curation.near_dedup import NearDupParams
 
@@ -29,6 +29,7 @@ MAX_DROP_RATIO = 0.5
 )
 def deduplicated_generations(context: dg.AssetExecutionContext, catalog_db: CatalogResource) -> dg.MaterializeResult:
     model = context.partition_key
+    require_every_shard(context, catalog_db, model)  # DISTILLSET_SHARDS > 1: all of them, one sharding
     # Streamed in the catalog: one chunk of answers at a time, hashes and MinHash signatures of
     # the rest; metadata below comes from SQL aggregates and a few rows, never the whole table.
     with catalog_db.write_chunks() as writer:

@@ -1,4 +1,9 @@
-"""The teacher stage: every prompt in the pool answered by one teacher release (one partition)."""
+"""The teacher stage: every prompt in the pool answered by one teacher release (one partition).
+
+With ``DISTILLSET_SHARDS`` > 1 a partition is one teacher release x one prompt shard
+(``orchestration/shards.py``): the step answers only its shard's prompts and replaces only that
+slice of the teacher tables, recording it in ``teacher_shards`` (``distillset/prompts/shards.py``).
+"""
 
 import tempfile
 from collections.abc import Iterator
@@ -11,7 +16,7 @@ import pyarrow.parquet as pq
 from assets.checks import ratio_check
 from assets.constants import OWNERS
 from assets.metadata import best_of_n_metadata, counts_markdown, table_metadata
-from assets.partitions import teacher_partitions
+from assets.partitions import graph_shard_count, teacher_and_shard, teacher_partitions
 from assets.prompts import prompt_pool
 from assets.resources import (
     PARTITION_COLUMN,
@@ -22,7 +27,9 @@ from assets.resources import (
 )
 from assets.run_tags import CALLS_PAID_TAG, COST_TAG, LAUNCHED_BY_TAG, TEACHER_TAG, tag_run
 from assets.served import require_model_served
+from distillset import catalog
 from distillset.curation.best_of_n import policy_of
+from distillset.prompts.shards import forget_shards, missing_shards, record_shard, recorded_shards, slice_condition
 from distillset.publish.preflight import NotPublishableError, check_before_paying
 from distillset.teacher.batch.run import generate_with_batches
 from distillset.teacher.generate import generate
@@ -44,14 +51,16 @@ def _reference_answers(catalog_db: CatalogResource) -> dict[str, str]:
 _POOL_COLUMNS = ("prompt_id", "system", "turns", "reference", "prompt_text", "metadata_json")
 
 
-def _export_pool(catalog_db: CatalogResource, folder: Path) -> Path:
-    """The pool's columns the teacher needs, copied to a Parquet file in one short read: the
-    conversations are then streamed from it without holding the catalog through the teacher run."""
+def _export_pool(catalog_db: CatalogResource, folder: Path, shard_where: str = "") -> Path:
+    """The pool's columns the teacher needs (of one shard's prompts, ``shard_where``), copied to a
+    Parquet file in one short read: the conversations are then streamed from it without holding
+    the catalog through the teacher run."""
     present = set(catalog_db.columns("prompt_pool"))
     columns = ", ".join(f'"{c}"' for c in _POOL_COLUMNS if c in present)
     path = folder / "prompt_pool.parquet"
     target = str(path).replace("'", "''")
-    catalog_db.query(f"COPY (SELECT {columns} FROM prompt_pool) TO '{target}' (FORMAT parquet)")
+    where = f" WHERE {shard_where}" if shard_where else ""
+    catalog_db.query(f"COPY (SELECT {columns} FROM prompt_pool{where}) TO '{target}' (FORMAT parquet)")
     return path
 
 
@@ -109,7 +118,9 @@ def teacher_generations(
     training_storage: TrainingSetStorageResource,
     quality: QualityResource,
 ) -> Iterator[dg.MaterializeResult]:
-    model = context.partition_key
+    model, shard, shards = teacher_and_shard(context)
+    # One shard's prompts and rows (DISTILLSET_SHARDS > 1), or the whole pool and partition.
+    shard_where = slice_condition(shards, shard) if shard is not None else ""
     settings = teacher.settings_for(model)
     if settings.max_answers_per_prompt > 1:
         # Dedup, quality, judge and training examples key rows by prompt_id: several kept samples
@@ -121,14 +132,15 @@ def teacher_generations(
             )
         )
     _check_before_paying(catalog_db, model, training_storage)
-    conversations = catalog_db.count("prompt_pool")
+    conversations = catalog_db.count("prompt_pool", where=shard_where)
     with (
         tempfile.TemporaryDirectory(prefix="teacher-", dir=_spool_root(catalog_db)) as spool_dir,
         teacher.endpoint(settings, answer_key=_reference_answers(catalog_db)) as endpoint,
     ):
-        context.log.info(f"teacher {model}: {conversations} conversations, endpoint {endpoint.description}")
+        of_shard = f" (shard {shard} of {shards})" if shard is not None else ""
+        context.log.info(f"teacher {model}: {conversations} conversations{of_shard}, endpoint {endpoint.description}")
         require_model_served(context, endpoint, settings)
-        pool_file = _export_pool(catalog_db, Path(spool_dir))
+        pool_file = _export_pool(catalog_db, Path(spool_dir), shard_where)
         ranking: dict[str, tuple[str | None, str | None]] = {}
         spool = SelectionSpool(
             Path(spool_dir),
@@ -155,7 +167,7 @@ def teacher_generations(
                     on_rows=spool.add,
                 )
                 if batched.pending:
-                    _observe_pending(context, model, batched.batches)
+                    _observe_pending(context, context.partition_key, batched.batches)
                     return
                 result = batched.result
             else:
@@ -176,8 +188,18 @@ def teacher_generations(
         # One short write: DuckDB reads the spooled parts itself, in order.
         with catalog_db.write_chunks() as writer:
             for table in TABLES:
-                writer.replace_partition(table, SCHEMAS[table], column=PARTITION_COLUMN, value=model)
+                if shard is None:
+                    writer.replace_partition(table, SCHEMAS[table], column=PARTITION_COLUMN, value=model)
+                else:
+                    writer.replace_slice(
+                        table, SCHEMAS[table], column=PARTITION_COLUMN, value=model, slice_sql=shard_where
+                    )
                 writer.append_parquet(table, spool.parts[table])
+            # In the same transaction: the slice and its record commit together.
+            if shard is None:
+                forget_shards(writer.con, model)
+            else:
+                record_shard(writer.con, model, shards, shard, spool.counts.rows, context.run_id)
     counts = spool.counts
     if result.stats.budget_exhausted:
         context.log.warning(result.stats.budget_message or "budget exhausted")
@@ -201,6 +223,7 @@ def teacher_generations(
             "simulated": dg.MetadataValue.bool(endpoint.simulated),
             "simulated_rows": dg.MetadataValue.int(counts.simulated),
             "teacher_model": dg.MetadataValue.text(model),
+            **({"shard": dg.MetadataValue.text(f"{shard} of {shards}")} if shard is not None else {}),
             "sampling": dg.MetadataValue.json(settings.sampling_params()),
             "failed_rows": dg.MetadataValue.int(counts.failed),
             "failures_by_error": dg.MetadataValue.md(counts_markdown(dict(counts.errors), "error")),
@@ -210,7 +233,7 @@ def teacher_generations(
     )
 
 
-def _observe_pending(context: dg.AssetExecutionContext, model: str, batches) -> None:
+def _observe_pending(context: dg.AssetExecutionContext, partition: str, batches) -> None:
     """Say on the asset that its batches are pending (no materialization: downstream waits)."""
     message = (
         f"{batches.pending_batches} provider batches pending ({batches.pending_lines} lines); "
@@ -220,7 +243,7 @@ def _observe_pending(context: dg.AssetExecutionContext, model: str, batches) -> 
     context.log_event(
         dg.AssetObservation(
             asset_key=context.asset_key,
-            partition=model,
+            partition=partition,
             metadata={
                 "batch_status": dg.MetadataValue.text("pending"),
                 "batch_message": dg.MetadataValue.text(message),
@@ -228,6 +251,17 @@ def _observe_pending(context: dg.AssetExecutionContext, model: str, batches) -> 
             },
         )
     )
+
+
+def require_every_shard(context: dg.AssetExecutionContext, catalog_db: CatalogResource, model: str) -> None:
+    """Stop a stage that reads ``model``'s teacher rows unless they are one whole sharding: every
+    shard of DISTILLSET_SHARDS (or, unsharded, of the last sharding) written (``teacher_shards``)."""
+    if not catalog.exists(catalog_db.catalog_path):
+        return
+    with catalog.connect(catalog_db.catalog_path, read_only=True) as con:
+        problem = missing_shards(recorded_shards(con, model), graph_shard_count(context))
+    if problem:
+        raise dg.Failure(description=f"teacher {model}: {problem}")
 
 
 def _check_before_paying(catalog_db: CatalogResource, model: str, training_storage: TrainingSetStorageResource) -> None:
@@ -260,14 +294,24 @@ def _failed_calls(catalog_db: CatalogResource, model: str | None) -> tuple[int, 
     return catalog_db.count("teacher_generations", where=failed_where, params=params), rows
 
 
-teacher_generations_failure_ratio = ratio_check(
-    asset=teacher_generations,
-    name="teacher_generations_failure_ratio",
-    description=f"Failed teacher calls stay under {MAX_FAILURE_RATIO:.0%}; failed prompts are retried by the next run.",
-    limit=MAX_FAILURE_RATIO,
-    counts=_failed_calls,
-    labels=("failed", "rows"),
-)
+def build_failure_ratio_check(
+    asset=teacher_generations, partitions_def: dg.PartitionsDefinition = teacher_partitions
+) -> dg.AssetChecksDefinition:
+    """The failed-calls check of ``asset`` (teacher_generations, or its teacher x shard variant)."""
+    return ratio_check(
+        asset=asset,
+        name="teacher_generations_failure_ratio",
+        description=(
+            f"Failed teacher calls stay under {MAX_FAILURE_RATIO:.0%}; failed prompts are retried by the next run."
+        ),
+        limit=MAX_FAILURE_RATIO,
+        counts=_failed_calls,
+        labels=("failed", "rows"),
+        partitions_def=partitions_def,
+    )
+
+
+teacher_generations_failure_ratio = build_failure_ratio_check()
 
 
 teacher_assets = [teacher_generations]

@@ -154,8 +154,16 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _replace_partition_on(
-    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, *, column: str, value: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    *,
+    column: str,
+    value: str,
+    slice_sql: str | None = None,
 ) -> None:
+    # A slice (one prompt shard of the partition) narrows what is replaced to the rows it selects.
+    replaced = f'"{column}" = ?' + (f" AND ({slice_sql})" if slice_sql else "")
     con.register("_frame", frame.to_arrow())
     try:
         if not table_exists(con, table):
@@ -163,13 +171,13 @@ def _replace_partition_on(
         else:
             existing = [r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()]
             if existing != frame.columns:
-                con.execute(f'CREATE TEMP TABLE _others AS SELECT * FROM "{table}" WHERE "{column}" <> ?', [value])
+                con.execute(f'CREATE TEMP TABLE _others AS SELECT * FROM "{table}" WHERE NOT ({replaced})', [value])
                 con.execute(f'DROP TABLE "{table}"')
                 con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _frame')
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _others')
                 con.execute("DROP TABLE _others")
             else:
-                con.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', [value])
+                con.execute(f'DELETE FROM "{table}" WHERE {replaced}', [value])
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _frame')
     finally:
         con.unregister("_frame")
@@ -212,6 +220,15 @@ class ChunkWriter:
         """Empty the rows of ``table`` where ``column = value`` (creating or widening the table to
         ``schema`` like ``replace_partition``), then ``append`` the new ones."""
         _replace_partition_on(self.con, table, pl.DataFrame(schema=schema), column=column, value=value)
+
+    def replace_slice(
+        self, table: str, schema: dict[str, pl.DataType], *, column: str, value: str, slice_sql: str
+    ) -> None:
+        """Like ``replace_partition``, for only the partition's rows ``slice_sql`` selects (one
+        prompt shard): the partition's other rows stay."""
+        _replace_partition_on(
+            self.con, table, pl.DataFrame(schema=schema), column=column, value=value, slice_sql=slice_sql
+        )
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
         """Add ``frame``'s rows to ``table`` (columns matched by name) after the rows appended before;

@@ -103,7 +103,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description=(
             "Register the teacher named by TEACHER_MODEL (or --teacher) as a partition if it is new, "
             "then materialize every asset for it in DISTILLSET_HOME's Dagster instance "
-            "(DAGSTER_HOME defaults to $DISTILLSET_HOME/dagster). With no TEACHER_BASE_URL, the "
+            "(DAGSTER_HOME defaults to $DISTILLSET_HOME/dagster): one run, or with DISTILLSET_SHARDS=N > 1 "
+            "the pool, N teacher x shard runs at once, then curation and publishing. With no TEACHER_BASE_URL, the "
             "embedded teacher simulator answers on loopback and everything is marked simulated. "
             "Exit codes: 0 done, 1 a stage or a blocking check failed, 2 a setting is invalid, 3 gave up "
             "waiting for a pool slot (--wait-timeout), 4 the teacher's budget ran out (TEACHER_BUDGET_TOKENS / "

@@ -1,5 +1,9 @@
 """`distillset run`: the whole flow for one teacher, in DISTILLSET_HOME's Dagster instance.
 
+With DISTILLSET_SHARDS > 1 the flow is several runs (``flow_plan``): the pool, the teacher's N
+shards at once (so the celery executor spreads them over its workers), then curation and
+publishing; each run has a worker of its own and the promises below hold for all of them.
+
 `distillset run` supervises a worker process (``orchestration/run_worker.py``) that executes the run,
 so that it can keep three promises Dagster alone does not (it swallows SIGINT/SIGTERM while a step
 waits for a pool slot):
@@ -25,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from distillset.settings import Settings
@@ -103,6 +108,36 @@ class _StopRequest:
             signal.signal(signum, handler)
 
 
+@dataclass
+class _Launched:
+    """One run of the flow and the worker process executing it."""
+
+    run_id: str
+    job: str
+    partition: str
+    worker: subprocess.Popen
+    waiting_since: float | None = None
+
+
+def flow_plan(model: str, shards: int) -> list[list[tuple[str, str]]]:
+    """The runs of the flow for ``model``, as stages of ``(job, partition key)`` launched together.
+
+    One run of ``distill_job`` when unsharded; with ``shards`` > 1 (``orchestration/shards.py``) the
+    pool and the scorecard, then every teacher x shard at once (the executor spreads them over its
+    workers), then the stages after the teacher once over all shards.
+    """
+    if shards == 1:
+        return [[("distill_job", model)]]
+    from assets.partitions import shard_partition_key
+    from orchestration.jobs import PREPARE_JOB, SHARD_JOB
+
+    return [
+        [(PREPARE_JOB, model)],
+        [(SHARD_JOB, str(shard_partition_key(model, shard))) for shard in range(shards)],
+        [("distill_job", model)],
+    ]
+
+
 def run_flow(
     settings: Settings,
     teacher_model: str | None = None,
@@ -111,11 +146,12 @@ def run_flow(
     wait_timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
     allow_partial: bool = False,
 ) -> RunSummary:
-    """Register the teacher partition if new, then run the whole flow (``distill_job``) for it in a
-    supervised worker process. ``DAGSTER_HOME`` must be set in the environment (the CLI does it)."""
+    """Register the teacher partition if new, then run the whole flow for it in supervised worker
+    processes: one run of ``distill_job``, or with DISTILLSET_SHARDS > 1 the runs of ``flow_plan``.
+    ``DAGSTER_HOME`` must be set in the environment (the CLI does it)."""
     import dagster as dg
 
-    from orchestration.recovery import pool_waits, reap_dead_runs
+    from orchestration.recovery import reap_dead_runs
 
     model = teacher_model or settings.teacher.model
     dagster_home = prepare_dagster_home(settings.dagster_home_path)
@@ -129,40 +165,77 @@ def run_flow(
         echo(
             f"run {dead.run_id} ({dead.job_name}) had died (pid {dead.pid} on {dead.host}): marked failed, slots freed"
         )
-    echo(f"distilling with teacher {model}; DISTILLSET_HOME={settings.home}; DAGSTER_HOME={dagster_home}")
+    shards = settings.executor.shards
+    sharded = f" in {shards} prompt shards" if shards > 1 else ""
+    echo(f"distilling with teacher {model}{sharded}; DISTILLSET_HOME={settings.home}; DAGSTER_HOME={dagster_home}")
 
-    run_id = str(uuid.uuid4())
+    launched: list[_Launched] = []
     stopped_because, exit_code = None, None
     with _StopRequest() as stop:
-        command = [sys.executable, "-m", "orchestration.run_worker", run_id, model, str(os.getpid())]
-        worker = subprocess.Popen(command + (["--allow-partial"] if allow_partial else []))
-        waiting_since, last_check, last_report, terminated_at = None, 0.0, 0.0, None
-        while worker.poll() is None:
-            time.sleep(_POLL_S)
-            now = time.monotonic()
-            if stop.signum is not None and terminated_at is None:
-                name = signal.Signals(stop.signum).name
-                echo(f"{name} received: stopping the run (answers already paid stay in the ledger)")
-                stopped_because, exit_code = f"by {name}", 128 + stop.signum
-                worker.send_signal(signal.SIGTERM)
-                terminated_at = now
-            if terminated_at is not None:
-                if now - terminated_at > STOP_GRACE_S:
-                    worker.kill()
+        for stage in flow_plan(model, shards):
+            runs = [_launch(job, partition, allow_partial) for job, partition in stage]
+            if len(runs) > 1:
+                echo(f"{len(runs)} runs of {stage[0][0]} started together: {', '.join(r.run_id for r in runs)}")
+            launched += runs
+            stopped_because, exit_code = _supervise(instance, runs, stop, echo, wait_timeout_s)
+            if stopped_because or any(run.worker.returncode != 0 for run in runs):
+                break
+    return _finish(instance, settings, model, launched, stopped_because, exit_code)
+
+
+def _launch(job: str, partition: str, allow_partial: bool) -> _Launched:
+    run_id = str(uuid.uuid4())
+    command = [sys.executable, "-m", "orchestration.run_worker", run_id, partition, str(os.getpid()), "--job", job]
+    worker = subprocess.Popen(command + (["--allow-partial"] if allow_partial else []))
+    return _Launched(run_id, job, partition, worker)
+
+
+def _supervise(
+    instance, runs: list[_Launched], stop: _StopRequest, echo: Callable[[str], None], wait_timeout_s: float
+) -> tuple[str | None, int | None]:
+    """Wait for ``runs``' workers; a signal or a pool wait past ``wait_timeout_s`` stops them all.
+    Returns ``(why stopped, exit code)``, both None when every worker ended by itself."""
+    from orchestration.recovery import pool_waits, reap_dead_runs
+
+    stopped_because, exit_code = None, None
+    last_check, last_report, terminated_at = 0.0, 0.0, None
+
+    def terminate(now: float) -> float:
+        for run in runs:
+            if run.worker.poll() is None:
+                run.worker.send_signal(signal.SIGTERM)
+        return now
+
+    while any(run.worker.poll() is None for run in runs):
+        time.sleep(_POLL_S)
+        now = time.monotonic()
+        if stop.signum is not None and terminated_at is None:
+            name = signal.Signals(stop.signum).name
+            echo(f"{name} received: stopping the run (answers already paid stay in the ledger)")
+            stopped_because, exit_code = f"by {name}", 128 + stop.signum
+            terminated_at = terminate(now)
+        if terminated_at is not None:
+            if now - terminated_at > STOP_GRACE_S:
+                for run in runs:
+                    if run.worker.poll() is None:
+                        run.worker.kill()
+            continue
+        if now - last_check < _WAIT_CHECK_S:
+            continue
+        last_check = now
+        for run in runs:
+            if run.worker.poll() is not None:
                 continue
-            if now - last_check < _WAIT_CHECK_S:
-                continue
-            last_check = now
-            waits = pool_waits(instance, run_id)
+            waits = pool_waits(instance, run.run_id)
             if not waits:
-                waiting_since = None
+                run.waiting_since = None
                 continue
             if any(state == "dead" for wait in waits for _, _, state in wait.holders):
                 for dead in reap_dead_runs(instance):
                     echo(f"freed the pool slot held by dead run {dead.run_id} (pid {dead.pid} on {dead.host})")
                 continue
-            waiting_since = waiting_since or now
-            waited = now - waiting_since
+            run.waiting_since = run.waiting_since or now
+            waited = now - run.waiting_since
             if waited > wait_timeout_s:
                 stopped_because = (
                     f"after waiting {waited:.0f}s (--wait-timeout {wait_timeout_s:g}s): {waits[0].describe()}; "
@@ -170,34 +243,44 @@ def run_flow(
                 )
                 exit_code = WAIT_TIMEOUT_EXIT_CODE
                 echo(f"giving up: {stopped_because}")
-                worker.send_signal(signal.SIGTERM)
-                terminated_at = now
-            elif now - last_report >= _WAIT_REPORT_S or last_report < waiting_since:
+                terminated_at = terminate(now)
+                break
+            if now - last_report >= _WAIT_REPORT_S or last_report < run.waiting_since:
                 echo(f"waiting {waited:.0f}s of at most {wait_timeout_s:g}s: {waits[0].describe()}")
                 last_report = now
-    return _finish(instance, settings, model, run_id, worker.returncode, stopped_because, exit_code)
+    return stopped_because, exit_code
 
 
 def _finish(
-    instance, settings: Settings, model: str, run_id: str, returncode: int, stopped_because, exit_code
+    instance, settings: Settings, model: str, launched: list[_Launched], stopped_because, exit_code
 ) -> RunSummary:
-    """Record what the worker could not (a killed worker leaves its run STARTED) and summarize."""
-    run = instance.get_run_by_id(run_id)
-    if run is not None and not run.is_finished:
-        if stopped_because:
-            instance.report_run_canceled(run, f"distillset run stopped {stopped_because}")
-        else:
-            why = f"signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-            instance.report_run_failed(run, f"the run worker died ({why}): out of memory, or killed")
-    if run is not None and instance.event_log_storage.supports_global_concurrency_limits:
-        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-    events = [entry.dagster_event for entry in instance.all_logs(run_id) if entry.dagster_event is not None]
-    summary = summarize(events, model, run_id, success=returncode == 0 and stopped_because is None)
+    """Record what the workers could not (a killed worker leaves its run STARTED) and summarize
+    every run of the flow in one summary (a sharded flow's shard runs each add their figures)."""
+    events, problems = [], []
+    for launched_run in launched:
+        run_id, returncode = launched_run.run_id, launched_run.worker.returncode
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            if stopped_because:
+                instance.report_run_canceled(run, f"distillset run stopped {stopped_because}")
+            else:
+                why = f"signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+                instance.report_run_failed(run, f"the run worker died ({why}): out of memory, or killed")
+        if run is not None and instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        events += [entry.dagster_event for entry in instance.all_logs(run_id) if entry.dagster_event is not None]
+        if run is None:
+            problems.append(f"the run worker exited with code {returncode} before the run started (see above)")
+        elif returncode < 0 and not stopped_because:
+            problems.append(f"the run worker was killed by signal {-returncode} (out of memory?)")
+    success = bool(launched) and all(r.worker.returncode == 0 for r in launched) and stopped_because is None
+    success = success and len(launched) == sum(len(stage) for stage in flow_plan(model, settings.executor.shards))
+    last = launched[-1].run_id if launched else ""
+    summary = summarize(events, model, last, success=success)
+    if len(launched) > 1:
+        summary.runs = [(r.job, r.partition, r.run_id) for r in launched]
     summary.exit_code, summary.stopped_because = exit_code, stopped_because
-    if run is None:
-        summary.errors.append(f"the run worker exited with code {returncode} before the run started (see above)")
-    elif returncode < 0 and not stopped_because:
-        summary.errors.append(f"the run worker was killed by signal {-returncode} (out of memory?)")
+    summary.errors += problems
     if not summary.success:
         for place in dict.fromkeys([settings.home, settings.dagster_home_path]):
             with contextlib.suppress(OSError):

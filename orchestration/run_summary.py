@@ -26,6 +26,8 @@ class RunSummary:
     stopped_because: str | None = None
     budget_stop: str | None = None
     """The teacher stage's account when its budget ran out (the run then exits with ``BUDGET_EXIT_CODE``)."""
+    runs: list[tuple[str, str, str]] = field(default_factory=list)
+    """``(job, partition, run id)`` of every run when the flow was several (DISTILLSET_SHARDS > 1)."""
 
     def final_exit_code(self) -> int:
         """What `distillset run` exits with: a stop's own code, else 4 after a budget stop, else 0 or 1."""
@@ -68,6 +70,7 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
     training_set: dict[str, object] = {}
     warnings: list[str] = []
     budget_stop = None
+    shard_lines: list[tuple[StageLine, dict]] = []
     for event in events:
         if event.event_type_value != "ASSET_MATERIALIZATION":
             continue
@@ -79,6 +82,9 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
             if metadata.get(key):
                 line.notes.append(f"{metadata[key]} {label}")
         if asset == "teacher_generations":
+            if metadata.get("shard"):
+                line.notes.append(f"shard {metadata['shard']}")
+                shard_lines.append((line, metadata))
             if metadata.get("teacher/account"):
                 line.notes.append(str(metadata["teacher/account"]))
             if metadata.get("teacher/budget_exhausted"):
@@ -96,6 +102,15 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
         if asset == "training_set":
             training_set = metadata
         stages.append(line)
+    if len(shard_lines) > 1:
+        # The shards' figures added up, after the last shard's line.
+        paid = sum(int(metadata.get("teacher/requests_paid") or 0) for _, metadata in shard_lines)
+        total = StageLine(
+            asset="teacher_generations",
+            rows=sum(int(line.rows or 0) for line, _ in shard_lines),
+            notes=[f"all {len(shard_lines)} shards; {paid} calls paid"],
+        )
+        stages.insert(stages.index(shard_lines[-1][0]) + 1, total)
     errors = []
     for event in events:
         if event.event_type_value == "STEP_FAILURE":
@@ -125,7 +140,11 @@ def summarize(events: list, teacher_model: str, run_id: str, success: bool) -> R
 
 
 def format_summary(summary: RunSummary) -> str:
-    lines = [f"run {summary.run_id} for teacher {summary.teacher_model}:"]
+    if summary.runs:
+        lines = [f"{len(summary.runs)} runs for teacher {summary.teacher_model}:"]
+        lines += [f"  {job:<26}{partition}  run {run_id}" for job, partition, run_id in summary.runs]
+    else:
+        lines = [f"run {summary.run_id} for teacher {summary.teacher_model}:"]
     for stage in summary.stages:
         rows = "" if stage.rows is None else f"{stage.rows:>7} rows"
         notes = f"  ({'; '.join(stage.notes)})" if stage.notes else ""

@@ -1,4 +1,7 @@
-"""The process that executes one `distillset run`: ``python -m orchestration.run_worker RUN_ID MODEL``.
+"""The process that executes one run of `distillset run`:
+``python -m orchestration.run_worker RUN_ID PARTITION PARENT_PID [--job JOB] [--allow-partial]``
+(``distill_job`` for a teacher partition by default; with DISTILLSET_SHARDS > 1 also the prepare
+job, and the shard job for a ``shard|teacher`` partition).
 
 `distillset run` (``orchestration/run.py``) supervises it: Dagster swallows SIGINT/SIGTERM outside
 asset code (while a step waits for a pool slot, say), so only a supervisor in another process can
@@ -31,8 +34,10 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    run_id, model, parent_pid = argv[0], argv[1], int(argv[2])
-    allow_partial = "--allow-partial" in argv[3:]
+    run_id, partition, parent_pid = argv[0], argv[1], int(argv[2])
+    options = argv[3:]
+    allow_partial = "--allow-partial" in options
+    job_name = options[options.index("--job") + 1] if "--job" in options else "distill_job"
     _die_with_parent(parent_pid)
 
     from distillset.settings import load_settings
@@ -49,14 +54,14 @@ def main(argv: list[str]) -> int:
     }
     with open_instance(settings.dagster_home_path) as instance:
         if settings.executor.kind != "in_process":
-            result = _execute_out_of_process(instance, run_id, model, tags, run_config)
+            result = _execute_out_of_process(instance, run_id, job_name, partition, tags, run_config)
         else:
             result = (
                 build_definitions(settings)
-                .resolve_job_def("distill_job")
+                .resolve_job_def(job_name)
                 .execute_in_process(
                     instance=instance,
-                    partition_key=model,
+                    partition_key=partition,
                     run_id=run_id,
                     raise_on_error=False,
                     tags=tags,
@@ -66,8 +71,8 @@ def main(argv: list[str]) -> int:
     return 0 if result.success else 1
 
 
-def _execute_out_of_process(instance, run_id: str, model: str, tags: dict, run_config: dict):
-    """Run ``distill_job`` for ``model`` with its executor (celery: this process orchestrates, the
+def _execute_out_of_process(instance, run_id: str, job_name: str, partition: str, tags: dict, run_config: dict):
+    """Run ``job_name`` for ``partition`` with its executor (celery: this process orchestrates, the
     Celery workers execute the steps). They load the job from the same code pointer
     (``orchestration.definitions:defs``, as workspace.yaml names it), so it must be reconstructable,
     unlike ``execute_in_process``, which ignores a job's executor."""
@@ -84,13 +89,16 @@ def _execute_out_of_process(instance, run_id: str, model: str, tags: dict, run_c
 
     project = str(Path(__file__).resolve().parent.parent)
     job = ReconstructableRepository.for_module("orchestration.definitions", "defs", project).get_reconstructable_job(
-        "distill_job"
+        job_name
     )
+    job_def = job.get_definition()
+    # A teacher x shard key also tags each dimension (dagster/partition/shard, .../teacher), as Dagster does.
+    partition_tags = job_def.partitions_def.get_tags_for_partition_key(partition)
     run = instance.create_run_for_job(
-        job_def=job.get_definition(),
+        job_def=job_def,
         run_id=run_id,
         run_config=run_config,
-        tags={**tags, "dagster/partition": model},
+        tags={**tags, **partition_tags},
         job_code_origin=job.get_python_origin(),
     )
     return execute_run(job, run, instance, raise_on_error=False)

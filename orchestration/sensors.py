@@ -4,7 +4,8 @@ Each tick lists the models the teacher endpoint serves (``TEACHER_BASE_URL``, it
 ``GET /models``) and, if ``DISTILLSET_RELEASE_HUB_URL`` is set, the models a Hugging Face-style
 hub lists for ``DISTILLSET_RELEASE_HUB_AUTHOR`` (default ``meta-llama``), keeps the ids matching
 ``DISTILLSET_RELEASE_PATTERN`` (default: Llama instruct releases) and, for each one it has not
-seen, registers the partition and requests the whole flow for it.
+seen, registers the partition and requests the whole flow for it (with ``DISTILLSET_SHARDS`` > 1 an
+asset backfill of the whole graph for it, no run key: the cursor keeps it to one per release).
 
 "Seen" is the cursor (the releases this sensor acted on) plus every registered teacher partition,
 so a teacher added by ``distillset run`` or by hand never triggers a duplicate; the run key
@@ -30,6 +31,7 @@ from distillset.settings import RefreshSettings
 from distillset.teacher.releases import ReleaseSourceError, discover_models, match_releases
 from orchestration.jobs import distill_job
 from orchestration.recovery import reap_dead_runs
+from orchestration.shards import teacher_backfill_request
 
 SENSOR_NAME = RELEASE_SENSOR
 HUB_URL_ENV = "DISTILLSET_RELEASE_HUB_URL"
@@ -56,8 +58,10 @@ def find_new_releases(
     context: dg.SensorEvaluationContext,
     teacher: TeacherResource,
     release_source: ReleaseSourceResource,
+    shards: int = 1,
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick: discover, match, and turn every unseen release into a partition and a run."""
+    """One tick: discover, match, and turn every unseen release into a partition and a run (with
+    ``shards`` > 1, an asset backfill of the whole graph for it: ``orchestration/shards.py``)."""
     base_url = teacher.base_url or None
     hub_url = release_source.hub_url or None
     if not base_url and not hub_url:
@@ -92,22 +96,31 @@ def find_new_releases(
             cursor=cursor,
         )
     context.log.info(f"new teacher releases: {', '.join(new)}")
-    return dg.SensorResult(
-        run_requests=[
+    if shards > 1:
+        # A backfill has no run key: the cursor, written in the same result, keeps it to one per release.
+        requests = [
+            teacher_backfill_request(context.repository_def.asset_graph, model, {LAUNCHED_BY_TAG: SENSOR_NAME})
+            for model in new
+        ]
+    else:
+        requests = [
             dg.RunRequest(partition_key=model, run_key=f"release:{model}", tags={LAUNCHED_BY_TAG: SENSOR_NAME})
             for model in new
-        ],
+        ]
+    return dg.SensorResult(
+        run_requests=requests,
         dynamic_partitions_requests=[teacher_partitions.build_add_request(new)],
         cursor=cursor,
     )
 
 
-def build_release_sensor(refresh: RefreshSettings) -> dg.SensorDefinition:
-    """The new-release sensor, polling every ``refresh.sensor_interval_s`` seconds."""
+def build_release_sensor(refresh: RefreshSettings, shards: int = 1) -> dg.SensorDefinition:
+    """The new-release sensor, polling every ``refresh.sensor_interval_s`` seconds; with ``shards`` > 1
+    it targets every asset (its requests are asset backfills) rather than ``distill_job``."""
 
     @dg.sensor(
         name=SENSOR_NAME,
-        job=distill_job,
+        **({"job": distill_job} if shards == 1 else {"asset_selection": dg.AssetSelection.all()}),
         minimum_interval_seconds=refresh.sensor_interval_s,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
@@ -120,7 +133,7 @@ def build_release_sensor(refresh: RefreshSettings) -> dg.SensorDefinition:
     def new_teacher_release_sensor(
         context: dg.SensorEvaluationContext, teacher: TeacherResource, release_source: ReleaseSourceResource
     ):
-        return find_new_releases(context, teacher, release_source)
+        return find_new_releases(context, teacher, release_source, shards)
 
     return new_teacher_release_sensor
 

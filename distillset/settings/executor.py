@@ -7,6 +7,10 @@ step in it. ``celery`` sends each step to the Celery workers listening on
 every message, and reach Dagster only as ``env:`` references (``orchestration/executor.py``), so the
 run config never holds them. ``k8s`` runs each step in a Kubernetes pod of its own (production,
 documented and config-checked, not exercised here). docs/cluster.md, "The executor".
+
+``DISTILLSET_SHARDS`` (default 1) spreads one teacher over several workers: with N > 1 the teacher
+stage is partitioned by teacher x prompt shard (``distillset/prompts/shards.py``), so each shard
+is a run of its own that any worker may execute. docs/cluster.md, "One teacher on many workers".
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from distillset.settings.fields import setting, validate
 from distillset.settings.ledger_url import mask_url
 
 EXECUTORS = ("in_process", "celery", "k8s")
+# More shards than this would be more runs than a Dagster instance schedules comfortably per teacher.
+MAX_SHARDS = 256
 BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")
 # rpc:// sends results back over an AMQP broker; Redis keeps them itself.
 BACKEND_SCHEMES = ("redis://", "rediss://", "rpc://")
@@ -63,6 +69,15 @@ class ExecutorSettings:
         check=_check_backend,
         secret=True,
         help="where Celery workers put step results: redis://... (the broker's URL with Redis) or rpc:// (RabbitMQ)",
+    )
+
+    shards: int = setting(
+        1,
+        env="DISTILLSET_SHARDS",
+        ge=1,
+        le=MAX_SHARDS,
+        help="prompt shards of the teacher stage: 1 (default) runs one teacher in one run; N > 1 partitions "
+        "teacher_generations by teacher x shard, one run per shard that any worker may execute",
     )
 
     def __post_init__(self) -> None:

@@ -616,6 +616,14 @@ class Settings:
         if is_ducklake_url(self.catalog_url) and not self.catalog_data_path:
             where = "s3://bucket/prefix/ or a folder"
             raise SettingsError([f"DISTILLSET_CATALOG_DATA_PATH must be set with DISTILLSET_CATALOG_URL: {where}"])
+        if self.executor.shards > 1 and self.teacher.batch:
+            # The batch sensor launches one teacher's run, not its shards' (docs/cluster.md).
+            raise SettingsError(
+                [
+                    f"DISTILLSET_SHARDS={self.executor.shards} with TEACHER_BATCH=true is not supported yet: "
+                    "set one of them"
+                ]
+            )
 
     @property
     def catalog_path(self) -> Path:

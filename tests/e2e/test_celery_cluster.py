@@ -13,6 +13,10 @@ records); nothing was paid twice (the simulator's count per request equals the l
 each teacher's training set is published once and verifies; the instance database's password is
 in no output and no worker log. Before this, no job used the celery
 executor and `distillset run` always executed in process.
+
+With ``DISTILLSET_SHARDS=2`` (Redis broker), one teacher's `distillset run` is four runs; its two
+teacher x shard steps execute on the two workers (each worker one shard), every step once, nothing
+is paid twice, one version is published.
 """
 
 from __future__ import annotations
@@ -121,3 +125,84 @@ def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, mo
     for name in SETS:
         assert [v.version for v in list_versions(storage, name)] == ["v0001"], outputs
         assert verify_version(storage, name, "v0001") == []
+
+
+def test_one_teacher_in_two_shards_runs_its_shards_on_both_celery_workers(tmp_path, monkeypatch):
+    """DISTILLSET_SHARDS=2: one `distillset run` is four runs (the pool, two teacher x shard runs
+    started together, then curation and publishing once); the two shards' teacher steps execute
+    on the two workers, every step once, nothing is paid twice, one version is published."""
+    model, name = TEACHERS[0], SETS[0]
+    prompts = small_prompt_folder(tmp_path, gsm8k_rows=40, mt_bench_rows=5)
+    with (
+        require_broker("redis") as (broker_url, backend_url),
+        fresh_database("distillset_instance") as instance_url,
+        fresh_database() as ledger_url,
+        # Slow enough answers that both shard steps are in flight at once.
+        TeacherSimulator(latency_s=0.3) as sim,
+    ):
+        dagster_home = tmp_path / "dagster"
+        dagster_home.mkdir()
+        shutil.copy(PROJECT / "docs" / "cluster" / "dagster.yaml", dagster_home / "dagster.yaml")
+        database = urlsplit(instance_url)
+        env = cli_env(
+            tmp_path,
+            prompts,
+            TEACHER_BASE_URL=sim.base_url,
+            TEACHER_MAX_CONCURRENCY="4",
+            DISTILLSET_LEDGER_URL=ledger_url,
+            DISTILLSET_EXECUTOR="celery",
+            DISTILLSET_CELERY_BROKER_URL=broker_url,
+            DISTILLSET_CELERY_BACKEND_URL=backend_url,
+            DISTILLSET_SHARDS="2",
+            DAGSTER_HOME=str(dagster_home),
+            DAGSTER_PG_HOST=database.hostname,
+            DAGSTER_PG_DB=database.path.lstrip("/"),
+            DAGSTER_PG_USERNAME=database.username,
+            DAGSTER_PG_PASSWORD=SECRET,
+            **RELAXED_GATES,
+        )
+        with celery_workers(WORKERS, env, tmp_path) as workers:
+            run = start_distillset("run", "--teacher", model, "--wait-timeout", "600", env=env)
+            output = run.communicate(timeout=900)[0]
+            print(output)
+            assert run.returncode == 0, f"{output}\n{workers.logs()}"
+            assert "teacher_generations" in output and "all 2 shards" in output, output
+            completions = sim.stats()["completions_by_hash"]
+
+            for variable in ("DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"):
+                monkeypatch.setenv(variable, env[variable])
+            with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+                dagster_runs = instance.get_runs()
+                assert sorted(r.job_name for r in dagster_runs) == [
+                    "distill_job",
+                    "distill_prepare_job",
+                    "distill_shard_job",
+                    "distill_shard_job",
+                ]
+                assert {r.status for r in dagster_runs} == {dg.DagsterRunStatus.SUCCESS}
+                shard_workers = {}
+                for dagster_run in dagster_runs:
+                    events = [e for e in instance.all_logs(dagster_run.run_id) if e.dagster_event is not None]
+                    succeeded = {e.step_key for e in events if e.dagster_event.event_type_value == "STEP_SUCCESS"}
+                    on_celery = Counter(e.step_key for e in events if _worker_of(e))
+                    assert succeeded and set(on_celery) == succeeded, f"steps not executed by a celery worker: {run}"
+                    assert set(on_celery.values()) == {1}, f"a step was executed twice: {on_celery}"
+                    if dagster_run.job_name == "distill_shard_job":
+                        (teacher_step,) = [e for e in events if _worker_of(e) and e.step_key == "teacher_generations"]
+                        shard = dagster_run.tags["dagster/partition/shard"]
+                        assert dagster_run.tags["dagster/partition/teacher"] == model
+                        shard_workers[shard] = _worker_of(teacher_step).split("@")[0]
+                assert sorted(shard_workers) == ["0", "1"]
+                assert set(shard_workers.values()) == set(WORKERS), f"shard -> worker: {shard_workers}"
+            assert SECRET not in output and SECRET not in workers.logs()
+
+        ledger = Ledger(ledger_url)
+        try:
+            assert set(completions.values()) == {1}, "a request was paid twice"
+            assert sum(completions.values()) == ledger.count_answers() >= 40
+            assert ledger.leases() == []
+        finally:
+            ledger.close()
+    storage = str(Path(env["DISTILLSET_HOME"]) / "training_sets")
+    assert [v.version for v in list_versions(storage, name)] == ["v0001"], output
+    assert verify_version(storage, name, "v0001") == []
