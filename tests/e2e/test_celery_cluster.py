@@ -53,35 +53,60 @@ def _worker_of(event) -> str | None:
     return getattr(value, "value", value)
 
 
+_INSTANCE_VARIABLES = ("DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD")
+
+
+def _cluster_env(tmp_path, prompts, teacher_url, broker, instance_url, ledger_url, **settings) -> dict[str, str]:
+    """The environment of a cluster's machine: the PostgreSQL instance (docs/cluster/dagster.yaml
+    copied into a fresh DAGSTER_HOME, its password the SECRET), the shared ledger, the celery
+    executor on ``broker`` (broker URL, backend URL), plus ``settings``."""
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    shutil.copy(PROJECT / "docs" / "cluster" / "dagster.yaml", dagster_home / "dagster.yaml")
+    database = urlsplit(instance_url)
+    broker_url, backend_url = broker
+    return cli_env(
+        tmp_path,
+        prompts,
+        TEACHER_BASE_URL=teacher_url,
+        DISTILLSET_LEDGER_URL=ledger_url,
+        DISTILLSET_EXECUTOR="celery",
+        DISTILLSET_CELERY_BROKER_URL=broker_url,
+        DISTILLSET_CELERY_BACKEND_URL=backend_url,
+        DAGSTER_HOME=str(dagster_home),
+        DAGSTER_PG_HOST=database.hostname,
+        DAGSTER_PG_DB=database.path.lstrip("/"),
+        DAGSTER_PG_USERNAME=database.username,
+        DAGSTER_PG_PASSWORD=SECRET,
+        **RELAXED_GATES,
+        **settings,
+    )
+
+
+def _celery_events(instance, dagster_run) -> list:
+    """The run's Dagster events, after checking that every step that succeeded was executed by a
+    celery worker, exactly once."""
+    events = [e for e in instance.all_logs(dagster_run.run_id) if e.dagster_event is not None]
+    succeeded = {e.step_key for e in events if e.dagster_event.event_type_value == "STEP_SUCCESS"}
+    on_celery = Counter(e.step_key for e in events if _worker_of(e))
+    assert succeeded and set(on_celery) == succeeded, f"steps not executed by a celery worker: {dagster_run}"
+    assert set(on_celery.values()) == {1}, f"a step was executed twice: {on_celery}"
+    return events
+
+
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, monkeypatch):
     prompts = small_prompt_folder(tmp_path, gsm8k_rows=30, mt_bench_rows=5)
     with (
-        require_broker(broker) as (broker_url, backend_url),
+        require_broker(broker) as broker_urls,
         fresh_database("distillset_instance") as instance_url,
         fresh_database() as ledger_url,
         TeacherSimulator(latency_s=0.1) as sim,
     ):
-        dagster_home = tmp_path / "dagster"
-        dagster_home.mkdir()
-        shutil.copy(PROJECT / "docs" / "cluster" / "dagster.yaml", dagster_home / "dagster.yaml")
-        database = urlsplit(instance_url)
-        env = cli_env(
-            tmp_path,
-            prompts,
-            TEACHER_BASE_URL=sim.base_url,
-            TEACHER_MAX_CONCURRENCY="8",
-            DISTILLSET_LEDGER_URL=ledger_url,
-            DISTILLSET_EXECUTOR="celery",
-            DISTILLSET_CELERY_BROKER_URL=broker_url,
-            DISTILLSET_CELERY_BACKEND_URL=backend_url,
-            DAGSTER_HOME=str(dagster_home),
-            DAGSTER_PG_HOST=database.hostname,
-            DAGSTER_PG_DB=database.path.lstrip("/"),
-            DAGSTER_PG_USERNAME=database.username,
-            DAGSTER_PG_PASSWORD=SECRET,
-            **RELAXED_GATES,
+        env = _cluster_env(
+            tmp_path, prompts, sim.base_url, broker_urls, instance_url, ledger_url, TEACHER_MAX_CONCURRENCY="8"
         )
+        dagster_home = env["DAGSTER_HOME"]
         with celery_workers(WORKERS, env, tmp_path) as workers:
             runs = [start_distillset("run", "--teacher", model, "--wait-timeout", "600", env=env) for model in TEACHERS]
             outputs = [run.communicate(timeout=900)[0] for run in runs]
@@ -90,7 +115,7 @@ def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, mo
                 assert run.returncode == 0, f"{output}\n{workers.logs()}"
             completions = sim.stats()["completions_by_hash"]
 
-            for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"):
+            for name in _INSTANCE_VARIABLES:
                 monkeypatch.setenv(name, env[name])  # this process reads the instance too
             with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
                 assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -100,11 +125,7 @@ def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, mo
                 placed: Counter = Counter()
                 for run in dagster_runs:
                     assert run.tags["dagster/partition"] in TEACHERS
-                    events = [e for e in instance.all_logs(run.run_id) if e.dagster_event is not None]
-                    succeeded = {e.step_key for e in events if e.dagster_event.event_type_value == "STEP_SUCCESS"}
-                    on_celery = Counter(e.step_key for e in events if _worker_of(e))
-                    assert succeeded and set(on_celery) == succeeded, f"steps not executed by a celery worker: {run}"
-                    assert set(on_celery.values()) == {1}, f"a step was executed twice: {on_celery}"
+                    events = _celery_events(instance, run)
                     placed.update(_worker_of(e).split("@")[0] for e in events if _worker_of(e))
                 assert set(placed) == set(WORKERS), f"steps per worker: {dict(placed)}\n{workers.logs()}"
             for worker in workers:
@@ -134,33 +155,23 @@ def test_one_teacher_in_two_shards_runs_its_shards_on_both_celery_workers(tmp_pa
     model, name = TEACHERS[0], SETS[0]
     prompts = small_prompt_folder(tmp_path, gsm8k_rows=40, mt_bench_rows=5)
     with (
-        require_broker("redis") as (broker_url, backend_url),
+        require_broker("redis") as broker_urls,
         fresh_database("distillset_instance") as instance_url,
         fresh_database() as ledger_url,
         # Slow enough answers that both shard steps are in flight at once.
         TeacherSimulator(latency_s=0.3) as sim,
     ):
-        dagster_home = tmp_path / "dagster"
-        dagster_home.mkdir()
-        shutil.copy(PROJECT / "docs" / "cluster" / "dagster.yaml", dagster_home / "dagster.yaml")
-        database = urlsplit(instance_url)
-        env = cli_env(
+        env = _cluster_env(
             tmp_path,
             prompts,
-            TEACHER_BASE_URL=sim.base_url,
+            sim.base_url,
+            broker_urls,
+            instance_url,
+            ledger_url,
             TEACHER_MAX_CONCURRENCY="4",
-            DISTILLSET_LEDGER_URL=ledger_url,
-            DISTILLSET_EXECUTOR="celery",
-            DISTILLSET_CELERY_BROKER_URL=broker_url,
-            DISTILLSET_CELERY_BACKEND_URL=backend_url,
             DISTILLSET_SHARDS="2",
-            DAGSTER_HOME=str(dagster_home),
-            DAGSTER_PG_HOST=database.hostname,
-            DAGSTER_PG_DB=database.path.lstrip("/"),
-            DAGSTER_PG_USERNAME=database.username,
-            DAGSTER_PG_PASSWORD=SECRET,
-            **RELAXED_GATES,
         )
+        dagster_home = env["DAGSTER_HOME"]
         with celery_workers(WORKERS, env, tmp_path) as workers:
             run = start_distillset("run", "--teacher", model, "--wait-timeout", "600", env=env)
             output = run.communicate(timeout=900)[0]
@@ -169,8 +180,8 @@ def test_one_teacher_in_two_shards_runs_its_shards_on_both_celery_workers(tmp_pa
             assert "teacher_generations" in output and "all 2 shards" in output, output
             completions = sim.stats()["completions_by_hash"]
 
-            for variable in ("DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"):
-                monkeypatch.setenv(variable, env[variable])
+            for name in _INSTANCE_VARIABLES:
+                monkeypatch.setenv(name, env[name])
             with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
                 dagster_runs = instance.get_runs()
                 assert sorted(r.job_name for r in dagster_runs) == [
@@ -182,11 +193,7 @@ def test_one_teacher_in_two_shards_runs_its_shards_on_both_celery_workers(tmp_pa
                 assert {r.status for r in dagster_runs} == {dg.DagsterRunStatus.SUCCESS}
                 shard_workers = {}
                 for dagster_run in dagster_runs:
-                    events = [e for e in instance.all_logs(dagster_run.run_id) if e.dagster_event is not None]
-                    succeeded = {e.step_key for e in events if e.dagster_event.event_type_value == "STEP_SUCCESS"}
-                    on_celery = Counter(e.step_key for e in events if _worker_of(e))
-                    assert succeeded and set(on_celery) == succeeded, f"steps not executed by a celery worker: {run}"
-                    assert set(on_celery.values()) == {1}, f"a step was executed twice: {on_celery}"
+                    events = _celery_events(instance, dagster_run)
                     if dagster_run.job_name == "distill_shard_job":
                         (teacher_step,) = [e for e in events if _worker_of(e) and e.step_key == "teacher_generations"]
                         shard = dagster_run.tags["dagster/partition/shard"]

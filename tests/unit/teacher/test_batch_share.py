@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from distillset import ids
 from distillset.settings.tree import TeacherSettings
 from distillset.teacher.batch.share import batch_share
 from distillset.teacher.ledger import Ledger, LedgerAnswer
+from helpers.ledger import ledger_answer
 
 MODEL = "test/model"
 
 
 def _answer(text: str) -> LedgerAnswer:
     messages = [{"role": "user", "content": text}]
-    return LedgerAnswer(
-        request_hash=ids.request_hash(MODEL, messages, {}),
+    return ledger_answer(
+        ids.request_hash(MODEL, messages, {}),
         model=MODEL,
         messages_json=ids.canonical_json(messages),
-        sampling_json="{}",
         content=f"answer to {text}",
-        finish_reason="stop",
         prompt_tokens=100,
         completion_tokens=200,
         latency_ms=0.0,
-        attempts=1,
-        response_id=None,
         endpoint="test",
-        simulated=False,
-        created_at=datetime.now(UTC),
         run_id="test",
         served_model=MODEL,
     )

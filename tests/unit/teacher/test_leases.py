@@ -11,7 +11,6 @@ import asyncio
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
 
@@ -23,29 +22,13 @@ from distillset.teacher.leases import Leases, lease_owner, owner_is_gone
 from distillset.teacher.ledger import Ledger, LedgerAnswer
 from distillset.teacher.retry import RetryPolicy
 from distillset.teacher.rows import Conversation
+from helpers.ledger import ledger_answer
 
 FAST_RETRIES = RetryPolicy(base_s=0.005, cap_s=0.02)
 
 
 def _answer(key: str, origin: str = "simulated") -> LedgerAnswer:
-    return LedgerAnswer(
-        request_hash=key,
-        model="m",
-        messages_json="[]",
-        sampling_json="{}",
-        content=f"answer to {key}",
-        finish_reason="stop",
-        prompt_tokens=1,
-        completion_tokens=1,
-        latency_ms=1.0,
-        attempts=1,
-        response_id=None,
-        endpoint="http://127.0.0.1",
-        simulated=True,
-        created_at=datetime.now(UTC),
-        run_id="r",
-        origin=origin,
-    )
+    return ledger_answer(key, simulated=True, origin=origin)
 
 
 def test_a_live_lease_is_held_an_answer_ends_it(ledger_location, tmp_path):

@@ -12,32 +12,15 @@ import asyncio
 import functools
 import sqlite3
 import time
-from datetime import UTC, datetime
 
 from distillset.teacher.ledger import Ledger, LedgerAnswer, _claim_rows
 from distillset.teacher.ledger_sqlite import SQLiteBackend
+from helpers.ledger import ledger_answer
 
 
 @functools.cache  # one record per i: equal wherever it is compared
 def _answer(i: int) -> LedgerAnswer:
-    return LedgerAnswer(
-        request_hash=f"{i:064x}",
-        model="m",
-        messages_json="[]",
-        sampling_json="{}",
-        content=f"answer {i}",
-        finish_reason="stop",
-        prompt_tokens=1,
-        completion_tokens=1,
-        latency_ms=1.0,
-        attempts=1,
-        response_id=None,
-        endpoint="http://127.0.0.1",
-        simulated=False,
-        created_at=datetime.now(UTC),
-        run_id="r",
-        origin="remote",
-    )
+    return ledger_answer(f"{i:064x}", content=f"answer {i}")
 
 
 async def _iterations(n: int) -> None:
