@@ -115,8 +115,8 @@ def test_two_runs_execute_their_steps_on_two_celery_workers(tmp_path, broker, mo
                 assert run.returncode == 0, f"{output}\n{workers.logs()}"
             completions = sim.stats()["completions_by_hash"]
 
-            for name in _INSTANCE_VARIABLES:
-                monkeypatch.setenv(name, env[name])  # this process reads the instance too
+            for variable in _INSTANCE_VARIABLES:
+                monkeypatch.setenv(variable, env[variable])  # this process reads the instance too
             with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
                 assert type(instance.run_storage).__name__ == "PostgresRunStorage"
                 dagster_runs = instance.get_runs()
@@ -180,8 +180,8 @@ def test_one_teacher_in_two_shards_runs_its_shards_on_both_celery_workers(tmp_pa
             assert "teacher_generations" in output and "all 2 shards" in output, output
             completions = sim.stats()["completions_by_hash"]
 
-            for name in _INSTANCE_VARIABLES:
-                monkeypatch.setenv(name, env[name])
+            for variable in _INSTANCE_VARIABLES:
+                monkeypatch.setenv(variable, env[variable])
             with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
                 dagster_runs = instance.get_runs()
                 assert sorted(r.job_name for r in dagster_runs) == [
