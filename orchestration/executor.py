@@ -22,10 +22,13 @@ from distillset.settings import ExecutorSettings
 BROKER_ENV = "DISTILLSET_CELERY_BROKER_URL"
 BACKEND_ENV = "DISTILLSET_CELERY_BACKEND_URL"
 # Celery's settings for the submitting side; the workers get the same ones from celery.yaml.
-# One task reserved per worker process: a long teacher step must not hold a second step hostage.
-# (Late acknowledgement would do better but makes Redis re-deliver a step that runs longer than
-# its visibility timeout, one hour: a teacher step could then be executed, and paid for, twice.)
-CELERY_CONFIG_SOURCE = {"worker_prefetch_multiplier": 1}
+# A long teacher step must not hold a second step hostage. With early acknowledgement a worker
+# still reserves one extra task per process (Celery's "Prefetch Limits"), so on Redis the worker
+# fetches only when a process is free (`worker_disable_prefetch`, Celery >= 5.6; other brokers log
+# a warning and keep the one extra task). Late acknowledgement would do that on every broker but
+# makes Redis re-deliver a step that runs longer than its visibility timeout, one hour: a teacher
+# step could then be executed, and paid for, twice.
+CELERY_CONFIG_SOURCE = {"worker_prefetch_multiplier": 1, "worker_disable_prefetch": True}
 
 
 def celery_executor_config() -> dict:

@@ -158,8 +158,9 @@ def test_one_teacher_in_two_shards_runs_its_shards_on_both_celery_workers(tmp_pa
         require_broker("redis") as broker_urls,
         fresh_database("distillset_instance") as instance_url,
         fresh_database() as ledger_url,
-        # Slow enough answers that both shard steps are in flight at once.
-        TeacherSimulator(latency_s=0.3) as sim,
+        # Slow enough answers (about 6 s per shard step) that both shard steps are in flight at once,
+        # whatever the two runs' start-up times: a busy worker fetches nothing (worker_disable_prefetch).
+        TeacherSimulator(latency_s=1.0) as sim,
     ):
         env = _cluster_env(
             tmp_path,
